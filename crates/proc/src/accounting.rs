@@ -1,0 +1,150 @@
+//! Per-process accounting: fuel, quanta, yields, preemptions, time per state, and the
+//! spawn and exit instants. Written by the worker running the process with relaxed
+//! atomics (one writer at a time; readers want a recent value, not a fence).
+
+use std::time::{Duration, Instant};
+
+use crate::StateTimes;
+use crate::sync::{AtomicU64, Mutex, Ordering};
+
+/// Live counters of one process.
+pub struct Accounting {
+    /// Fuel consumed.
+    fuel: AtomicU64,
+    /// Quanta started.
+    quanta: AtomicU64,
+    /// Yields the guest asked for.
+    voluntary_yields: AtomicU64,
+    /// Quanta ended by fuel or epoch rather than by the guest.
+    preemptions: AtomicU64,
+    /// When it was spawned.
+    spawned_at: Instant,
+    /// When it exited.
+    exited_at: Mutex<Option<Instant>>,
+}
+
+/// Accounting at one instant.
+#[derive(Copy, Clone, Debug, Default, PartialEq)]
+pub struct AccountingSnapshot {
+    /// Fuel consumed (0 without fuel metering).
+    pub fuel: u64,
+    /// Quanta run.
+    pub quanta: u64,
+    /// Voluntary yields.
+    pub voluntary_yields: u64,
+    /// Preemptions.
+    pub preemptions: u64,
+    /// Time queued for a worker.
+    pub runnable: Duration,
+    /// Time on a worker.
+    pub running: Duration,
+    /// Time blocked.
+    pub waiting: Duration,
+    /// Spawn instant.
+    pub spawned_at: Option<Instant>,
+    /// Exit instant, once exited.
+    pub exited_at: Option<Instant>,
+}
+
+impl Accounting {
+    /// Fresh counters for a process spawned at `spawned_at`.
+    pub fn new(spawned_at: Instant) -> Accounting {
+        Accounting {
+            fuel: AtomicU64::new(0),
+            quanta: AtomicU64::new(0),
+            voluntary_yields: AtomicU64::new(0),
+            preemptions: AtomicU64::new(0),
+            spawned_at,
+            exited_at: Mutex::new(None),
+        }
+    }
+
+    /// Adds consumed fuel.
+    pub fn add_fuel(&self, fuel: u64) {
+        self.fuel.fetch_add(fuel, Ordering::Relaxed);
+    }
+
+    /// Sets the total consumed fuel (an exact reading from the store).
+    pub fn set_fuel(&self, total: u64) {
+        self.fuel.store(total, Ordering::Relaxed);
+    }
+
+    /// Fuel consumed.
+    pub fn fuel(&self) -> u64 {
+        self.fuel.load(Ordering::Relaxed)
+    }
+
+    /// Counts a quantum.
+    pub fn add_quantum(&self) {
+        self.quanta.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Quanta run.
+    pub fn quanta(&self) -> u64 {
+        self.quanta.load(Ordering::Relaxed)
+    }
+
+    /// Counts a voluntary yield.
+    pub fn add_voluntary_yield(&self) {
+        self.voluntary_yields.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a preemption.
+    pub fn add_preemption(&self) {
+        self.preemptions.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records the exit instant (first call wins).
+    pub fn mark_exited(&self, at: Instant) {
+        let mut exited = self.exited_at.lock();
+        if exited.is_none() {
+            *exited = Some(at);
+        }
+    }
+
+    /// The counters now, with the state times given.
+    pub fn snapshot(&self, times: StateTimes) -> AccountingSnapshot {
+        AccountingSnapshot {
+            fuel: self.fuel(),
+            quanta: self.quanta(),
+            voluntary_yields: self.voluntary_yields.load(Ordering::Relaxed),
+            preemptions: self.preemptions.load(Ordering::Relaxed),
+            runnable: Duration::from_nanos(times.runnable_ns),
+            running: Duration::from_nanos(times.running_ns),
+            waiting: Duration::from_nanos(times.waiting_ns),
+            spawned_at: Some(self.spawned_at),
+            exited_at: *self.exited_at.lock(),
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_add_up_and_the_first_exit_instant_wins() {
+        let a = Accounting::new(Instant::now());
+        a.add_fuel(5);
+        a.add_fuel(7);
+        a.add_quantum();
+        a.add_preemption();
+        a.add_voluntary_yield();
+        let first = Instant::now();
+        a.mark_exited(first);
+        a.mark_exited(first + Duration::from_secs(1));
+        let s = a.snapshot(StateTimes {
+            runnable_ns: 1,
+            running_ns: 2,
+            waiting_ns: 3,
+        });
+        assert_eq!(
+            (s.fuel, s.quanta, s.preemptions, s.voluntary_yields),
+            (12, 1, 1, 1)
+        );
+        assert_eq!(s.running, Duration::from_nanos(2));
+        assert_eq!(s.exited_at, Some(first));
+        a.set_fuel(3);
+        assert_eq!(a.fuel(), 3);
+    }
+}

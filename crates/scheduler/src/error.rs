@@ -1,0 +1,147 @@
+//! The typed errors at the runtime's public boundary. Each one's message names the
+//! setting, input or pid at fault, in one line.
+
+use std::path::PathBuf;
+
+use shoal_proc::Pid;
+
+/// A runtime setting was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A setting is out of range or contradicts another.
+    #[error("invalid setting `{setting}`: {reason}")]
+    Invalid {
+        /// The builder method at fault.
+        setting: &'static str,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// wasmtime refused the engine configuration (for example, the pool could not reserve
+    /// its address space).
+    #[error("could not create the wasm engine: {message}")]
+    Engine {
+        /// wasmtime's explanation.
+        message: String,
+    },
+}
+
+impl ConfigError {
+    pub(crate) fn invalid(setting: &'static str, reason: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            setting,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A module could not be compiled.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    /// The file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The bytes are not a valid wasm module (or WAT text), or it exceeds the pool's
+    /// per-instance limits.
+    #[error("invalid module: {message}")]
+    Invalid {
+        /// wasmtime's explanation.
+        message: String,
+    },
+    /// The module imports something Shoal does not provide.
+    #[error(
+        "unknown import `{module}::{name}`: Shoal provides only the `shoal` host module (docs/ABI.md)"
+    )]
+    UnknownImport {
+        /// Import module.
+        module: String,
+        /// Import name.
+        name: String,
+    },
+}
+
+/// A process could not be spawned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpawnError {
+    /// The module has no function export of that name.
+    #[error("the module has no exported function `{export}`")]
+    MissingExport {
+        /// The name asked for.
+        export: String,
+    },
+    /// The export exists but is not an entry type.
+    #[error(
+        "export `{export}` has type {found}; an entry must be (func), (func (param i64)), (func (result i32)) or (func (param i64) (result i32))"
+    )]
+    WrongSignature {
+        /// The name asked for.
+        export: String,
+        /// Its actual type.
+        found: String,
+    },
+    /// The runtime is at its process capacity.
+    #[error(
+        "at capacity: {capacity} live processes (raise it with RuntimeBuilder::capacity or --capacity)"
+    )]
+    Capacity {
+        /// The configured capacity.
+        capacity: usize,
+    },
+    /// The runtime is shutting down and takes no new processes.
+    #[error("the runtime is shutting down")]
+    ShuttingDown,
+    /// A per-process option was refused.
+    #[error("invalid spawn option `{setting}`: {reason}")]
+    Config {
+        /// The option at fault.
+        setting: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl From<ConfigError> for SpawnError {
+    fn from(e: ConfigError) -> Self {
+        match e {
+            ConfigError::Invalid { setting, reason } => SpawnError::Config { setting, reason },
+            ConfigError::Engine { message } => SpawnError::Config {
+                setting: "engine",
+                reason: message,
+            },
+        }
+    }
+}
+
+/// A message could not be queued.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The pid is dead (or never existed). A message to a dead pid is never delivered to
+    /// a later process in the same slot.
+    #[error("no such process {0}")]
+    NoProc(Pid),
+    /// The receiver's mailbox is at its bound.
+    #[error("mailbox of {pid} is full ({bound} messages)")]
+    MailboxFull {
+        /// The receiver.
+        pid: Pid,
+        /// Its bound.
+        bound: usize,
+    },
+    /// The message is larger than the runtime accepts.
+    #[error("message of {len} bytes exceeds the limit of {max} bytes")]
+    TooLarge {
+        /// Its size.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+/// The pid names no live process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("no such process {0}")]
+pub struct NoProc(pub Pid);

@@ -1,0 +1,154 @@
+//! Running one guest: build its store, instantiate, call the entry, map the outcome.
+//!
+//! The order matters and is wasmtime's: fuel, the fuel yield interval and the epoch
+//! deadline are set *before* `instantiate_async`, because a module's start function runs
+//! compiled code and must be metered and preemptible like the rest.
+
+use std::sync::Arc;
+
+use shoal_proc::ExitReason;
+use wasmtime::{Store, StoreContextMut, StoreLimitsBuilder, UpdateDeadline};
+
+use crate::config::Limits;
+use crate::host::{HostState, Interrupt};
+use crate::module::{Entry, Module};
+use crate::process::{GuestRun, Process, YieldCause, exit_reason_of};
+use crate::shared::Shared;
+
+/// The run of `export` with `arg` as process `process`, as a future for its task.
+pub(crate) fn run(
+    shared: Arc<Shared>,
+    process: Arc<Process>,
+    module: Module,
+    entry: Entry,
+    export: String,
+    arg: i64,
+    limits: Limits,
+) -> GuestRun {
+    Box::pin(async move {
+        let config = &shared.config;
+        let fuel_budget = match (config.fuel_metering, limits.fuel_limit) {
+            (false, _) => 0,
+            (true, Some(limit)) => limit,
+            (true, None) => u64::MAX,
+        };
+        let state = HostState {
+            process: process.clone(),
+            shared: shared.clone(),
+            module: module.clone(),
+            memory: None,
+            current: None,
+            limits: StoreLimitsBuilder::new()
+                .memory_size(limits.max_memory.unwrap_or(config.max_memory))
+                .instances(1)
+                .memories(1)
+                .tables(1)
+                .build(),
+            fuel_budget,
+            ticks_in_slice: 0,
+        };
+        let mut store = Store::new(&shared.engine, state);
+        store.limiter(|state| &mut state.limits);
+        if config.fuel_metering {
+            store.set_fuel(fuel_budget).expect("fuel metering is on");
+        }
+        if let Some(quantum) = config.preemption.fuel_quantum() {
+            store
+                .fuel_async_yield_interval(Some(quantum))
+                .expect("fuel metering is on");
+        }
+        if let Some((_, slice_ticks)) = config.preemption.epoch() {
+            store.set_epoch_deadline(1);
+            store.epoch_deadline_callback(move |ctx| on_epoch(ctx, slice_ticks));
+        }
+
+        let outcome = call(&mut store, &module, entry, &export, arg).await;
+        if config.fuel_metering {
+            if let Ok(remaining) = store.get_fuel() {
+                process.sync_fuel(store.data().fuel_consumed(remaining), true);
+            }
+        }
+        drop(store);
+        match outcome {
+            Ok(code) => ExitReason::Normal { code },
+            Err(error) => exit_reason_of(error),
+        }
+    })
+}
+
+async fn call(
+    store: &mut Store<HostState>,
+    module: &Module,
+    entry: Entry,
+    export: &str,
+    arg: i64,
+) -> wasmtime::Result<i32> {
+    let instance = module.instance_pre().instantiate_async(&mut *store).await?;
+    let memory = instance.get_memory(&mut *store, "memory");
+    store.data_mut().memory = memory;
+    Ok(match entry {
+        Entry::Unit => {
+            let f = instance.get_typed_func::<(), ()>(&mut *store, export)?;
+            f.call_async(&mut *store, ()).await?;
+            0
+        }
+        Entry::Arg => {
+            let f = instance.get_typed_func::<i64, ()>(&mut *store, export)?;
+            f.call_async(&mut *store, arg).await?;
+            0
+        }
+        Entry::Code => {
+            let f = instance.get_typed_func::<(), i32>(&mut *store, export)?;
+            f.call_async(&mut *store, ()).await?
+        }
+        Entry::ArgCode => {
+            let f = instance.get_typed_func::<i64, i32>(&mut *store, export)?;
+            f.call_async(&mut *store, arg).await?
+        }
+    })
+}
+
+/// The epoch callback, run at every tick while the guest runs (deadline 1 tick ahead).
+///
+/// It ends the guest if killed or past its deadline. Otherwise it yields when a woken
+/// process is waiting (wake-up preemption: latency at most one tick), or when the slice
+/// is spent and another runnable process is waiting. A lone process runs on.
+fn on_epoch(
+    mut ctx: StoreContextMut<'_, HostState>,
+    slice_ticks: u64,
+) -> wasmtime::Result<UpdateDeadline> {
+    let state = ctx.data_mut();
+    let ticks = state.ticks_in_slice + 1;
+    let (process, shared) = (&state.process, &state.shared);
+    if process.is_killed() {
+        return Err(wasmtime::Error::new(Interrupt::Killed));
+    }
+    if process.deadline_passed(shared.clock.now_ns()) {
+        return Err(wasmtime::Error::new(Interrupt::Deadline));
+    }
+    let queues = &shared.queues;
+    let should_yield = queues.wake_pending() || (ticks >= slice_ticks && queues.run_pending());
+    let (metering, quantum_mode) = (
+        shared.config.fuel_metering,
+        shared.config.preemption.fuel_quantum().is_some(),
+    );
+    if !should_yield {
+        state.ticks_in_slice = ticks;
+        return Ok(UpdateDeadline::Continue(1));
+    }
+    process.set_yield_cause(YieldCause::Epoch);
+    state.ticks_in_slice = 0;
+    if metering {
+        if let Ok(remaining) = ctx.get_fuel() {
+            let state = ctx.data();
+            state
+                .process
+                .sync_fuel(state.fuel_consumed(remaining), quantum_mode);
+            if quantum_mode {
+                // The slice ended the quantum too: resume with a whole one.
+                ctx.set_fuel(remaining)?;
+            }
+        }
+    }
+    Ok(UpdateDeadline::Yield(1))
+}

@@ -1,0 +1,74 @@
+//! Shoal's scheduler: many WebAssembly processes, run fairly on a fixed pool of workers.
+//!
+//! # What runs where
+//! A *process* is a wasmtime `Store` and `Instance` running one export of a module. Its
+//! whole life (instantiation, the entry call, every host call) is one async-task polled
+//! by the runtime's own executor: `workers` threads with local deques, two global
+//! injectors and work stealing (crossbeam). There is no tokio task per process.
+//!
+//! | file | holds |
+//! |---|---|
+//! | `config` | the builder, preemption modes, limits, validation |
+//! | `engine` | the wasmtime engine: pooling allocator, stacks, fuel, epochs |
+//! | `module` | compile once, one shared `InstancePre`, entry checks |
+//! | `host` | the `shoal` host module (docs/ABI.md) |
+//! | `guest` | one guest's run: store set-up, instantiate, call, the epoch callback |
+//! | `process` | the scheduler's process and the future a worker polls |
+//! | `queue` | the run queues and the scheduling policy |
+//! | `worker` | the loop each worker runs, per-quantum bookkeeping |
+//! | `shared` | spawn, schedule, send, exit; fair-share virtual time |
+//! | `clock`, `timer`, `ticker` | time: real or virtual, sleeps, the epoch ticker |
+//! | `hash` | the deterministic schedule hash |
+//! | `runtime`, `handle` | the host API |
+//!
+//! # Scheduling policy
+//! Preemption comes from fuel (`fuel_async_yield_interval`: a process yields every
+//! `quantum` units, deterministically), from epochs (a ticker thread; a slice ends only
+//! when another process is waiting, and a lone process runs on), or both. A process that
+//! yields or is preempted goes to the back of one global FIFO: round-robin over the whole
+//! pool, with no LIFO slot (wasmtime #10667). A process woken after waiting goes to a
+//! separate wake class that workers serve first, provided it has not used more than its
+//! fair share of CPU (virtual runtime against the runtime's fair-share virtual clock), so
+//! its wake-to-run latency is bounded by the quantum or tick in progress and does not grow
+//! with the number of CPU-bound processes. Under epochs a queued wake-up also ends a
+//! CPU-bound slice at the next tick. See `queue` and `shared` for the details.
+//!
+//! # Limits and failures
+//! Fuel budgets end a process as `out_of_fuel`, deadlines as `deadline` (epoch callback
+//! when running, a timer when waiting, and a check before every quantum). A trap, a bad
+//! pointer, or a panic in a host function ends that process only. Capacity is enforced by
+//! the process table, and the instance pool holds exactly that many slots, so spawning past
+//! it is a typed error, never an allocation failure elsewhere in the host.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod clock;
+mod config;
+mod engine;
+mod error;
+mod guest;
+mod handle;
+mod hash;
+mod host;
+mod module;
+mod process;
+mod queue;
+mod runtime;
+mod shared;
+mod ticker;
+mod timer;
+mod worker;
+
+pub use config::{
+    DEFAULT_CAPACITY, DEFAULT_EPOCH_TICK, DEFAULT_FUEL_QUANTUM, DEFAULT_MAX_MEMORY,
+    DEFAULT_SLICE_TICKS, MAX_CAPACITY, Preemption, RuntimeBuilder, SpawnOptions,
+};
+pub use error::{CompileError, ConfigError, NoProc, SendError, SpawnError};
+pub use handle::{ProcessHandle, ProcessInfo, RuntimeStats};
+pub use host::{MAX_MESSAGE_BYTES, status};
+pub use module::Module;
+pub use runtime::Runtime;
+pub use shoal_proc::{
+    AccountingSnapshot, Exit, ExitKind, ExitReason, Message, Pid, State, TrapCode, WaitReason,
+};

@@ -1,0 +1,145 @@
+//! Compiled modules: compiled once, instantiated many times.
+//!
+//! A [`Module`] holds the wasmtime module and one `InstancePre` (imports resolved against
+//! the `shoal` host module once), shared by every process spawned from it. It also
+//! records the type of every function export, so a spawn checks its entry in O(1) and a
+//! wrong export is a typed error before any process exists.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use wasmtime::{ExternType, InstancePre, ValType};
+
+use crate::error::{CompileError, SpawnError};
+use crate::host::{HOST_FUNCTIONS, HOST_MODULE, HostState};
+
+/// The entry types a process can start from (docs/ABI.md).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Entry {
+    /// `(func)`
+    Unit,
+    /// `(func (param i64))`
+    Arg,
+    /// `(func (result i32))`
+    Code,
+    /// `(func (param i64) (result i32))`
+    ArgCode,
+}
+
+/// A function export's fitness as an entry.
+#[derive(Clone, Debug)]
+enum ExportKind {
+    Entry(Entry),
+    /// Not an entry type; holds the type as text for the error.
+    Other(String),
+}
+
+struct ModuleInner {
+    /// Imports resolved once; every spawn instantiates from this.
+    pre: InstancePre<HostState>,
+    /// Function exports by name.
+    exports: HashMap<String, ExportKind>,
+}
+
+/// A compiled module. Cheap to clone: every process of a module shares one.
+#[derive(Clone)]
+pub struct Module {
+    inner: Arc<ModuleInner>,
+}
+
+impl std::fmt::Debug for Module {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Module")
+            .field("exports", &self.exports())
+            .finish()
+    }
+}
+
+impl Module {
+    pub(crate) fn compile(
+        engine: &wasmtime::Engine,
+        linker: &wasmtime::Linker<HostState>,
+        bytes: &[u8],
+    ) -> Result<Module, CompileError> {
+        let module = wasmtime::Module::new(engine, bytes).map_err(|e| CompileError::Invalid {
+            message: format!("{e:#}"),
+        })?;
+        for import in module.imports() {
+            if import.module() != HOST_MODULE || !HOST_FUNCTIONS.contains(&import.name()) {
+                return Err(CompileError::UnknownImport {
+                    module: import.module().to_owned(),
+                    name: import.name().to_owned(),
+                });
+            }
+        }
+        let pre = linker
+            .instantiate_pre(&module)
+            .map_err(|e| CompileError::Invalid {
+                message: format!("{e:#}"),
+            })?;
+        let exports = module
+            .exports()
+            .filter_map(|export| match export.ty() {
+                ExternType::Func(ty) => Some((export.name().to_owned(), classify(&ty))),
+                _ => None,
+            })
+            .collect();
+        Ok(Module {
+            inner: Arc::new(ModuleInner { pre, exports }),
+        })
+    }
+
+    pub(crate) fn entry(&self, export: &str) -> Result<Entry, SpawnError> {
+        match self.inner.exports.get(export) {
+            Some(ExportKind::Entry(entry)) => Ok(*entry),
+            Some(ExportKind::Other(found)) => Err(SpawnError::WrongSignature {
+                export: export.to_owned(),
+                found: found.clone(),
+            }),
+            None => Err(SpawnError::MissingExport {
+                export: export.to_owned(),
+            }),
+        }
+    }
+
+    pub(crate) fn instance_pre(&self) -> &InstancePre<HostState> {
+        &self.inner.pre
+    }
+
+    /// Checks that `export` exists and has an entry type, without spawning.
+    pub fn check_entry(&self, export: &str) -> Result<(), SpawnError> {
+        self.entry(export).map(|_| ())
+    }
+
+    /// Names of the function exports that can start a process, sorted.
+    pub fn exports(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .inner
+            .exports
+            .iter()
+            .filter(|(_, kind)| matches!(kind, ExportKind::Entry(_)))
+            .map(|(name, _)| name.clone())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+fn classify(ty: &wasmtime::FuncType) -> ExportKind {
+    let params: Vec<ValType> = ty.params().collect();
+    let results: Vec<ValType> = ty.results().collect();
+    let is = |v: &[ValType], want: &[ValType]| {
+        v.len() == want.len() && v.iter().zip(want).all(|(a, b)| ValType::eq(a, b))
+    };
+    let entry = match (params.as_slice(), results.as_slice()) {
+        (p, r) if p.is_empty() && r.is_empty() => Some(Entry::Unit),
+        (p, r) if is(p, &[ValType::I64]) && r.is_empty() => Some(Entry::Arg),
+        (p, r) if p.is_empty() && is(r, &[ValType::I32]) => Some(Entry::Code),
+        (p, r) if is(p, &[ValType::I64]) && is(r, &[ValType::I32]) => Some(Entry::ArgCode),
+        _ => None,
+    };
+    match entry {
+        Some(e) => ExportKind::Entry(e),
+        None => ExportKind::Other(ty.to_string()),
+    }
+}

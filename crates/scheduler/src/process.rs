@@ -1,0 +1,271 @@
+//! A process as the scheduler sees it: the `proc` core plus what preemption needs, and
+//! the future a worker polls.
+//!
+//! # Lifecycle
+//! `spawn` inserts a [`Process`] in the table (state `Spawning`) and creates one
+//! async-task for it whose future is a [`ProcessFuture`]. Its first poll builds the
+//! wasmtime `Store`, sets fuel and the epoch deadline (before instantiation: a start
+//! function is metered too), instantiates from the module's shared `InstancePre` and calls
+//! the entry. Every later poll resumes the guest's fiber for one quantum.
+//!
+//! When the guest returns, traps, runs out of fuel or is interrupted, the store is dropped
+//! *first* (returning its pool slot), and only then is the exit recorded and the table
+//! slot freed, so a new spawn that takes the table slot always finds a pool slot.
+//!
+//! # Kill and deadline
+//! Both are flags checked at the top of every poll, before the guest runs: a killed or
+//! expired process never runs another instruction. A running guest is reached by the
+//! epoch callback (within a tick) or by its next fuel yield (within a quantum); a waiting
+//! one is woken by [`Process::kill`] or by its deadline timer.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, Waker};
+
+use shoal_proc::{ExitReason, Pid, ProcessCore, TrapCode};
+
+use crate::config::Limits;
+use crate::host::{BadPointer, GuestExit, Interrupt};
+use crate::shared::Shared;
+
+/// Why a running process last gave up the worker without blocking.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum YieldCause {
+    /// Its fuel quantum ran out (wasmtime's `fuel_async_yield_interval`).
+    Fuel = 0,
+    /// The guest called `shoal.yield`.
+    Voluntary = 1,
+    /// The epoch callback ended its slice.
+    Epoch = 2,
+}
+
+/// A process: the `proc` core (pid, state, accounting, mailbox, exit) and the
+/// scheduler's own fields.
+pub(crate) struct Process {
+    /// Pid, lifecycle state, accounting, mailbox and exit slot.
+    pub core: ProcessCore,
+    /// Set by `kill`; checked at every poll and by the epoch callback. Never unset.
+    killed: AtomicBool,
+    /// Clock reading (ns) at which the process ends as `deadline`.
+    pub deadline_ns: Option<u64>,
+    /// Cancels the deadline timer once the process has exited.
+    pub deadline_timer: Arc<AtomicBool>,
+    /// What caused the current yield; read and reset by the schedule function.
+    yield_cause: AtomicU8,
+    /// Fuel consumed when the current fuel quantum began, to attribute a fuel
+    /// preemption's quantum exactly in the count (see `on_fuel_preemption`).
+    quantum_start_fuel: AtomicU64,
+    /// Virtual runtime: fuel consumed (with fuel metering) or nanoseconds run (without).
+    /// Decides whether a woken process may skip ahead of CPU-bound ones.
+    pub vruntime: AtomicU64,
+    /// The task's own waker, to wake a waiting process when it is killed.
+    pub task_waker: OnceLock<Waker>,
+}
+
+impl Process {
+    pub(crate) fn new(pid: Pid, limits: &Limits, now_ns: u64, vruntime: u64) -> Self {
+        Process {
+            core: ProcessCore::new(pid, limits.mailbox_bound, now_ns, std::time::Instant::now()),
+            killed: AtomicBool::new(false),
+            deadline_ns: limits
+                .deadline
+                .map(|d| now_ns.saturating_add(crate::clock::duration_ns(d))),
+            deadline_timer: Arc::new(AtomicBool::new(false)),
+            yield_cause: AtomicU8::new(YieldCause::Fuel as u8),
+            quantum_start_fuel: AtomicU64::new(0),
+            vruntime: AtomicU64::new(vruntime),
+            task_waker: OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn pid(&self) -> Pid {
+        self.core.pid
+    }
+
+    /// Requests that the process end as `killed`. A waiting process is woken so it ends
+    /// at once; a running one stops at its next tick or quantum.
+    pub(crate) fn kill(&self) {
+        if !self.killed.swap(true, Ordering::AcqRel) {
+            if let Some(waker) = self.task_waker.get() {
+                waker.wake_by_ref();
+            }
+        }
+    }
+
+    #[inline]
+    pub(crate) fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::Acquire)
+    }
+
+    #[inline]
+    pub(crate) fn deadline_passed(&self, now_ns: u64) -> bool {
+        self.deadline_ns.is_some_and(|d| now_ns >= d)
+    }
+
+    pub(crate) fn set_yield_cause(&self, cause: YieldCause) {
+        self.yield_cause.store(cause as u8, Ordering::Relaxed);
+    }
+
+    /// Reads and resets the cause of the current yield (default: fuel).
+    pub(crate) fn take_yield_cause(&self) -> YieldCause {
+        match self
+            .yield_cause
+            .swap(YieldCause::Fuel as u8, Ordering::Relaxed)
+        {
+            1 => YieldCause::Voluntary,
+            2 => YieldCause::Epoch,
+            _ => YieldCause::Fuel,
+        }
+    }
+
+    /// Records the exact fuel consumed so far, read from the store by a host call, the
+    /// epoch callback or the exit. `new_quantum` says the store's quantum was restarted.
+    pub(crate) fn sync_fuel(&self, consumed: u64, new_quantum: bool) {
+        self.core.accounting.set_fuel(consumed);
+        if new_quantum {
+            self.quantum_start_fuel.store(consumed, Ordering::Relaxed);
+        }
+    }
+
+    /// A fuel preemption: wasmtime refuels exactly `quantum` at each yield, so the quantum
+    /// that just ended consumed `quantum` fuel from its start (plus an overshoot of at most
+    /// one basic block, which the next exact sync absorbs).
+    pub(crate) fn on_fuel_preemption(&self, quantum: u64) {
+        let end = self.quantum_start_fuel.load(Ordering::Relaxed) + quantum;
+        self.quantum_start_fuel.store(end, Ordering::Relaxed);
+        self.core
+            .accounting
+            .set_fuel(end.max(self.core.accounting.fuel()));
+    }
+}
+
+/// Applies a transition that the scheduler's invariants guarantee: an illegal one here is
+/// a bug in the scheduler, reported with the invariant that broke.
+#[track_caller]
+pub(crate) fn expect_transition(
+    outcome: Result<shoal_proc::Transition, shoal_proc::IllegalTransition>,
+    invariant: &str,
+) {
+    if let Err(e) = outcome {
+        panic!("{invariant}: {e}");
+    }
+}
+
+/// The guest's run, as a boxed future that yields an exit reason.
+pub(crate) type GuestRun = Pin<Box<dyn Future<Output = ExitReason> + Send>>;
+
+/// The future of one process's task. Output `()`: the exit goes to the process's exit
+/// slot, where any number of joiners find it.
+pub(crate) struct ProcessFuture {
+    shared: Arc<Shared>,
+    process: Arc<Process>,
+    /// The guest's run; `None` once finished (its store already dropped).
+    run: Option<GuestRun>,
+}
+
+impl ProcessFuture {
+    pub(crate) fn new(shared: Arc<Shared>, process: Arc<Process>, run: GuestRun) -> Self {
+        ProcessFuture {
+            shared,
+            process,
+            run: Some(run),
+        }
+    }
+
+    fn finish(&mut self, reason: ExitReason) -> Poll<()> {
+        // Drop the guest (and with it the store and its pool slot) before the exit is
+        // published and the table slot freed.
+        self.run = None;
+        self.shared.complete(&self.process, reason);
+        Poll::Ready(())
+    }
+}
+
+impl Future for ProcessFuture {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let Some(run) = this.run.as_mut() else {
+            return Poll::Ready(());
+        };
+        if this.process.is_killed() {
+            return this.finish(ExitReason::Killed);
+        }
+        if this.process.deadline_ns.is_some()
+            && this.process.deadline_passed(this.shared.clock.now_ns())
+        {
+            return this.finish(ExitReason::Deadline);
+        }
+        // A panic in a host function unwinds out of wasmtime's fiber to here; it ends this
+        // process, never the worker.
+        match std::panic::catch_unwind(AssertUnwindSafe(|| run.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(reason)) => this.finish(reason),
+            Err(panic) => this.finish(ExitReason::HostError {
+                message: format!("host function panicked: {}", panic_message(&panic)),
+            }),
+        }
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(non-string panic payload)".to_owned()
+    }
+}
+
+/// Maps an error out of instantiation or the entry call to a structured exit.
+pub(crate) fn exit_reason_of(error: wasmtime::Error) -> ExitReason {
+    if let Some(GuestExit(code)) = error.downcast_ref::<GuestExit>() {
+        return ExitReason::Normal { code: *code };
+    }
+    if let Some(interrupt) = error.downcast_ref::<Interrupt>() {
+        return match interrupt {
+            Interrupt::Killed => ExitReason::Killed,
+            Interrupt::Deadline => ExitReason::Deadline,
+        };
+    }
+    if let Some(bad) = error.downcast_ref::<BadPointer>() {
+        return ExitReason::Trap {
+            code: TrapCode::BadPointer,
+            message: bad.to_string(),
+        };
+    }
+    if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
+        use wasmtime::Trap as T;
+        let code = match trap {
+            T::OutOfFuel => return ExitReason::OutOfFuel,
+            // Shoal's epoch callback never answers `Interrupt`; an interrupt is a deadline.
+            T::Interrupt => return ExitReason::Deadline,
+            T::StackOverflow => TrapCode::StackOverflow,
+            T::MemoryOutOfBounds => TrapCode::MemoryOutOfBounds,
+            T::HeapMisaligned => TrapCode::HeapMisaligned,
+            T::TableOutOfBounds => TrapCode::TableOutOfBounds,
+            T::IndirectCallToNull => TrapCode::IndirectCallToNull,
+            T::BadSignature => TrapCode::BadSignature,
+            T::IntegerOverflow => TrapCode::IntegerOverflow,
+            T::IntegerDivisionByZero => TrapCode::IntegerDivisionByZero,
+            T::BadConversionToInteger => TrapCode::BadConversionToInteger,
+            T::UnreachableCodeReached => TrapCode::UnreachableCodeReached,
+            T::NullReference => TrapCode::NullReference,
+            T::AllocationTooLarge => TrapCode::AllocationTooLarge,
+            _ => TrapCode::Other,
+        };
+        return ExitReason::Trap {
+            code,
+            message: trap.to_string(),
+        };
+    }
+    ExitReason::HostError {
+        message: format!("{error:#}"),
+    }
+}

@@ -1,0 +1,249 @@
+//! Run queues: two classes, local deques, global injectors, stealing, parking.
+//!
+//! # Classes
+//! A runnable process waits in one of two classes, and a worker always takes the *wake*
+//! class first:
+//!
+//! - **wake**: a process that was waiting (receive, sleep) and was woken, and that has
+//!   not used more than its fair share of CPU (see `Shared::eligible`). It waits behind
+//!   other woken processes only, never behind CPU-bound ones, so wake-to-run latency does
+//!   not grow with the number of hogs: it is bounded by the quantum (or, with epochs, the
+//!   tick) that the workers are currently running.
+//! - **run**: everything else: a process preempted at the end of its quantum, one that
+//!   yielded, a new one, and a woken one that has had more than its share. This class is
+//!   one global FIFO, so a process that yields goes behind *every* other runnable
+//!   process of the runtime, on every worker: round-robin over the whole pool. There is
+//!   no LIFO slot: a task that woke itself (a wasmtime yield does exactly that, see
+//!   wasmtime #10667) never runs again before the others.
+//!
+//! # Local and global
+//! A process woken by something running on a worker goes to that worker's local deque
+//! (it is likely to talk to the waker, whose data is warm in that cache). Wakes from
+//! outside any worker (the timer thread, the host) go to the global wake injector. An
+//! idle worker steals from the other workers' local deques. The run class is global
+//! because fairness across workers needs it: with local run queues, three hogs on two
+//! workers would split 2:1 and one of them would get twice the CPU of the others.
+//!
+//! # Counts and parking
+//! `queued_wake` and `queued_run` count what is queued in each class; the epoch callback
+//! reads them to decide whether a slice must end (a lone process runs on). A worker that
+//! finds nothing registers as parked, checks the counts again, and only then parks; a
+//! push increments the count before it checks for parked workers. Both sides use SeqCst,
+//! so one of them always sees the other and no wake-up is lost.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+use crossbeam_utils::CachePadded;
+use crossbeam_utils::sync::{Parker, Unparker};
+use parking_lot::Mutex;
+
+use crate::process::Process;
+
+/// A scheduled process: async-task's runnable, with its process as metadata.
+pub(crate) type Task = async_task::Runnable<Arc<Process>>;
+
+/// Which queue a runnable process joins.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Class {
+    /// Woken after waiting, within its fair share: runs before CPU-bound work.
+    Wake,
+    /// Preempted, yielded, new, or over its share: the back of the global FIFO.
+    Run,
+}
+
+/// A worker's own end of its local deque. Lives on the worker thread.
+pub(crate) type LocalQueue = Worker<Task>;
+
+/// All queues of a runtime.
+pub(crate) struct Queues {
+    /// Woken processes from outside any worker.
+    wake: Injector<Task>,
+    /// The global run FIFO.
+    run: Injector<Task>,
+    /// Steal ends of every worker's local deque, by worker index.
+    stealers: Vec<Stealer<Task>>,
+    /// Processes queued in the wake class (local deques and injector).
+    queued_wake: CachePadded<AtomicUsize>,
+    /// Processes queued in the run class.
+    queued_run: CachePadded<AtomicUsize>,
+    /// Parked workers.
+    idle: Idle,
+}
+
+/// Where a pop came from, for stats.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// The worker's own deque or a global injector.
+    Own,
+    /// Another worker's deque.
+    Stolen,
+}
+
+impl Queues {
+    /// Queues for `workers` workers, and the local deques to hand to them (with a
+    /// parker each).
+    pub(crate) fn new(workers: usize) -> (Queues, Vec<(LocalQueue, Parker)>) {
+        let mut locals = Vec::with_capacity(workers);
+        let mut stealers = Vec::with_capacity(workers);
+        let mut unparkers = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let local = Worker::new_fifo();
+            stealers.push(local.stealer());
+            let parker = Parker::new();
+            unparkers.push(parker.unparker().clone());
+            locals.push((local, parker));
+        }
+        let queues = Queues {
+            wake: Injector::new(),
+            run: Injector::new(),
+            stealers,
+            queued_wake: CachePadded::new(AtomicUsize::new(0)),
+            queued_run: CachePadded::new(AtomicUsize::new(0)),
+            idle: Idle {
+                parked: Mutex::new(Vec::with_capacity(workers)),
+                num_parked: AtomicUsize::new(0),
+                unparkers,
+            },
+        };
+        (queues, locals)
+    }
+
+    /// Queues `task` in `class`, on `local` if given (the current worker's deque, wake
+    /// class only), and unparks a worker if any is parked.
+    pub(crate) fn push(&self, task: Task, class: Class, local: Option<&LocalQueue>) {
+        match class {
+            Class::Wake => {
+                self.queued_wake.fetch_add(1, Ordering::SeqCst);
+                match local {
+                    Some(local) => local.push(task),
+                    None => self.wake.push(task),
+                }
+            }
+            Class::Run => {
+                self.queued_run.fetch_add(1, Ordering::SeqCst);
+                self.run.push(task);
+            }
+        }
+        self.idle.notify_one();
+    }
+
+    /// The next process for worker `me`: its own deque, the wake injector, the other
+    /// workers' deques, then the run FIFO.
+    pub(crate) fn pop(&self, me: usize, local: &LocalQueue) -> Option<(Task, Source)> {
+        if let Some(task) = local.pop() {
+            self.queued_wake.fetch_sub(1, Ordering::SeqCst);
+            return Some((task, Source::Own));
+        }
+        if let Some(task) = steal_one(|| self.wake.steal()) {
+            self.queued_wake.fetch_sub(1, Ordering::SeqCst);
+            return Some((task, Source::Own));
+        }
+        let n = self.stealers.len();
+        for i in 1..n {
+            let victim = &self.stealers[(me + i) % n];
+            if let Some(task) = steal_one(|| victim.steal()) {
+                self.queued_wake.fetch_sub(1, Ordering::SeqCst);
+                return Some((task, Source::Stolen));
+            }
+        }
+        if let Some(task) = steal_one(|| self.run.steal()) {
+            self.queued_run.fetch_sub(1, Ordering::SeqCst);
+            return Some((task, Source::Own));
+        }
+        None
+    }
+
+    /// A woken process is waiting for a worker.
+    #[inline]
+    pub(crate) fn wake_pending(&self) -> bool {
+        self.queued_wake.load(Ordering::Relaxed) > 0
+    }
+
+    /// A preempted or new process is waiting for a worker.
+    #[inline]
+    pub(crate) fn run_pending(&self) -> bool {
+        self.queued_run.load(Ordering::Relaxed) > 0
+    }
+
+    /// Processes queued in both classes.
+    pub(crate) fn len(&self) -> usize {
+        self.queued_wake.load(Ordering::SeqCst) + self.queued_run.load(Ordering::SeqCst)
+    }
+
+    /// Registers worker `me` as about to park. The caller must check for work again
+    /// after this and before [`park`](Self::park).
+    pub(crate) fn prepare_park(&self, me: usize) {
+        let mut parked = self.idle.parked.lock();
+        parked.push(me);
+        self.idle.num_parked.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Undoes [`prepare_park`](Self::prepare_park) if a notifier has not already.
+    pub(crate) fn cancel_park(&self, me: usize) {
+        let mut parked = self.idle.parked.lock();
+        if let Some(pos) = parked.iter().position(|&w| w == me) {
+            parked.swap_remove(pos);
+            self.idle.num_parked.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Unparks every worker (start, shutdown).
+    pub(crate) fn notify_all(&self) {
+        for unparker in &self.idle.unparkers {
+            unparker.unpark();
+        }
+    }
+
+    /// Drains every queue, returning the tasks (at shutdown, after the workers stopped).
+    pub(crate) fn drain(&self) -> Vec<Task> {
+        let mut tasks = Vec::new();
+        while let Some(t) = steal_one(|| self.wake.steal()) {
+            tasks.push(t);
+        }
+        while let Some(t) = steal_one(|| self.run.steal()) {
+            tasks.push(t);
+        }
+        for stealer in &self.stealers {
+            while let Some(t) = steal_one(|| stealer.steal()) {
+                tasks.push(t);
+            }
+        }
+        tasks
+    }
+}
+
+/// Parked workers and how to wake them.
+struct Idle {
+    /// Indices of parked workers.
+    parked: Mutex<Vec<usize>>,
+    /// `parked.len()`, readable without the lock on the push path.
+    num_parked: AtomicUsize,
+    /// One per worker.
+    unparkers: Vec<Unparker>,
+}
+
+impl Idle {
+    fn notify_one(&self) {
+        if self.num_parked.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        let mut parked = self.parked.lock();
+        if let Some(w) = parked.pop() {
+            self.num_parked.fetch_sub(1, Ordering::SeqCst);
+            drop(parked);
+            self.unparkers[w].unpark();
+        }
+    }
+}
+
+fn steal_one(mut steal: impl FnMut() -> Steal<Task>) -> Option<Task> {
+    loop {
+        match steal() {
+            Steal::Success(task) => return Some(task),
+            Steal::Empty => return None,
+            Steal::Retry => std::hint::spin_loop(),
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! The state every worker, process and handle of one runtime shares.
+//!
+//! # Spawn
+//! `spawn_process` checks the entry, merges and validates limits, takes a table slot
+//! (a capacity error if there is none), creates the process's task and schedules it.
+//! It holds no lock across any of this: the table takes a per-slot lock, the task is
+//! created outside it, and instantiation happens later, on a worker, in the process's
+//! first quantum (so the spawner pays only for bookkeeping, and a start function is
+//! preempted like any other code).
+//!
+//! # Fair share: virtual time
+//! Each process has a virtual runtime `v`: what it has consumed, in fuel when fuel is
+//! metered and in nanoseconds otherwise. The runtime keeps a virtual clock `V` that
+//! advances, after each quantum, by the quantum's cost divided by the number of processes
+//! competing for the workers: the pace at which a process that always runs would
+//! accumulate `v` if the CPU were shared equally (weighted fair queueing's system virtual
+//! time). A new process starts at `v = V`. A woken process is clamped to
+//! `v ≥ V - credit` (a long sleep earns at most one quantum of credit, as in CFS) and
+//! joins the wake class only if `v ≤ V + slack`: it has had no more than its share. A
+//! process that computes a whole quantum between every message therefore loses its
+//! priority until the CPU-bound processes have caught up.
+//!
+//! # Exit
+//! `complete` runs on the worker that polled the process to its end, after the store was
+//! dropped: state `Exiting`, mailbox closed (later sends get `NoProc`), table slot freed,
+//! state `Exited`, exit published to joiners. A message to the old pid can never reach a
+//! later process in the same slot: the table compares generations.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use async_task::ScheduleInfo;
+use crossbeam_utils::CachePadded;
+use parking_lot::{Condvar, Mutex};
+use shoal_proc::{Exit, ExitReason, MailboxError, Message, Pid, ProcessTable, State};
+use wasmtime::{Engine, Linker};
+
+use crate::clock::Clock;
+use crate::config::{Config, Limits, validate_limits};
+use crate::error::{SendError, SpawnError};
+use crate::hash::ScheduleHash;
+use crate::host::{HostState, MAX_MESSAGE_BYTES, status};
+use crate::module::Module;
+use crate::process::{Process, ProcessFuture, YieldCause};
+use crate::queue::{Class, Queues, Task};
+use crate::timer::Timers;
+
+/// Counters for `Runtime::stats`.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub spawned: CachePadded<AtomicU64>,
+    pub exited: CachePadded<AtomicU64>,
+    /// Quanta run, per worker (each worker writes only its own).
+    pub quanta: Vec<CachePadded<AtomicU64>>,
+    /// Processes taken from another worker's deque, per worker.
+    pub steals: Vec<CachePadded<AtomicU64>>,
+}
+
+/// One runtime's shared state.
+pub(crate) struct Shared {
+    /// Identifies this runtime's workers in thread-local storage.
+    pub id: usize,
+    /// Validated settings.
+    pub config: Config,
+    /// The engine all stores share.
+    pub engine: Engine,
+    /// The `shoal` host module, resolved into each module's `InstancePre` at compile.
+    pub linker: Linker<HostState>,
+    /// Live processes by pid.
+    pub table: ProcessTable<Process>,
+    /// Run queues and parked workers.
+    pub queues: Queues,
+    /// Real or virtual.
+    pub clock: Clock,
+    /// Sleeps, timeouts and deadlines.
+    pub timers: Timers,
+    /// The fair-share virtual clock `V` (see the module docs).
+    pub virtual_time: AtomicU64,
+    /// Set once by shutdown: spawns are refused from then on. Never unset.
+    pub shutting_down: AtomicBool,
+    /// Set once when the workers must exit. Never unset.
+    pub stopping: AtomicBool,
+    /// False while a paused runtime waits for `start`.
+    pub started: Mutex<bool>,
+    /// Signalled by `start`.
+    pub started_cv: Condvar,
+    /// Stats.
+    pub counters: Counters,
+    /// Hash of every scheduling decision, in deterministic mode.
+    pub schedule_hash: Option<Mutex<ScheduleHash>>,
+}
+
+impl Shared {
+    /// Cost units of one quantum: the slack and credit of the fair-share rule.
+    pub(crate) fn quantum_cost(&self) -> u64 {
+        match (
+            self.config.fuel_metering,
+            self.config.preemption.fuel_quantum(),
+        ) {
+            (true, Some(q)) => q,
+            // Fuel metered under epochs: fuel has no quantum; a slice's worth of fuel is
+            // unknown, so use the default fuel quantum as the unit.
+            (true, None) => crate::config::DEFAULT_FUEL_QUANTUM,
+            (false, _) => {
+                let (tick, slice) = self
+                    .config
+                    .preemption
+                    .epoch()
+                    .expect("no fuel means epochs");
+                crate::clock::duration_ns(tick).saturating_mul(slice)
+            }
+        }
+    }
+
+    /// Starts a process. Used by the host API and by `shoal.spawn`.
+    pub(crate) fn spawn_process(
+        self: &Arc<Self>,
+        module: &Module,
+        export: &str,
+        arg: i64,
+        options: &Limits,
+    ) -> Result<Arc<Process>, SpawnError> {
+        if self.shutting_down.load(Ordering::Acquire) {
+            return Err(SpawnError::ShuttingDown);
+        }
+        let entry = module.entry(export)?;
+        let limits = merge(&self.config.limits, options);
+        validate_limits(&limits, self.config.fuel_metering, self.config.max_memory)?;
+
+        let now = self.clock.now_ns();
+        let v = self.virtual_time.load(Ordering::Relaxed);
+        let (pid, process) = self
+            .table
+            .insert_with(|pid| Process::new(pid, &limits, now, v))
+            .map_err(|_| SpawnError::Capacity {
+                capacity: self.config.capacity,
+            })?;
+
+        let run = crate::guest::run(
+            self.clone(),
+            process.clone(),
+            module.clone(),
+            entry,
+            export.to_owned(),
+            arg,
+            limits,
+        );
+        let future = ProcessFuture::new(self.clone(), process.clone(), run);
+        let shared = self.clone();
+        let (runnable, task) = async_task::Builder::new().metadata(process.clone()).spawn(
+            move |_| future,
+            async_task::WithInfo(move |task: Task, info: ScheduleInfo| shared.schedule(task, info)),
+        );
+        let _ = process.task_waker.set(runnable.waker());
+        task.detach();
+        if let Some(deadline) = process.deadline_ns {
+            self.timers
+                .register(deadline, runnable.waker(), process.deadline_timer.clone());
+        }
+        self.counters.spawned.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(%pid, export, "spawn");
+        runnable.schedule();
+        Ok(process)
+    }
+
+    /// The schedule function of every process task. Called when a process becomes
+    /// runnable: first schedule, wake-up, preemption or yield.
+    pub(crate) fn schedule(&self, task: Task, info: ScheduleInfo) {
+        let class = {
+            let process = task.metadata();
+            let now = self.clock.now_ns();
+            let state = &process.core.state;
+            match state.get() {
+                State::Running => {
+                    match process.take_yield_cause() {
+                        YieldCause::Voluntary => process.core.accounting.add_voluntary_yield(),
+                        YieldCause::Epoch => process.core.accounting.add_preemption(),
+                        YieldCause::Fuel => {
+                            process.core.accounting.add_preemption();
+                            if let Some(q) = self.config.preemption.fuel_quantum() {
+                                process.on_fuel_preemption(q);
+                            }
+                        }
+                    }
+                    crate::process::expect_transition(
+                        state.transition_from(State::Running, State::Runnable, now),
+                        "only this worker moves a Running process",
+                    );
+                    Class::Run
+                }
+                waiting @ State::Waiting(_) => {
+                    crate::process::expect_transition(
+                        state.transition_from(waiting, State::Runnable, now),
+                        "a waiting process is scheduled once per wake",
+                    );
+                    if self.eligible(process) {
+                        Class::Wake
+                    } else {
+                        Class::Run
+                    }
+                }
+                State::Spawning => {
+                    crate::process::expect_transition(
+                        state.transition_from(State::Spawning, State::Runnable, now),
+                        "a new process is scheduled once",
+                    );
+                    Class::Run
+                }
+                other => unreachable!(
+                    "{} scheduled in state {other:?} (woken while running: {})",
+                    process.pid(),
+                    info.woken_while_running
+                ),
+            }
+        };
+        // A killed or expired process runs no more guest code; reap it at once rather
+        // than after a round of the run FIFO.
+        let class = if class == Class::Run && self.must_end(task.metadata()) {
+            Class::Wake
+        } else {
+            class
+        };
+        crate::worker::with_local_queue(self.id, |local| {
+            self.queues
+                .push(task, class, local.filter(|_| class == Class::Wake))
+        });
+    }
+
+    fn must_end(&self, process: &Process) -> bool {
+        process.is_killed()
+            || (process.deadline_ns.is_some() && process.deadline_passed(self.clock.now_ns()))
+    }
+
+    /// The fair-share rule for a woken process (see the module docs).
+    fn eligible(&self, process: &Process) -> bool {
+        let vt = self.virtual_time.load(Ordering::Relaxed);
+        let unit = self.quantum_cost();
+        let floor = vt.saturating_sub(unit);
+        let v = process
+            .vruntime
+            .fetch_max(floor, Ordering::Relaxed)
+            .max(floor);
+        v <= vt.saturating_add(unit)
+    }
+
+    /// After a quantum that cost `cost` units: advance `V` by the cost shared among
+    /// the processes that compete for the workers.
+    pub(crate) fn advance_virtual_time(&self, cost: u64) {
+        let competing = self.queues.len() as u64 + 1;
+        self.virtual_time
+            .fetch_add(cost / competing, Ordering::Relaxed);
+    }
+
+    /// Queues `message` for `to`.
+    pub(crate) fn send(&self, to: Pid, message: Message) -> Result<(), SendError> {
+        if message.data.len() > MAX_MESSAGE_BYTES {
+            return Err(SendError::TooLarge {
+                len: message.data.len(),
+                max: MAX_MESSAGE_BYTES,
+            });
+        }
+        let process = self.table.get(to).ok_or(SendError::NoProc(to))?;
+        process.core.mailbox.push(message).map_err(|e| match e {
+            MailboxError::Full { bound } => SendError::MailboxFull { pid: to, bound },
+            MailboxError::Closed => SendError::NoProc(to),
+        })
+    }
+
+    /// Records the end of `process` (see the module docs for the order).
+    pub(crate) fn complete(&self, process: &Process, reason: ExitReason) {
+        let now = self.clock.now_ns();
+        let state = &process.core.state;
+        crate::process::expect_transition(
+            state.transition_to_exiting(now),
+            "a finishing process is alive",
+        );
+        let unread = process.core.mailbox.close();
+        process.deadline_timer.store(true, Ordering::Release);
+        self.table.remove(process.pid());
+        crate::process::expect_transition(
+            state.transition_to_exited(now),
+            "an exiting process can exit",
+        );
+        process
+            .core
+            .accounting
+            .mark_exited(std::time::Instant::now());
+        let exit = Exit {
+            pid: process.pid(),
+            reason,
+            accounting: process.core.accounting.snapshot(state.times(now)),
+        };
+        match &exit.reason {
+            ExitReason::Normal { .. } => {
+                tracing::debug!(pid = %exit.pid, reason = %exit.reason, unread = unread.len(), "exit")
+            }
+            ExitReason::Killed => {
+                tracing::debug!(pid = %exit.pid, unread = unread.len(), "exit: killed")
+            }
+            ExitReason::Trap { .. } | ExitReason::HostError { .. } => {
+                tracing::info!(pid = %exit.pid, reason = %exit.reason, "exit: trap")
+            }
+            _ => tracing::debug!(pid = %exit.pid, reason = %exit.reason, "exit"),
+        }
+        self.counters.exited.fetch_add(1, Ordering::Relaxed);
+        let _ = process.core.exit.set(exit);
+    }
+}
+
+/// Per-process options override the runtime's defaults.
+fn merge(defaults: &Limits, options: &Limits) -> Limits {
+    Limits {
+        fuel_limit: options.fuel_limit.or(defaults.fuel_limit),
+        deadline: options.deadline.or(defaults.deadline),
+        max_memory: options.max_memory.or(defaults.max_memory),
+        mailbox_bound: options.mailbox_bound.or(defaults.mailbox_bound),
+    }
+}
+
+/// The guest status for a refused spawn (docs/ABI.md).
+pub(crate) fn spawn_status(error: &SpawnError) -> i32 {
+    match error {
+        SpawnError::Capacity { .. } => status::CAPACITY,
+        SpawnError::MissingExport { .. } | SpawnError::WrongSignature { .. } => status::BAD_EXPORT,
+        SpawnError::ShuttingDown => status::SHUTTING_DOWN,
+        // Defaults were validated at build; a child takes the defaults.
+        SpawnError::Config { .. } => status::BAD_EXPORT,
+    }
+}
