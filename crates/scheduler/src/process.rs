@@ -21,9 +21,11 @@
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
+
+use futures::task::AtomicWaker;
 
 use shoal_proc::{ExitReason, Pid, ProcessCore, TrapCode};
 
@@ -62,8 +64,10 @@ pub(crate) struct Process {
     /// Virtual runtime: fuel consumed (with fuel metering) or nanoseconds run (without).
     /// Decides whether a woken process may skip ahead of CPU-bound ones.
     pub vruntime: AtomicU64,
-    /// The task's own waker, to wake a waiting process when it is killed.
-    pub task_waker: OnceLock<Waker>,
+    /// The task's own waker, to wake a waiting process when it is killed. Taken out at
+    /// exit: the task holds the process as metadata, so a waker left here would keep
+    /// the task, the process and the whole runtime alive in a cycle.
+    pub task_waker: AtomicWaker,
 }
 
 impl Process {
@@ -78,7 +82,7 @@ impl Process {
             yield_cause: AtomicU8::new(YieldCause::Fuel as u8),
             quantum_start_fuel: AtomicU64::new(0),
             vruntime: AtomicU64::new(vruntime),
-            task_waker: OnceLock::new(),
+            task_waker: AtomicWaker::new(),
         }
     }
 
@@ -90,9 +94,7 @@ impl Process {
     /// at once; a running one stops at its next tick or quantum.
     pub(crate) fn kill(&self) {
         if !self.killed.swap(true, Ordering::AcqRel) {
-            if let Some(waker) = self.task_waker.get() {
-                waker.wake_by_ref();
-            }
+            self.task_waker.wake();
         }
     }
 

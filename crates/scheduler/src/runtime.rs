@@ -432,18 +432,50 @@ mod tests {
                 slice_ticks: 1,
             },
         ] {
-            let rt = Runtime::builder().workers(2).preemption(preemption).build().unwrap();
+            let rt = Runtime::builder()
+                .workers(2)
+                .preemption(preemption)
+                .build()
+                .unwrap();
             let m = rt.compile_wat(LOOP).unwrap();
-            let handles: Vec<_> = (0..8).map(|_| rt.spawn(&m, "main", 100_000).unwrap()).collect();
+            let handles: Vec<_> = (0..8)
+                .map(|_| rt.spawn(&m, "main", 100_000).unwrap())
+                .collect();
             for h in handles {
                 let exit = h.wait();
-                assert_eq!(exit.reason, ExitReason::Normal { code: 7 }, "{preemption:?}");
+                assert_eq!(
+                    exit.reason,
+                    ExitReason::Normal { code: 7 },
+                    "{preemption:?}"
+                );
                 if preemption.fuel_quantum().is_some() {
                     assert!(exit.accounting.preemptions > 10, "{:?}", exit.accounting);
                     assert!(exit.accounting.fuel > 100_000);
                 }
             }
             assert!(rt.shutdown(Duration::ZERO).is_empty());
+        }
+    }
+
+    #[test]
+    fn dropping_a_runtime_returns_its_pool_and_frees_its_processes() {
+        // Each runtime's pool maps two regions per stack slot: 12 runtimes of 4,000 slots
+        // that leaked would need ~100k mappings, past the default vm.max_map_count.
+        for _ in 0..12 {
+            let rt = Runtime::builder()
+                .workers(1)
+                .capacity(4_000)
+                .build()
+                .unwrap();
+            let m = rt.compile_wat(LOOP).unwrap();
+            let h = rt.spawn(&m, "main", 10).unwrap();
+            assert_eq!(h.wait().reason, ExitReason::Normal { code: 7 });
+            let weak = Arc::downgrade(&rt.inner.shared);
+            drop((h, m, rt));
+            assert!(
+                weak.upgrade().is_none(),
+                "the runtime's shared state outlived it"
+            );
         }
     }
 }

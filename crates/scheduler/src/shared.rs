@@ -151,7 +151,7 @@ impl Shared {
             move |_| future,
             async_task::WithInfo(move |task: Task, info: ScheduleInfo| shared.schedule(task, info)),
         );
-        let _ = process.task_waker.set(runnable.waker());
+        process.task_waker.register(&runnable.waker());
         task.detach();
         if let Some(deadline) = process.deadline_ns {
             self.timers
@@ -275,6 +275,7 @@ impl Shared {
             "a finishing process is alive",
         );
         let unread = process.core.mailbox.close();
+        drop(process.task_waker.take());
         process.deadline_timer.store(true, Ordering::Release);
         self.table.remove(process.pid());
         crate::process::expect_transition(
