@@ -1,11 +1,21 @@
 //! Per-process accounting: fuel, quanta, yields, preemptions, time per state, and the
-//! spawn and exit instants. Written by the worker running the process with relaxed
-//! atomics (one writer at a time; readers want a recent value, not a fence).
+//! spawn and exit instants. Written only by whoever runs the process at the moment (one
+//! writer at a time: the task runs on one worker at a time), so counters are bumped with
+//! a relaxed load and store rather than a locked read-modify-write; readers want a recent
+//! value, not a fence.
 
 use std::time::{Duration, Instant};
 
 use crate::StateTimes;
 use crate::sync::{AtomicU64, Mutex, Ordering};
+
+/// Adds `n` to a counter that has one writer at a time.
+fn bump(counter: &AtomicU64, n: u64) {
+    counter.store(
+        counter.load(Ordering::Relaxed).wrapping_add(n),
+        Ordering::Relaxed,
+    );
+}
 
 /// Live counters of one process.
 pub struct Accounting {
@@ -61,7 +71,7 @@ impl Accounting {
 
     /// Adds consumed fuel.
     pub fn add_fuel(&self, fuel: u64) {
-        self.fuel.fetch_add(fuel, Ordering::Relaxed);
+        bump(&self.fuel, fuel);
     }
 
     /// Sets the total consumed fuel (an exact reading from the store).
@@ -76,7 +86,7 @@ impl Accounting {
 
     /// Counts a quantum.
     pub fn add_quantum(&self) {
-        self.quanta.fetch_add(1, Ordering::Relaxed);
+        bump(&self.quanta, 1);
     }
 
     /// Quanta run.
@@ -86,12 +96,12 @@ impl Accounting {
 
     /// Counts a voluntary yield.
     pub fn add_voluntary_yield(&self) {
-        self.voluntary_yields.fetch_add(1, Ordering::Relaxed);
+        bump(&self.voluntary_yields, 1);
     }
 
     /// Counts a preemption.
     pub fn add_preemption(&self) {
-        self.preemptions.fetch_add(1, Ordering::Relaxed);
+        bump(&self.preemptions, 1);
     }
 
     /// Records the exit instant (first call wins).

@@ -185,10 +185,16 @@ impl StateCell {
         }
     }
 
+    /// Adds the time since the last change to the bucket of the state left. Transitions
+    /// of one process are serialised by the scheduler (one CAS winner at a time, and the
+    /// task runs on one worker at a time), so the accounting uses plain loads and stores:
+    /// no locked instruction beyond the CAS on the hot path.
     fn account(&self, left: State, now_ns: u64) {
-        let last = self.last_change_ns.swap(now_ns, Ordering::AcqRel);
+        let last = self.last_change_ns.load(Ordering::Relaxed);
+        self.last_change_ns.store(now_ns, Ordering::Relaxed);
         if let Some(bucket) = self.bucket(left) {
-            bucket.fetch_add(now_ns.saturating_sub(last), Ordering::Relaxed);
+            let spent = now_ns.saturating_sub(last);
+            bucket.store(bucket.load(Ordering::Relaxed) + spent, Ordering::Relaxed);
         }
     }
 
@@ -273,7 +279,7 @@ impl StateCell {
             running_ns: self.running_ns.load(Ordering::Relaxed),
             waiting_ns: self.waiting_ns.load(Ordering::Relaxed),
         };
-        let since = now_ns.saturating_sub(self.last_change_ns.load(Ordering::Acquire));
+        let since = now_ns.saturating_sub(self.last_change_ns.load(Ordering::Relaxed));
         match self.get() {
             State::Runnable => t.runnable_ns += since,
             State::Running => t.running_ns += since,

@@ -126,6 +126,7 @@ impl Runtime {
             schedule_hash: config
                 .deterministic
                 .then(|| Mutex::new(ScheduleHash::default())),
+            hint_clock: !config.deterministic,
             config,
         });
 

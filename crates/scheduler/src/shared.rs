@@ -88,6 +88,9 @@ pub(crate) struct Shared {
     pub counters: Counters,
     /// Hash of every scheduling decision, in deterministic mode.
     pub schedule_hash: Option<Mutex<ScheduleHash>>,
+    /// Whether workers may reuse the schedule function's clock reading (real clock only:
+    /// a virtual clock moves between the two).
+    pub hint_clock: bool,
 }
 
 impl Shared {
@@ -166,9 +169,9 @@ impl Shared {
     /// The schedule function of every process task. Called when a process becomes
     /// runnable: first schedule, wake-up, preemption or yield.
     pub(crate) fn schedule(&self, task: Task, info: ScheduleInfo) {
+        let now = self.clock.now_ns();
         let class = {
             let process = task.metadata();
-            let now = self.clock.now_ns();
             let state = &process.core.state;
             match state.get() {
                 State::Running => {
@@ -220,10 +223,36 @@ impl Shared {
         } else {
             class
         };
-        crate::worker::with_local_queue(self.id, |local| {
-            self.queues
-                .push(task, class, local.filter(|_| class == Class::Wake))
+        crate::worker::with_local(self.id, |local| {
+            if let Some(local) = local.filter(|_| self.hint_clock) {
+                local.now_hint.set(Some(now));
+            }
+            self.push(task, class, local, info)
         });
+    }
+
+    /// Queues a runnable process: the worker's slot, its deque, or a global queue.
+    fn push(
+        &self,
+        task: Task,
+        class: Class,
+        local: Option<&crate::worker::WorkerLocal>,
+        info: ScheduleInfo,
+    ) {
+        match local {
+            // A yield with nothing queued: keep it on this worker (see `worker`).
+            Some(local)
+                if class == Class::Run && info.woken_while_running && self.queues.len() == 0 =>
+            {
+                if let Some(previous) = local.next.replace(Some(task)) {
+                    self.queues.push(previous, Class::Run, None);
+                }
+            }
+            Some(local) if class == Class::Wake => {
+                self.queues.push(task, Class::Wake, Some(&local.queue))
+            }
+            _ => self.queues.push(task, class, None),
+        }
     }
 
     fn must_end(&self, process: &Process) -> bool {

@@ -10,6 +10,14 @@
 //! schedule function), a few relaxed atomic adds, and one push. No lock, no allocation,
 //! no logging.
 //!
+//! # A lone process runs on
+//! When a process yields and nothing at all is queued, going through the global FIFO
+//! would hand it straight back, at the cost of a push and a steal. The schedule function
+//! then leaves it in this worker's `next` slot instead. Before running a process from
+//! the slot the worker looks at the queues again; if anything arrived meanwhile, the
+//! process goes to the back of the FIFO after all. So the slot never lets a process run
+//! ahead of one that is waiting: it is not the LIFO slot of wasmtime #10667.
+//!
 //! # Parking and shutdown
 //! With nothing to run, a worker registers as parked, checks the queues once more, and
 //! parks (see `queue` for why no wake-up is lost). In deterministic mode it first fires
@@ -17,7 +25,7 @@
 //! A worker exits when `stopping` is set and it finds no work; the runtime sets it only
 //! after every process has exited.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -25,20 +33,34 @@ use crossbeam_utils::sync::Parker;
 use shoal_proc::State;
 
 use crate::clock::NS_PER_FUEL;
-use crate::queue::{LocalQueue, Source, Task};
+use crate::queue::{Class, LocalQueue, Source, Task};
 use crate::shared::Shared;
 
-thread_local! {
-    /// The current worker's runtime id and local deque; `None` off worker threads.
-    static LOCAL: RefCell<Option<(usize, LocalQueue)>> = const { RefCell::new(None) };
+/// What a worker thread keeps in thread-local storage.
+pub(crate) struct WorkerLocal {
+    /// The runtime this worker belongs to.
+    runtime: usize,
+    /// This worker's deque of woken processes.
+    pub queue: LocalQueue,
+    /// A process that yielded with nothing queued behind it (see the module docs).
+    pub next: Cell<Option<Task>>,
+    /// The real clock as the schedule function read it at the end of the last quantum:
+    /// the next quantum starts a few queue operations later, so it reuses the reading
+    /// instead of paying for a second one.
+    pub now_hint: Cell<Option<u64>>,
 }
 
-/// Calls `f` with the current thread's local deque if it is a worker of runtime
+thread_local! {
+    /// The current worker's state; `None` off worker threads.
+    static LOCAL: RefCell<Option<WorkerLocal>> = const { RefCell::new(None) };
+}
+
+/// Calls `f` with the current thread's worker state if it is a worker of runtime
 /// `runtime`, else with `None`.
-pub(crate) fn with_local_queue<R>(runtime: usize, f: impl FnOnce(Option<&LocalQueue>) -> R) -> R {
+pub(crate) fn with_local<R>(runtime: usize, f: impl FnOnce(Option<&WorkerLocal>) -> R) -> R {
     LOCAL.with(|cell| match cell.try_borrow() {
         Ok(local) => match &*local {
-            Some((id, queue)) if *id == runtime => f(Some(queue)),
+            Some(local) if local.runtime == runtime => f(Some(local)),
             _ => f(None),
         },
         Err(_) => f(None),
@@ -47,7 +69,14 @@ pub(crate) fn with_local_queue<R>(runtime: usize, f: impl FnOnce(Option<&LocalQu
 
 /// Runs worker `index` until the runtime stops.
 pub(crate) fn run(shared: Arc<Shared>, index: usize, local: LocalQueue, parker: Parker) {
-    LOCAL.with(|cell| *cell.borrow_mut() = Some((shared.id, local)));
+    LOCAL.with(|cell| {
+        *cell.borrow_mut() = Some(WorkerLocal {
+            runtime: shared.id,
+            queue: local,
+            next: Cell::new(None),
+            now_hint: Cell::new(None),
+        })
+    });
     {
         let mut started = shared.started.lock();
         while !*started {
@@ -57,12 +86,19 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, local: LocalQueue, parker: 
     loop {
         let next = LOCAL.with(|cell| {
             let local = cell.borrow();
-            let (_, queue) = local.as_ref().expect("set above");
-            shared.queues.pop(index, queue)
+            let local = local.as_ref().expect("set above");
+            if let Some(task) = local.next.take() {
+                if shared.queues.len() == 0 {
+                    return Some((task, Source::Own));
+                }
+                // Someone arrived while it ran: it goes behind them after all.
+                shared.queues.push(task, Class::Run, None);
+            }
+            shared.queues.pop(index, &local.queue)
         });
         if let Some((task, source)) = next {
             if source == Source::Stolen {
-                shared.counters.steals[index].fetch_add(1, Ordering::Relaxed);
+                bump(&shared.counters.steals[index]);
             }
             run_quantum(&shared, index, task);
             continue;
@@ -77,6 +113,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, local: LocalQueue, parker: 
         if shared.stopping.load(Ordering::Acquire) {
             break;
         }
+        LOCAL.with(|cell| cell.borrow().as_ref().map(|l| l.now_hint.take()));
         shared.queues.prepare_park(index);
         if shared.queues.len() > 0 || shared.stopping.load(Ordering::SeqCst) {
             shared.queues.cancel_park(index);
@@ -90,7 +127,8 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, local: LocalQueue, parker: 
 
 fn run_quantum(shared: &Shared, index: usize, task: Task) {
     let process = task.metadata().clone();
-    let start = shared.clock.now_ns();
+    let hint = LOCAL.with(|cell| cell.borrow().as_ref().and_then(|l| l.now_hint.take()));
+    let start = hint.unwrap_or_else(|| shared.clock.now_ns());
     crate::process::expect_transition(
         process
             .core
@@ -103,7 +141,7 @@ fn run_quantum(shared: &Shared, index: usize, task: Task) {
     let quantum = process.core.accounting.quanta();
     let fuel_before = process.core.accounting.fuel();
     task.run();
-    shared.counters.quanta[index].fetch_add(1, Ordering::Relaxed);
+    bump(&shared.counters.quanta[index]);
 
     let fuel_after = process.core.accounting.fuel();
     let cost = if shared.config.fuel_metering {
@@ -124,4 +162,9 @@ fn run_quantum(shared: &Shared, index: usize, task: Task) {
             .advance_by(cost.saturating_mul(NS_PER_FUEL).max(1));
         shared.timers.fire_due(shared.clock.now_ns());
     }
+}
+
+/// Adds one to a per-worker counter; only its worker writes it, so no locked add.
+fn bump(counter: &std::sync::atomic::AtomicU64) {
+    counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
 }
