@@ -5,9 +5,10 @@
 //! The pooling allocator reserves, once at start-up, one slot per process of capacity for
 //! each of: an instance, a linear memory, a table and a fiber stack. A spawn takes free
 //! slots (no mmap on the spawn path), copy-on-write initialises the memory from the
-//! module's image, and an exit returns them. Because the pool holds exactly `capacity`
-//! slots of each kind and a process's store is dropped before its table slot is freed,
-//! a spawn that the process table admits always finds pool slots.
+//! module's image, and an exit returns them. A process's store is dropped before its
+//! table slot is freed, and the pool holds `capacity` slots of each kind plus enough
+//! for those still waiting in decommit queues ([`DECOMMIT_SLACK`]), so a spawn that the
+//! process table admits always finds pool slots.
 //!
 //! # Address space, not memory
 //! Each memory slot reserves `max_memory` (16 MiB by default) plus a guard; each stack
@@ -42,6 +43,13 @@ const TABLE_ELEMENTS: usize = 10_000;
 /// shootdown across cores, and batching pays it once per batch.
 const DECOMMIT_BATCH: usize = 32;
 
+/// Pool slots beyond the table's capacity. A slot freed by an exited process can wait
+/// in one of wasmtime's decommit queues (one per thread shard, at most 16 shards, each
+/// holding fewer than [`DECOMMIT_BATCH`] slots) before it can be handed out again; the
+/// table admits a new process as soon as the old one exits, so the pool holds that many
+/// more slots than the table admits processes. Capacity is still enforced by the table.
+const DECOMMIT_SLACK: usize = 16 * DECOMMIT_BATCH;
+
 /// Builds the engine for `config`.
 pub(crate) fn build(config: &Config) -> Result<Engine, ConfigError> {
     let mut wasm = wasmtime::Config::new();
@@ -54,7 +62,7 @@ pub(crate) fn build(config: &Config) -> Result<Engine, ConfigError> {
     wasm.memory_guard_size(MEMORY_GUARD);
     wasm.memory_reservation_for_growth(0);
 
-    let capacity = u32::try_from(config.capacity).unwrap_or(u32::MAX);
+    let capacity = u32::try_from(config.capacity + DECOMMIT_SLACK).unwrap_or(u32::MAX);
     let mut pool = PoolingAllocationConfig::new();
     pool.total_core_instances(capacity)
         .total_memories(capacity)

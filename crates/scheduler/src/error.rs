@@ -38,12 +38,12 @@ impl ConfigError {
 #[derive(Debug, thiserror::Error)]
 pub enum CompileError {
     /// The file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why. Part of the message, not a separate source, so the line says it once.
+        error: std::io::Error,
     },
     /// The bytes are not a valid wasm module (or WAT text), or it exceeds the pool's
     /// per-instance limits.

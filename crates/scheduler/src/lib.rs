@@ -37,8 +37,9 @@
 //! Fuel budgets end a process as `out_of_fuel`, deadlines as `deadline` (epoch callback
 //! when running, a timer when waiting, and a check before every quantum). A trap, a bad
 //! pointer, or a panic in a host function ends that process only. Capacity is enforced by
-//! the process table, and the instance pool holds exactly that many slots, so spawning past
-//! it is a typed error, never an allocation failure elsewhere in the host.
+//! the process table, and the instance pool is sized to hold every process the table
+//! admits, so spawning past it is a typed error, never an allocation failure elsewhere in
+//! the host.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -190,9 +190,9 @@ impl Runtime {
     /// Compiles a `.wasm` or `.wat` file.
     pub fn compile_file(&self, path: impl AsRef<Path>) -> Result<Module, CompileError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| CompileError::Io {
+        let bytes = std::fs::read(path).map_err(|error| CompileError::Io {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         self.compile(&bytes)
     }
