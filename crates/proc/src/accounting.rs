@@ -128,7 +128,7 @@ impl Accounting {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(shoal_loom)))]
 mod tests {
     use super::*;
 

@@ -64,7 +64,7 @@ impl ExitSlot {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(shoal_loom)))]
 mod tests {
     use super::*;
     use crate::{AccountingSnapshot, ExitReason, Pid};

@@ -14,7 +14,7 @@
 //! | `process` | what every process has |
 //!
 //! Concurrency of the state cell and the mailbox is model-checked with loom
-//! (`RUSTFLAGS="--cfg loom" cargo test -p shoal-proc --release --lib loom`).
+//! (`RUSTFLAGS="--cfg shoal_loom" cargo test -p shoal-proc --release --lib loom`).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -29,7 +29,7 @@ mod state;
 mod sync;
 mod table;
 
-#[cfg(all(test, loom))]
+#[cfg(all(test, shoal_loom))]
 mod loom_tests;
 
 pub use accounting::{Accounting, AccountingSnapshot};

@@ -1,5 +1,5 @@
 //! Model-checked tests of the concurrent core: run with
-//! `RUSTFLAGS="--cfg loom" cargo test -p shoal-proc --release --lib loom`.
+//! `RUSTFLAGS="--cfg shoal_loom" cargo test -p shoal-proc --release --lib loom`.
 
 use loom::sync::Arc;
 use loom::thread;

@@ -195,7 +195,7 @@ impl Mailbox {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(shoal_loom)))]
 mod tests {
     use super::*;
     use std::sync::Arc;

@@ -290,7 +290,7 @@ impl StateCell {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(shoal_loom)))]
 mod tests {
     use super::*;
     use State::*;

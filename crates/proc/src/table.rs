@@ -27,9 +27,9 @@ use crate::sync::Mutex;
 
 /// Slots per page: 1,024 slots is a few tens of KiB, small enough that a lightly used
 /// table stays small and large enough that page lookups are rare.
-#[cfg(not(loom))]
+#[cfg(not(shoal_loom))]
 pub const PAGE_SLOTS: usize = 1024;
-#[cfg(loom)]
+#[cfg(shoal_loom)]
 pub const PAGE_SLOTS: usize = 2;
 
 /// Highest generation a slot reaches before it is retired: `i32::MAX`, so that a pid as
@@ -199,7 +199,7 @@ impl<T> ProcessTable<T> {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(shoal_loom)))]
 mod tests {
     use super::*;
 
