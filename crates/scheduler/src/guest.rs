@@ -126,6 +126,9 @@ fn on_epoch(
     if process.deadline_passed(shared.clock.now_ns()) {
         return Err(wasmtime::Error::new(Interrupt::Deadline));
     }
+    if shared.hint_clock {
+        shared.timers.fire_if_due(shared.clock.now_ns());
+    }
     let queues = &shared.queues;
     let should_yield = queues.wake_pending() || (ticks >= slice_ticks && queues.run_pending());
     let (metering, quantum_mode) = (

@@ -11,6 +11,12 @@
 //! timeout) marks its entry cancelled; the entry stays in the heap until its time and is
 //! then discarded without waking anyone.
 //!
+//! With a real clock the workers fire due entries too, at every quantum boundary and
+//! epoch tick: on a machine with as many workers as cores the timer thread competes with
+//! CPU-bound workers for a core, and the operating system may let it wait a millisecond
+//! or more. `next_due` caches the earliest time in an atomic, so the check costs a worker
+//! one load per quantum.
+//!
 //! Shutdown: [`Timers::stop`] wakes the timer thread, which exits without firing the
 //! rest; the processes still waiting are killed by the runtime, not by their timers.
 
@@ -19,7 +25,7 @@ use std::collections::BinaryHeap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use parking_lot::{Condvar, Mutex};
@@ -63,11 +69,23 @@ struct Heap {
 }
 
 /// The runtime's timers.
-#[derive(Default)]
 pub(crate) struct Timers {
     heap: Mutex<Heap>,
     /// Signalled when an earlier entry arrives or on stop.
     changed: Condvar,
+    /// The earliest entry's time (`u64::MAX` if none), readable without the lock. It may
+    /// name a cancelled entry; firing that is harmless.
+    next_due: AtomicU64,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Timers {
+            heap: Mutex::default(),
+            changed: Condvar::new(),
+            next_due: AtomicU64::new(u64::MAX),
+        }
+    }
 }
 
 impl Timers {
@@ -83,6 +101,9 @@ impl Timers {
             waker,
             cancelled,
         }));
+        if earliest {
+            self.next_due.store(when, Ordering::Release);
+        }
         drop(heap);
         if earliest {
             self.changed.notify_one();
@@ -113,12 +134,23 @@ impl Timers {
                     due.push(e.waker);
                 }
             }
+            let next = heap.entries.peek().map_or(u64::MAX, |Reverse(e)| e.when);
+            self.next_due.store(next, Ordering::Release);
         }
         let n = due.len();
         for waker in due {
             waker.wake();
         }
         n
+    }
+
+    /// Fires due entries if the cached earliest time has passed: the cheap check a worker
+    /// makes between quanta.
+    #[inline]
+    pub(crate) fn fire_if_due(&self, now: u64) {
+        if now >= self.next_due.load(Ordering::Acquire) {
+            self.fire_due(now);
+        }
     }
 
     /// The timer thread's loop, for a real clock. Returns after [`stop`](Self::stop).
@@ -157,6 +189,7 @@ impl Timers {
     /// Drops every entry (at shutdown, after all processes have exited).
     pub(crate) fn clear(&self) {
         self.heap.lock().entries.clear();
+        self.next_due.store(u64::MAX, Ordering::Release);
     }
 }
 

@@ -147,14 +147,32 @@ fn run_quantum(shared: &Shared, index: usize, task: Task) {
     bump(&shared.counters.quanta[index]);
 
     let fuel_after = process.core.accounting.fuel();
+    // One clock reading ends this quantum and starts the next (see `now_hint`).
+    let end = if shared.hint_clock {
+        LOCAL.with(|cell| {
+            let local = cell.borrow();
+            let hint = &local.as_ref().expect("on a worker").now_hint;
+            hint.get().unwrap_or_else(|| {
+                let now = shared.clock.now_ns();
+                hint.set(Some(now));
+                now
+            })
+        })
+    } else {
+        shared.clock.now_ns()
+    };
     let cost = if shared.config.fuel_metering {
         fuel_after.saturating_sub(fuel_before)
     } else {
-        shared.clock.now_ns().saturating_sub(start)
+        end.saturating_sub(start)
     };
     process.vruntime.fetch_add(cost, Ordering::Relaxed);
     shared.advance_virtual_time(cost);
 
+    if shared.hint_clock {
+        // Real clock: fire timers the timer thread may not have had a core for.
+        shared.timers.fire_if_due(end);
+    }
     if let Some(hash) = &shared.schedule_hash {
         hash.lock()
             .record(process.pid().to_bits(), quantum, fuel_after);
