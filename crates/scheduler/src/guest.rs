@@ -123,35 +123,23 @@ fn on_epoch(
     if process.is_killed() {
         return Err(wasmtime::Error::new(Interrupt::Killed));
     }
-    if process.deadline_passed(shared.clock.now_ns()) {
+    let now = shared.clock.now_ns();
+    if process.deadline_passed(now) {
         return Err(wasmtime::Error::new(Interrupt::Deadline));
     }
     if shared.hint_clock {
-        shared.timers.fire_if_due(shared.clock.now_ns());
+        shared.timers.fire_if_due(now);
     }
     let queues = &shared.queues;
     let should_yield = queues.wake_pending() || (ticks >= slice_ticks && queues.run_pending());
-    let (metering, quantum_mode) = (
-        shared.config.fuel_metering,
-        shared.config.preemption.fuel_quantum().is_some(),
-    );
     if !should_yield {
         state.ticks_in_slice = ticks;
         return Ok(UpdateDeadline::Continue(1));
     }
+    // No fuel is read or set here: compiled code keeps the fuel counter in a register
+    // across the epoch check and writes it back only at calls and returns, so the store's
+    // value is stale at this point, and a value set here would be overwritten.
     process.set_yield_cause(YieldCause::Epoch);
     state.ticks_in_slice = 0;
-    if metering {
-        if let Ok(remaining) = ctx.get_fuel() {
-            let state = ctx.data();
-            state
-                .process
-                .sync_fuel(state.fuel_consumed(remaining), quantum_mode);
-            if quantum_mode {
-                // The slice ended the quantum too: resume with a whole one.
-                ctx.set_fuel(remaining)?;
-            }
-        }
-    }
     Ok(UpdateDeadline::Yield(1))
 }

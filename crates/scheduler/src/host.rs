@@ -174,7 +174,7 @@ fn begin_new_quantum(caller: &mut Caller<'_, HostState>) {
 /// Moves the process to `Waiting(reason)` while `inner` is pending.
 struct Blocking<'a, F> {
     process: &'a Process,
-    clock: &'a crate::clock::Clock,
+    shared: &'a Shared,
     reason: WaitReason,
     inner: F,
 }
@@ -190,10 +190,10 @@ impl<F: Future + Unpin> Future for Blocking<'_, F> {
                 // The worker set Running before this poll; a wake that raced with us is
                 // deferred by the task until the poll returns, so this edge is legal.
                 crate::process::expect_transition(
-                    this.process
-                        .core
-                        .state
-                        .transition_to_waiting(this.reason, this.clock.now_ns()),
+                    this.process.core.state.transition_to_waiting(
+                        this.reason,
+                        this.shared.quantum_end_now(this.process),
+                    ),
                     "a polled process is Running",
                 );
                 Poll::Pending
@@ -255,7 +255,7 @@ async fn wait_for_message(
     });
     let message = Blocking {
         process,
-        clock: &shared.clock,
+        shared,
         reason: WaitReason::Receive,
         inner: Box::pin(wait),
     }
@@ -428,7 +428,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
                         .saturating_add((ms as u64).saturating_mul(1_000_000));
                     Blocking {
                         process: &process,
-                        clock: &shared.clock,
+                        shared: &shared,
                         reason: WaitReason::Sleep,
                         inner: Box::pin(Sleep::until(&shared.clock, &shared.timers, when)),
                     }

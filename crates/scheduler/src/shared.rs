@@ -169,7 +169,14 @@ impl Shared {
     /// The schedule function of every process task. Called when a process becomes
     /// runnable: first schedule, wake-up, preemption or yield.
     pub(crate) fn schedule(&self, task: Task, info: ScheduleInfo) {
-        let now = self.clock.now_ns();
+        let now = {
+            let process = task.metadata();
+            if process.core.state.get() == State::Running {
+                self.quantum_end_now(process)
+            } else {
+                self.clock.now_ns()
+            }
+        };
         let class = {
             let process = task.metadata();
             let state = &process.core.state;
@@ -295,9 +302,26 @@ impl Shared {
         })
     }
 
+    /// The clock reading that ends the running quantum of `process`. With a virtual
+    /// clock, time moves by the fuel the quantum consumed, at the moment it ends, so the
+    /// transition out of `Running` is stamped after the work (and running time counts).
+    pub(crate) fn quantum_end_now(&self, process: &Process) -> u64 {
+        if self.clock.is_virtual() {
+            crate::worker::with_local(self.id, |local| {
+                if let Some(local) = local {
+                    let (start, fuel_before) = local.quantum_start.get();
+                    let spent = process.core.accounting.fuel().saturating_sub(fuel_before);
+                    self.clock
+                        .advance_to(start + spent.saturating_mul(crate::clock::NS_PER_FUEL));
+                }
+            });
+        }
+        self.clock.now_ns()
+    }
+
     /// Records the end of `process` (see the module docs for the order).
     pub(crate) fn complete(&self, process: &Process, reason: ExitReason) {
-        let now = self.clock.now_ns();
+        let now = self.quantum_end_now(process);
         let state = &process.core.state;
         crate::process::expect_transition(
             state.transition_to_exiting(now),

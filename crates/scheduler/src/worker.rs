@@ -44,6 +44,9 @@ pub(crate) struct WorkerLocal {
     pub queue: LocalQueue,
     /// A process that yielded with nothing queued behind it (see the module docs).
     pub next: Cell<Option<Task>>,
+    /// Clock and fuel when the current quantum began, for the virtual clock (see
+    /// `Shared::quantum_end_now`).
+    pub quantum_start: Cell<(u64, u64)>,
     /// The real clock as the schedule function read it at the end of the last quantum:
     /// the next quantum starts a few queue operations later, so it reuses the reading
     /// instead of paying for a second one.
@@ -75,6 +78,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, local: LocalQueue, parker: 
             queue: local,
             next: Cell::new(None),
             now_hint: Cell::new(None),
+            quantum_start: Cell::new((0, 0)),
         })
     });
     {
@@ -143,6 +147,13 @@ fn run_quantum(shared: &Shared, index: usize, task: Task) {
     process.core.accounting.add_quantum();
     let quantum = process.core.accounting.quanta();
     let fuel_before = process.core.accounting.fuel();
+    if shared.clock.is_virtual() {
+        LOCAL.with(|cell| {
+            if let Some(local) = cell.borrow().as_ref() {
+                local.quantum_start.set((start, fuel_before));
+            }
+        });
+    }
     task.run();
     bump(&shared.counters.quanta[index]);
 
