@@ -1,0 +1,139 @@
+//! `shoal`: the command-line tool.
+//!
+//! This file parses the command line and maps failures to exit statuses; `run` does the
+//! work and `report` formats what it measured, for people or as JSON.
+//!
+//! Exit status: `0` when the run itself worked, whatever its guests did (a trapping guest
+//! is a result, not a failure of the tool); `2` for a usage error, a module that cannot be
+//! read or compiled, a missing or mistyped entry export, or a setting the runtime refuses.
+//! Each of those prints one line, `shoal: error: ...`, on stderr.
+
+#![forbid(unsafe_code)]
+
+mod report;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Run many WebAssembly processes fairly on a fixed pool of worker threads.
+#[derive(Debug, Parser)]
+#[command(name = "shoal", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a module as many processes and report exits, fuel and fairness.
+    ///
+    /// Without MODULE, runs the built-in mixed workload (spinners that never yield,
+    /// yielders, sleepers and message senders, chosen by `arg % 4`) as 100 processes.
+    Run(RunArgs),
+}
+
+/// Options of `shoal run`. Names follow wasmtime's CLI where it has one (`--invoke`).
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// A .wasm or .wat file. Omitted: the built-in `guests::MIXED` module.
+    pub module: Option<PathBuf>,
+
+    /// The export each process runs. Default: `main`, or `_start` if the module has no
+    /// `main`.
+    #[arg(long, value_name = "EXPORT")]
+    pub invoke: Option<String>,
+
+    /// How many processes to spawn. Default: 1 for a MODULE, 100 for the built-in one.
+    #[arg(long, value_name = "N")]
+    pub procs: Option<usize>,
+
+    /// The argument every process gets. Default: the process's index (0, 1, 2, ...), so
+    /// the built-in module runs an even mix of its four kinds.
+    #[arg(long, value_name = "I64", allow_negative_numbers = true)]
+    pub arg: Option<i64>,
+
+    /// Worker threads. Default: the available cores (1 with --deterministic).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+
+    /// Preemption mode. Default: hybrid if both fuel and epoch options are given, fuel if
+    /// only --fuel-quantum (or --deterministic), epoch otherwise.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub preempt: Option<PreemptMode>,
+
+    /// Fuel units per quantum (fuel and hybrid modes).
+    #[arg(long, value_name = "F")]
+    pub fuel_quantum: Option<u64>,
+
+    /// Epoch tick in microseconds (epoch and hybrid modes).
+    #[arg(long, value_name = "T")]
+    pub epoch_tick_us: Option<u64>,
+
+    /// Ticks per slice before a process yields to a waiting one (epoch and hybrid modes).
+    #[arg(long, value_name = "K")]
+    pub slice_ticks: Option<u64>,
+
+    /// Lifetime fuel budget of each process; past it, the process exits `out_of_fuel`.
+    #[arg(long, value_name = "F")]
+    pub fuel_limit: Option<u64>,
+
+    /// Wall-clock deadline of each process, in milliseconds from its spawn.
+    #[arg(long, value_name = "D")]
+    pub deadline_ms: Option<u64>,
+
+    /// Maximum live processes, including those the guests spawn.
+    #[arg(long, value_name = "N")]
+    pub capacity: Option<usize>,
+
+    /// One worker, fuel quanta, a virtual clock: the same run gives the same schedule,
+    /// whose hash is printed.
+    #[arg(long)]
+    pub deterministic: bool,
+
+    /// Print one JSON object on stdout instead of the human summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--preempt`: how processes are interrupted.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum PreemptMode {
+    /// Every `--fuel-quantum` units of fuel: deterministic.
+    Fuel,
+    /// Every `--slice-ticks` ticks of `--epoch-tick-us`: wall-clock slices.
+    Epoch,
+    /// Both.
+    Hybrid,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+
+    match cli.command {
+        Command::Run(args) => match run::run(&args) {
+            Ok(outcome) => {
+                if args.json {
+                    println!("{}", report::json(&outcome));
+                } else {
+                    print!("{}", report::human(&outcome));
+                }
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                // `{:#}` prints the causes too, on the same line.
+                eprintln!("shoal: error: {error:#}");
+                ExitCode::from(2)
+            }
+        },
+    }
+}

@@ -1,0 +1,252 @@
+//! `shoal run`: build the runtime the options describe, compile the module, spawn the
+//! processes, wait for every one of them, and hand back what happened.
+//!
+//! Everything that can be wrong with the *request* (an option, the file, the module, the
+//! entry export) is found before the first spawn and returned as an error; once the
+//! processes run, whatever they do is a result.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use shoal::{
+    CompileError, DEFAULT_EPOCH_TICK, DEFAULT_FUEL_QUANTUM, DEFAULT_SLICE_TICKS, Exit, Module,
+    Preemption, Runtime, RuntimeStats, SpawnError, guests,
+};
+
+use crate::{PreemptMode, RunArgs};
+
+/// Processes `shoal run` spawns when it runs the built-in module: 25 of each kind of
+/// `guests::MIXED`, enough to show the mix, few enough to finish in a couple of seconds.
+const DEFAULT_BUILTIN_PROCS: usize = 100;
+
+/// After the last process the tool spawned has exited, how long processes those spawned
+/// (the built-in senders' `pong` children) get to finish before the runtime kills them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
+/// The entry `shoal run` uses when `--invoke` is not given, and the one it falls back to
+/// (the WASI command convention).
+const DEFAULT_EXPORT: &str = "main";
+const FALLBACK_EXPORT: &str = "_start";
+
+/// What a run did: the settings it ran with and every process's exit.
+pub(crate) struct Outcome {
+    /// The module's file, or the name of the built-in one.
+    pub source: String,
+    /// The export every process ran.
+    pub export: String,
+    /// Worker threads.
+    pub workers: usize,
+    /// The preemption mode the runtime ran with.
+    pub preemption: Preemption,
+    /// Whether fuel was metered (the tool always asks for it, so fuel can be reported).
+    pub fuel_metering: bool,
+    /// Exits of the processes the tool spawned, in spawn order.
+    pub exits: Vec<Exit>,
+    /// From the first spawn to the last of those exits.
+    pub elapsed: Duration,
+    /// The schedule hash, in deterministic mode.
+    pub schedule_hash: Option<u64>,
+    /// Runtime counters at the end, including processes the guests spawned.
+    pub stats: RuntimeStats,
+}
+
+/// Runs `args`. An `Err` is a problem with the request, reported as one line.
+pub(crate) fn run(args: &RunArgs) -> anyhow::Result<Outcome> {
+    let procs = args.procs.unwrap_or(match args.module {
+        Some(_) => 1,
+        None => DEFAULT_BUILTIN_PROCS,
+    });
+    if procs == 0 {
+        bail!("--procs must be at least 1");
+    }
+
+    let runtime = build_runtime(args)?;
+    let (module, source) = compile(&runtime, args)?;
+    let export = entry_export(&module, args.invoke.as_deref())?;
+
+    let started = Instant::now();
+    let mut handles = Vec::with_capacity(procs);
+    for index in 0..procs {
+        let arg = args.arg.unwrap_or(index as i64);
+        let handle = runtime
+            .spawn(&module, &export, arg)
+            .with_context(|| format!("cannot spawn process {} of {procs}", index + 1))?;
+        handles.push(handle);
+    }
+    // Deterministic runtimes are built paused so that every spawn precedes the first
+    // quantum; for the others this does nothing.
+    runtime.start();
+    let exits: Vec<Exit> = handles.iter().map(|handle| handle.wait()).collect();
+    let elapsed = started.elapsed();
+
+    // Let processes the guests spawned finish, so that the stats and the schedule hash
+    // cover the whole run and do not depend on when this thread woke up.
+    runtime.shutdown(SHUTDOWN_GRACE);
+    Ok(Outcome {
+        source,
+        export,
+        workers: runtime.workers(),
+        preemption: runtime.preemption(),
+        fuel_metering: runtime.fuel_metering(),
+        exits,
+        elapsed,
+        schedule_hash: runtime.schedule_hash(),
+        stats: runtime.stats(),
+    })
+}
+
+/// The runtime the options describe. Range checks are the runtime's own (`ConfigError`);
+/// this only refuses option combinations that contradict each other.
+fn build_runtime(args: &RunArgs) -> anyhow::Result<Runtime> {
+    // The report shows fuel, so count it in every mode (Epoch mode counts none otherwise).
+    let mut builder = Runtime::builder()
+        .deterministic(args.deterministic)
+        .fuel_metering(true);
+    if let Some(preemption) = preemption(args)? {
+        builder = builder.preemption(preemption);
+    }
+    if let Some(workers) = args.workers {
+        builder = builder.workers(workers);
+    }
+    if let Some(capacity) = args.capacity {
+        builder = builder.capacity(capacity);
+    }
+    if let Some(fuel) = args.fuel_limit {
+        builder = builder.fuel_limit(fuel);
+    }
+    if let Some(ms) = args.deadline_ms {
+        builder = builder.deadline(Duration::from_millis(ms));
+    }
+    Ok(builder.build()?)
+}
+
+/// The preemption mode from `--preempt` and its tuning options; `None` leaves the
+/// runtime's default (epochs, or fuel in deterministic mode).
+fn preemption(args: &RunArgs) -> anyhow::Result<Option<Preemption>> {
+    let fuel_given = args.fuel_quantum.is_some();
+    let epoch_given = args.epoch_tick_us.is_some() || args.slice_ticks.is_some();
+    let mode = match (args.preempt, fuel_given, epoch_given) {
+        (Some(mode), _, _) => mode,
+        (None, true, true) => PreemptMode::Hybrid,
+        (None, true, false) => PreemptMode::Fuel,
+        (None, false, true) => PreemptMode::Epoch,
+        (None, false, false) => return Ok(None),
+    };
+    if mode == PreemptMode::Epoch && fuel_given {
+        bail!("--fuel-quantum needs --preempt fuel or hybrid, not epoch");
+    }
+    if mode == PreemptMode::Fuel && epoch_given {
+        bail!("--epoch-tick-us and --slice-ticks need --preempt epoch or hybrid, not fuel");
+    }
+    let quantum = args.fuel_quantum.unwrap_or(DEFAULT_FUEL_QUANTUM);
+    let tick = args
+        .epoch_tick_us
+        .map_or(DEFAULT_EPOCH_TICK, Duration::from_micros);
+    let slice_ticks = args.slice_ticks.unwrap_or(DEFAULT_SLICE_TICKS);
+    Ok(Some(match mode {
+        PreemptMode::Fuel => Preemption::Fuel { quantum },
+        PreemptMode::Epoch => Preemption::Epoch { tick, slice_ticks },
+        PreemptMode::Hybrid => Preemption::Hybrid {
+            quantum,
+            tick,
+            slice_ticks,
+        },
+    }))
+}
+
+/// Compiles the file named on the command line, or the built-in module.
+fn compile(runtime: &Runtime, args: &RunArgs) -> anyhow::Result<(Module, String)> {
+    match &args.module {
+        Some(path) => {
+            let source = path.display().to_string();
+            let module = runtime.compile_file(path).map_err(|error| match error {
+                // The I/O error names the path already.
+                CompileError::Io { .. } => anyhow::Error::new(error),
+                other => anyhow::anyhow!(located(&source, &other.to_string())),
+            })?;
+            Ok((module, source))
+        }
+        None => {
+            let module = runtime
+                .compile_wat(guests::MIXED)
+                .context("the built-in module guests::MIXED does not compile")?;
+            Ok((module, "built-in guests::MIXED".to_owned()))
+        }
+    }
+}
+
+/// The export to run: `--invoke`, else `main`, else `_start`. Checked against the module
+/// now, so a typo fails before anything is spawned.
+fn entry_export(module: &Module, invoke: Option<&str>) -> anyhow::Result<String> {
+    let name = match invoke {
+        Some(name) => name,
+        None => match module.check_entry(DEFAULT_EXPORT) {
+            Err(SpawnError::MissingExport { .. })
+                if module.check_entry(FALLBACK_EXPORT).is_ok() =>
+            {
+                FALLBACK_EXPORT
+            }
+            _ => DEFAULT_EXPORT,
+        },
+    };
+    match module.check_entry(name) {
+        Ok(()) => Ok(name.to_owned()),
+        Err(error @ SpawnError::MissingExport { .. }) => {
+            let exports = module.exports();
+            if exports.is_empty() {
+                bail!("{error}; it exports no function with an entry type");
+            }
+            bail!("{error}; entry exports: {}", exports.join(", "))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// A compile error as one line, starting with the file and, for a WAT syntax error, the
+/// line and column. wasmtime's parse errors span several lines (the location, then a
+/// source excerpt with a caret) and name the input `<anon>`; the tool promises one line.
+fn located(path: &str, message: &str) -> String {
+    let mut location = None;
+    let mut parts: Vec<&str> = Vec::new();
+    for line in message.lines().map(str::trim) {
+        if let Some(at) = line.strip_prefix("--> ") {
+            location = at.rsplit_once("<anon>").map(|(_, line_col)| line_col);
+        } else if !(line.is_empty() || line.starts_with('|') || is_excerpt(line)) {
+            parts.push(line);
+        }
+    }
+    format!(
+        "{path}{}: {}",
+        location.unwrap_or_default(),
+        parts.join(" ")
+    )
+}
+
+/// An excerpt line of a parse error: `12 | source text`.
+fn is_excerpt(line: &str) -> bool {
+    line.split_once(" |")
+        .is_some_and(|(number, _)| !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::located;
+
+    #[test]
+    fn a_wat_syntax_error_is_one_line_with_file_line_and_column() {
+        let message =
+            "invalid module: expected `(`\n     --> <anon>:3:14\n      |\n    3 | oops\n      | ^";
+        assert_eq!(
+            located("m.wat", message),
+            "m.wat:3:14: invalid module: expected `(`"
+        );
+    }
+
+    #[test]
+    fn an_error_without_location_keeps_the_file() {
+        assert_eq!(
+            located("m.wasm", "unknown import `env::f`"),
+            "m.wasm: unknown import `env::f`"
+        );
+    }
+}
