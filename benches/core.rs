@@ -5,7 +5,9 @@
 //!   under a bare wasmtime store with the same fuel yield interval, polled in a loop;
 //! - **spawn**: spawn-and-exit of trivial processes, against bare pooled
 //!   instantiate + call with the same engine settings;
-//! - **idle RSS**: resident memory per process blocked in receive, at 10,000 processes.
+//! - **idle RSS**: resident memory per process blocked in receive, at 10,000 processes;
+//! - **modes**: a CPU-bound loop under each preemption mode, against the same loop in a
+//!   bare wasmtime store with no instrumentation (how the default mode was chosen).
 //!
 //! Run: `cargo bench --bench core` (add `-- --quick` for one round each).
 
@@ -196,6 +198,36 @@ fn idle_rss_per_proc(n: usize) -> (f64, f64) {
     )
 }
 
+/// Loop iterations for the mode comparison: long enough (~0.1–0.3 s) that start-up
+/// costs vanish.
+const MODE_ITERS: i64 = 300_000_000;
+
+/// Raw wasmtime, no fuel, no epochs: seconds for the loop.
+fn raw_loop_secs() -> f64 {
+    let engine = raw_engine(false);
+    let module = wasmtime::Module::new(&engine, LOOP_WAT).unwrap();
+    let mut store = wasmtime::Store::new(&engine, ());
+    let instance = wasmtime::Instance::new(&mut store, &module, &[]).unwrap();
+    let f = instance.get_typed_func::<i64, ()>(&mut store, "main").unwrap();
+    let start = Instant::now();
+    f.call(&mut store, MODE_ITERS).unwrap();
+    start.elapsed().as_secs_f64()
+}
+
+/// Shoal, one worker, one process: seconds for the loop under `preemption`.
+fn shoal_loop_secs(preemption: Preemption, fuel_metering: bool) -> f64 {
+    let rt = Runtime::builder()
+        .workers(1)
+        .preemption(preemption)
+        .fuel_metering(fuel_metering)
+        .build()
+        .unwrap();
+    let m = rt.compile_wat(LOOP_WAT).unwrap();
+    let start = Instant::now();
+    assert!(rt.spawn(&m, "main", MODE_ITERS).unwrap().wait().reason.is_normal());
+    start.elapsed().as_secs_f64()
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let rounds = if quick { 1 } else { 5 };
@@ -240,4 +272,20 @@ fn main() {
         median(rss),
         median(maps)
     );
+
+    let tick = shoal::DEFAULT_EPOCH_TICK;
+    let slice_ticks = shoal::DEFAULT_SLICE_TICKS;
+    let quantum = shoal::DEFAULT_FUEL_QUANTUM;
+    let modes = [
+        ("epoch (default)", Preemption::Epoch { tick, slice_ticks }, false),
+        ("epoch + fuel metering", Preemption::Epoch { tick, slice_ticks }, true),
+        ("fuel", Preemption::Fuel { quantum }, true),
+        ("hybrid", Preemption::Hybrid { quantum, tick, slice_ticks }, true),
+    ];
+    let raw = median((0..rounds.min(3)).map(|_| raw_loop_secs()).collect());
+    println!("modes      raw wasmtime, uninstrumented: {:.3} s for {MODE_ITERS} loop iterations", raw);
+    for (name, preemption, metering) in modes {
+        let t = median((0..rounds.min(3)).map(|_| shoal_loop_secs(preemption, metering)).collect());
+        println!("           {name:24} {t:.3} s   ratio {:.2}x", t / raw);
+    }
 }
