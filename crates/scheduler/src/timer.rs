@@ -8,8 +8,10 @@
 //! schedule deterministic.
 //!
 //! A [`Sleep`] that is dropped before it fires (a message arrived before the receive
-//! timeout) marks its entry cancelled; the entry stays in the heap until its time and is
-//! then discarded without waking anyone.
+//! timeout) marks its entry cancelled and counts it; the entry is discarded without
+//! waking anyone when its time comes, or earlier, when cancelled entries make up more
+//! than half of a large heap and a registration compacts it. A loop that receives with
+//! a long timeout therefore holds a bounded number of dead entries, not one per message.
 //!
 //! With a real clock the workers fire due entries too, at every quantum boundary and
 //! epoch tick: on a machine with as many workers as cores the timer thread competes with
@@ -25,7 +27,7 @@ use std::collections::BinaryHeap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use parking_lot::{Condvar, Mutex};
@@ -76,7 +78,12 @@ pub(crate) struct Timers {
     /// The earliest entry's time (`u64::MAX` if none), readable without the lock. It may
     /// name a cancelled entry; firing that is harmless.
     next_due: AtomicU64,
+    /// Entries cancelled since the last compaction (an upper bound on dead entries).
+    cancelled: AtomicUsize,
 }
+
+/// Heaps smaller than this are never compacted: dead entries cost little there.
+const COMPACT_MIN_ENTRIES: usize = 1024;
 
 impl Default for Timers {
     fn default() -> Self {
@@ -84,6 +91,7 @@ impl Default for Timers {
             heap: Mutex::default(),
             changed: Condvar::new(),
             next_due: AtomicU64::new(u64::MAX),
+            cancelled: AtomicUsize::new(0),
         }
     }
 }
@@ -92,6 +100,13 @@ impl Timers {
     /// Registers `waker` to be woken at clock reading `when`.
     pub(crate) fn register(&self, when: u64, waker: Waker, cancelled: Arc<AtomicBool>) {
         let mut heap = self.heap.lock();
+        if heap.entries.len() >= COMPACT_MIN_ENTRIES
+            && self.cancelled.load(Ordering::Relaxed) > heap.entries.len() / 2
+        {
+            self.cancelled.store(0, Ordering::Relaxed);
+            heap.entries
+                .retain(|Reverse(e)| !e.cancelled.load(Ordering::Acquire));
+        }
         let seq = heap.next_seq;
         heap.next_seq += 1;
         let earliest = heap.entries.peek().is_none_or(|Reverse(e)| when < e.when);
@@ -108,6 +123,12 @@ impl Timers {
         if earliest {
             self.changed.notify_one();
         }
+    }
+
+    /// Entries in the heap, live or cancelled.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.heap.lock().entries.len()
     }
 
     /// The earliest live entry's time.
@@ -218,6 +239,11 @@ impl Future for Sleep<'_> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if self.clock.now_ns() >= self.when {
+            // Done: the entry, if still queued, fires silently and is not counted as
+            // cancelled (it leaves the heap when its time comes, which is now).
+            if let Some(cancelled) = self.registration.take() {
+                cancelled.store(true, Ordering::Release);
+            }
             return Poll::Ready(());
         }
         // A process is one task with one waker for its whole life, so one registration
@@ -236,6 +262,7 @@ impl Drop for Sleep<'_> {
     fn drop(&mut self) {
         if let Some(cancelled) = &self.registration {
             cancelled.store(true, Ordering::Release);
+            self.timers.cancelled.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -288,6 +315,25 @@ mod tests {
         assert_eq!(t.next_due(), None);
         assert_eq!(t.fire_due(10), 0);
         assert_eq!(count.0.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn cancelled_sleeps_do_not_pile_up_in_the_heap() {
+        let clock = Clock::virtual_at_zero();
+        let timers = Timers::default();
+        let (_count, w) = waker();
+        let mut cx = Context::from_waker(&w);
+        // A receive loop with a long timeout: every message cancels the timeout.
+        for i in 0..100_000u64 {
+            let mut s = std::pin::pin!(Sleep::until(&clock, &timers, 1_000_000 + i));
+            assert!(s.as_mut().poll(&mut cx).is_pending());
+        }
+        assert!(
+            timers.len() <= 2 * COMPACT_MIN_ENTRIES,
+            "{} entries",
+            timers.len()
+        );
+        assert_eq!(timers.next_due(), None, "every entry was cancelled");
     }
 
     #[test]
