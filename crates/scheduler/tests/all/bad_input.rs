@@ -1,0 +1,252 @@
+//! Every bad input is a typed error, or a clear trap of that process only.
+
+use shoal_scheduler::{CompileError, ExitReason, Runtime, SpawnError, TrapCode};
+
+use crate::{LOOP, RECEIVER, epoch, exit_of, runtime};
+
+#[test]
+fn an_invalid_module_is_a_compile_error() {
+    let rt = runtime(1, epoch());
+    assert!(matches!(
+        rt.compile(b"\0asm garbage"),
+        Err(CompileError::Invalid { .. })
+    ));
+    assert!(matches!(
+        rt.compile_wat("(module"),
+        Err(CompileError::Invalid { .. })
+    ));
+    let type_error = rt.compile_wat(r#"(module (func (export "main") (result i32)))"#);
+    assert!(matches!(type_error, Err(CompileError::Invalid { .. })));
+}
+
+#[test]
+fn a_missing_file_is_an_io_error_naming_it() {
+    let rt = runtime(1, epoch());
+    let err = rt.compile_file("/no/such/module.wasm").unwrap_err();
+    assert!(matches!(err, CompileError::Io { .. }));
+    assert!(err.to_string().contains("/no/such/module.wasm"), "{err}");
+}
+
+#[test]
+fn an_unknown_import_is_named() {
+    let rt = runtime(1, epoch());
+    let err = rt
+        .compile_wat(r#"(module (import "env" "f" (func)) (func (export "main")))"#)
+        .unwrap_err();
+    match err {
+        CompileError::UnknownImport { module, name } => {
+            assert_eq!((module.as_str(), name.as_str()), ("env", "f"))
+        }
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn a_shoal_import_with_the_wrong_type_is_refused_at_compile() {
+    let rt = runtime(1, epoch());
+    let err = rt
+        .compile_wat(
+            r#"(module (import "shoal" "self" (func (result i32))) (func (export "main")))"#,
+        )
+        .unwrap_err();
+    assert!(matches!(err, CompileError::Invalid { .. }), "{err}");
+}
+
+#[test]
+fn a_missing_export_and_a_wrong_signature_are_spawn_errors() {
+    let rt = runtime(1, epoch());
+    let m = rt
+        .compile_wat(r#"(module (func (export "two") (param i32 i32)) (func (export "main")))"#)
+        .unwrap();
+    assert_eq!(
+        rt.spawn(&m, "nope", 0).unwrap_err(),
+        SpawnError::MissingExport {
+            export: "nope".into()
+        }
+    );
+    assert!(matches!(
+        rt.spawn(&m, "two", 0).unwrap_err(),
+        SpawnError::WrongSignature { export, .. } if export == "two"
+    ));
+    assert_eq!(m.exports(), vec!["main".to_owned()]);
+    assert_eq!(rt.stats().spawned, 0, "nothing was spawned");
+}
+
+/// Sends `len` bytes from `ptr`, both given by the argument: ptr = arg >> 32, len = arg.
+const SEND_RANGE: &str = r#"(module
+  (import "shoal" "self" (func $self (result i64)))
+  (import "shoal" "send" (func $send (param i64 i64 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "main") (param $arg i64) (result i32)
+    (call $send (call $self) (i64.const 0)
+      (i32.wrap_i64 (i64.shr_u (local.get $arg) (i64.const 32)))
+      (i32.wrap_i64 (local.get $arg)))))"#;
+
+#[test]
+fn an_out_of_bounds_pointer_traps_only_that_process() {
+    let rt = runtime(2, epoch());
+    let m = rt.compile_wat(SEND_RANGE).unwrap();
+    let bystanders: Vec<_> = (0..10)
+        .map(|_| {
+            rt.spawn(&rt.compile_wat(LOOP).unwrap(), "main", 100_000)
+                .unwrap()
+        })
+        .collect();
+    let page = 65_536i64;
+    for arg in [
+        (page - 4) << 32 | 8,        // runs 4 bytes past the end
+        (page + 100) << 32 | 1,      // starts past the end
+        (0xFFFF_FFF0i64 << 32) | 64, // wraps past 4 GiB
+        0xFFFF_FFFF,                 // negative length
+    ] {
+        let exit = exit_of(&rt.spawn(&m, "main", arg).unwrap());
+        match exit.reason {
+            ExitReason::Trap {
+                code: TrapCode::BadPointer,
+                message,
+            } => {
+                assert!(message.contains("shoal.send"), "{message}")
+            }
+            other => panic!("arg {arg:#x}: {other}"),
+        }
+    }
+    // In bounds: a normal send to itself.
+    let ok = exit_of(&rt.spawn(&m, "main", (page - 8) << 32 | 8).unwrap());
+    assert_eq!(ok.reason, ExitReason::Normal { code: 0 });
+    for b in bystanders {
+        assert!(exit_of(&b).reason.is_normal());
+    }
+}
+
+#[test]
+fn a_pointer_call_without_an_exported_memory_traps() {
+    let rt = runtime(1, epoch());
+    let m = rt
+        .compile_wat(
+            r#"(module
+              (import "shoal" "send" (func $send (param i64 i64 i32 i32) (result i32)))
+              (func (export "main") (result i32)
+                (call $send (i64.const 0) (i64.const 0) (i32.const 0) (i32.const 1))))"#,
+        )
+        .unwrap();
+    assert!(matches!(
+        exit_of(&rt.spawn(&m, "main", 0).unwrap()).reason,
+        ExitReason::Trap {
+            code: TrapCode::BadPointer,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn a_spawn_past_capacity_is_refused_and_the_runtime_keeps_working() {
+    let rt = Runtime::builder()
+        .workers(1)
+        .preemption(epoch())
+        .capacity(3)
+        .build()
+        .unwrap();
+    let m = rt.compile_wat(RECEIVER).unwrap();
+    let live: Vec<_> = (0..3).map(|_| rt.spawn(&m, "main", 0).unwrap()).collect();
+    assert_eq!(
+        rt.spawn(&m, "main", 0).unwrap_err(),
+        SpawnError::Capacity { capacity: 3 }
+    );
+    // A guest's spawn past capacity gets the CAPACITY status, not a crash.
+    rt.send(live[0].pid(), 0, []).unwrap();
+    exit_of(&live[0]);
+    let spawner = rt
+        .compile_wat(
+            r#"(module
+              (import "shoal" "spawn" (func $spawn (param i32 i32 i64) (result i64)))
+              (import "shoal" "receive" (func $receive (param i64) (result i64)))
+              (memory (export "memory") 1)
+              (data (i32.const 0) "wait")
+              (func (export "main") (result i32)
+                (i32.wrap_i64 (call $spawn (i32.const 0) (i32.const 4) (i64.const 0))))
+              (func (export "wait") (drop (call $receive (i64.const -1)))))"#,
+        )
+        .unwrap();
+    let s = rt.spawn(&spawner, "main", 0).unwrap();
+    assert_eq!(
+        exit_of(&s).reason,
+        ExitReason::Normal {
+            code: shoal_scheduler::status::CAPACITY
+        }
+    );
+    // Once slots free up, spawns succeed again, over and over.
+    for h in &live[1..] {
+        h.kill();
+        exit_of(h);
+    }
+    for _ in 0..20 {
+        let hs: Vec<_> = (0..3).map(|_| rt.spawn(&m, "main", 0).unwrap()).collect();
+        for h in hs {
+            h.kill();
+            assert!(matches!(exit_of(&h).reason, ExitReason::Killed));
+        }
+    }
+}
+
+#[test]
+fn a_guest_spawn_of_a_bad_export_gets_the_bad_export_status() {
+    let rt = runtime(1, epoch());
+    let m = rt
+        .compile_wat(
+            r#"(module
+              (import "shoal" "spawn" (func $spawn (param i32 i32 i64) (result i64)))
+              (memory (export "memory") 1)
+              (data (i32.const 0) "nope")
+              (func (export "main") (result i32)
+                (i32.wrap_i64 (call $spawn (i32.const 0) (i32.const 4) (i64.const 0)))))"#,
+        )
+        .unwrap();
+    assert_eq!(
+        exit_of(&rt.spawn(&m, "main", 0).unwrap()).reason,
+        ExitReason::Normal {
+            code: shoal_scheduler::status::BAD_EXPORT
+        }
+    );
+}
+
+#[test]
+fn per_process_options_are_validated_by_name() {
+    let rt = runtime(1, epoch());
+    let m = rt.compile_wat(LOOP).unwrap();
+    let err = rt
+        .spawn_with(
+            &m,
+            "main",
+            0,
+            shoal_scheduler::SpawnOptions::new().fuel_limit(10),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SpawnError::Config {
+                setting: "fuel_limit",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = rt
+        .spawn_with(
+            &m,
+            "main",
+            0,
+            shoal_scheduler::SpawnOptions::new().max_memory(1 << 40),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SpawnError::Config {
+                setting: "max_memory",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}

@@ -1,0 +1,77 @@
+//! The scheduler's integration tests: one binary, a module per feature (as wasmtime
+//! does), so two cores link one test executable rather than many.
+//!
+//! Tests assert behaviour, never speed: the only time limits are generous guards that
+//! turn a hang into a failure.
+
+mod bad_input;
+mod determinism;
+mod epoch;
+mod fuel;
+mod host_api;
+mod kill;
+mod messages;
+mod scale;
+mod traps;
+
+use std::time::{Duration, Instant};
+
+use shoal_scheduler::{Exit, Pid, Preemption, ProcessHandle, Runtime, State};
+
+/// How long a test waits for something that should take milliseconds before calling it
+/// a hang. Generous: CI machines are shared and slow.
+pub const HANG: Duration = Duration::from_secs(60);
+
+/// An epoch configuration with a short tick, so tests that need preemption finish fast.
+pub fn epoch() -> Preemption {
+    Preemption::Epoch {
+        tick: Duration::from_millis(1),
+        slice_ticks: 1,
+    }
+}
+
+/// A runtime with `workers` workers and the given preemption.
+pub fn runtime(workers: usize, preemption: Preemption) -> Runtime {
+    Runtime::builder()
+        .workers(workers)
+        .preemption(preemption)
+        .build()
+        .expect("valid settings")
+}
+
+/// Waits for an exit, failing the test after [`HANG`].
+pub fn exit_of(handle: &ProcessHandle) -> Exit {
+    let deadline = Instant::now() + HANG;
+    loop {
+        if let Some(exit) = handle.try_exit() {
+            return exit;
+        }
+        assert!(Instant::now() < deadline, "{} did not exit", handle.pid());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Waits until `pid` is in `state`, failing the test after [`HANG`].
+pub fn wait_for_state(rt: &Runtime, pid: Pid, state: State) {
+    let deadline = Instant::now() + HANG;
+    while rt.process_info(pid).map(|i| i.state) != Some(state) {
+        assert!(Instant::now() < deadline, "{pid} never reached {state:?}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// `(loop forever)`, exported as `main`.
+pub const SPIN: &str = r#"(module (func (export "main") (loop $l (br $l))))"#;
+
+/// Loops `n` times (the argument) with no host call, then returns 0.
+pub const LOOP: &str = r#"(module
+  (func (export "main") (param $n i64)
+    (loop $l
+      (local.set $n (i64.sub (local.get $n) (i64.const 1)))
+      (br_if $l (i64.gt_s (local.get $n) (i64.const 0))))))"#;
+
+/// Blocks in `receive` forever, then exits with the received length.
+pub const RECEIVER: &str = r#"(module
+  (import "shoal" "receive" (func $receive (param i64) (result i64)))
+  (memory (export "memory") 1)
+  (func (export "main") (result i32) (i32.wrap_i64 (call $receive (i64.const -1)))))"#;

@@ -1,0 +1,195 @@
+//! Messages: ping-pong, timeouts, selective receive, dead pids, bounds.
+
+use shoal_scheduler::{ExitReason, Pid, SendError, SpawnOptions, State, WaitReason};
+
+use crate::{RECEIVER, epoch, exit_of, runtime, wait_for_state};
+
+/// `main(n)` spawns `pong` with its own pid, then sends n pings, each answered by a
+/// pong; exits with the number of answers. `pong(to)` answers every ping until a
+/// message with tag 0 arrives.
+const PINGPONG: &str = r#"(module
+  (import "shoal" "self" (func $self (result i64)))
+  (import "shoal" "spawn" (func $spawn (param i32 i32 i64) (result i64)))
+  (import "shoal" "send" (func $send (param i64 i64 i32 i32) (result i32)))
+  (import "shoal" "receive" (func $receive (param i64) (result i64)))
+  (import "shoal" "message_tag" (func $tag (result i64)))
+  (import "shoal" "message_sender" (func $sender (result i64)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "pong")
+  (func (export "main") (param $n i64) (result i32) (local $peer i64) (local $i i64) (local $got i32)
+    (local.set $peer (call $spawn (i32.const 0) (i32.const 4) (call $self)))
+    (if (i64.lt_s (local.get $peer) (i64.const 0)) (then (return (i32.const -100))))
+    (block $done
+      (loop $l
+        (br_if $done (i64.ge_s (local.get $i) (local.get $n)))
+        (drop (call $send (local.get $peer) (i64.const 1) (i32.const 0) (i32.const 0)))
+        (br_if $done (i64.lt_s (call $receive (i64.const 60000)) (i64.const 0)))
+        (if (i64.eq (call $sender) (local.get $peer))
+          (then (local.set $got (i32.add (local.get $got) (i32.const 1)))))
+        (local.set $i (i64.add (local.get $i) (i64.const 1)))
+        (br $l)))
+    (drop (call $send (local.get $peer) (i64.const 0) (i32.const 0) (i32.const 0)))
+    (local.get $got))
+  (func (export "pong") (param $to i64)
+    (loop $l
+      (drop (call $receive (i64.const -1)))
+      (if (i64.ne (call $tag) (i64.const 0))
+        (then
+          (drop (call $send (local.get $to) (i64.const 2) (i32.const 0) (i32.const 0)))
+          (br $l))))))"#;
+
+#[test]
+fn ping_pong_between_two_guests_counts_every_round_trip() {
+    let rt = runtime(2, epoch());
+    let m = rt.compile_wat(PINGPONG).unwrap();
+    let h = rt.spawn(&m, "main", 1_000).unwrap();
+    assert_eq!(exit_of(&h).reason, ExitReason::Normal { code: 1_000 });
+    // The pong child ends on tag 0; wait for the runtime to drain.
+    let deadline = std::time::Instant::now() + crate::HANG;
+    while rt.stats().live > 0 {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert_eq!(rt.stats().exited, 2);
+}
+
+#[test]
+fn a_receive_times_out_with_the_timeout_status() {
+    let rt = runtime(1, epoch());
+    let m = rt
+        .compile_wat(
+            r#"(module
+              (import "shoal" "receive" (func $receive (param i64) (result i64)))
+              (func (export "main") (result i32) (i32.wrap_i64 (call $receive (i64.const 10)))))"#,
+        )
+        .unwrap();
+    let exit = exit_of(&rt.spawn(&m, "main", 0).unwrap());
+    assert_eq!(
+        exit.reason,
+        ExitReason::Normal {
+            code: shoal_scheduler::status::TIMEOUT
+        }
+    );
+    assert!(exit.accounting.waiting >= std::time::Duration::from_millis(10));
+}
+
+#[test]
+fn a_tag_filtered_receive_leaves_the_others_in_order() {
+    // Takes the tag-2 messages first, then everything else in arrival order, and
+    // returns the first byte of each as decimal digits: 24 then 135.
+    let rt = runtime(1, epoch());
+    let m = rt
+        .compile_wat(
+            r#"(module
+              (import "shoal" "receive" (func $receive (param i64) (result i64)))
+              (import "shoal" "receive_tag" (func $receive_tag (param i64 i64) (result i64)))
+              (import "shoal" "message_read" (func $read (param i32 i32) (result i32)))
+              (memory (export "memory") 1)
+              (func $digit (param $acc i32) (result i32)
+                (drop (call $read (i32.const 0) (i32.const 1)))
+                (i32.add (i32.mul (local.get $acc) (i32.const 10)) (i32.load8_u (i32.const 0))))
+              (func (export "main") (result i32) (local $acc i32)
+                (drop (call $receive_tag (i64.const 2) (i64.const -1)))
+                (local.set $acc (call $digit (local.get $acc)))
+                (drop (call $receive_tag (i64.const 2) (i64.const -1)))
+                (local.set $acc (call $digit (local.get $acc)))
+                (drop (call $receive (i64.const -1)))
+                (local.set $acc (call $digit (local.get $acc)))
+                (drop (call $receive (i64.const -1)))
+                (local.set $acc (call $digit (local.get $acc)))
+                (drop (call $receive (i64.const -1)))
+                (call $digit (local.get $acc))))"#,
+        )
+        .unwrap();
+    // Spawn paused in receive so all five arrive before the first receive runs.
+    let h = rt.spawn(&m, "main", 0).unwrap();
+    for (tag, byte) in [(1, 1u8), (2, 2), (1, 3), (2, 4), (3, 5)] {
+        rt.send(h.pid(), tag, [byte]).unwrap();
+    }
+    assert_eq!(exit_of(&h).reason, ExitReason::Normal { code: 24_135 });
+}
+
+#[test]
+fn tag_and_sender_of_a_host_message_are_reported() {
+    let rt = runtime(1, epoch());
+    let m = rt
+        .compile_wat(
+            r#"(module
+              (import "shoal" "receive" (func $receive (param i64) (result i64)))
+              (import "shoal" "message_tag" (func $tag (result i64)))
+              (import "shoal" "message_sender" (func $sender (result i64)))
+              (func (export "main") (result i32)
+                (drop (call $receive (i64.const -1)))
+                ;; tag * 10 + (sender == -1 for the host)
+                (i32.wrap_i64 (i64.add (i64.mul (call $tag) (i64.const 10))
+                  (i64.extend_i32_u (i64.eq (call $sender) (i64.const -1)))))))"#,
+        )
+        .unwrap();
+    let h = rt.spawn(&m, "main", 0).unwrap();
+    rt.send(h.pid(), 42, Vec::new()).unwrap();
+    assert_eq!(exit_of(&h).reason, ExitReason::Normal { code: 421 });
+}
+
+#[test]
+fn a_send_to_a_dead_pid_is_noproc_from_host_and_guest() {
+    let rt = runtime(1, epoch());
+    let receiver = rt.compile_wat(RECEIVER).unwrap();
+    let dead = rt.spawn(&receiver, "main", 0).unwrap();
+    rt.send(dead.pid(), 0, [1, 2]).unwrap();
+    exit_of(&dead);
+    assert_eq!(
+        rt.send(dead.pid(), 0, [1]),
+        Err(SendError::NoProc(dead.pid()))
+    );
+    let sender = rt
+        .compile_wat(
+            r#"(module
+              (import "shoal" "send" (func $send (param i64 i64 i32 i32) (result i32)))
+              (memory (export "memory") 1)
+              (func (export "main") (param $to i64) (result i32)
+                (call $send (local.get $to) (i64.const 0) (i32.const 0) (i32.const 1))))"#,
+        )
+        .unwrap();
+    let h = rt
+        .spawn(&sender, "main", dead.pid().to_bits() as i64)
+        .unwrap();
+    assert_eq!(
+        exit_of(&h).reason,
+        ExitReason::Normal {
+            code: shoal_scheduler::status::NOPROC
+        }
+    );
+    // A pid that never existed is just as dead.
+    assert_eq!(
+        rt.send(Pid::new(9_999, 3), 0, []),
+        Err(SendError::NoProc(Pid::new(9_999, 3)))
+    );
+}
+
+#[test]
+fn a_bounded_mailbox_refuses_the_sender_when_full() {
+    let rt = runtime(1, epoch());
+    let m = rt
+        .compile_wat(
+            r#"(module
+              (import "shoal" "sleep" (func $sleep (param i64)))
+              (func (export "main") (call $sleep (i64.const 60000))))"#,
+        )
+        .unwrap();
+    let h = rt
+        .spawn_with(&m, "main", 0, SpawnOptions::new().mailbox_bound(2))
+        .unwrap();
+    wait_for_state(&rt, h.pid(), State::Waiting(WaitReason::Sleep));
+    rt.send(h.pid(), 0, []).unwrap();
+    rt.send(h.pid(), 0, []).unwrap();
+    assert_eq!(
+        rt.send(h.pid(), 0, []),
+        Err(SendError::MailboxFull {
+            pid: h.pid(),
+            bound: 2
+        })
+    );
+    assert_eq!(rt.process_info(h.pid()).unwrap().mailbox_len, 2);
+    h.kill();
+    exit_of(&h);
+}
