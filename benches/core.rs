@@ -208,7 +208,9 @@ fn raw_loop_secs() -> f64 {
     let module = wasmtime::Module::new(&engine, LOOP_WAT).unwrap();
     let mut store = wasmtime::Store::new(&engine, ());
     let instance = wasmtime::Instance::new(&mut store, &module, &[]).unwrap();
-    let f = instance.get_typed_func::<i64, ()>(&mut store, "main").unwrap();
+    let f = instance
+        .get_typed_func::<i64, ()>(&mut store, "main")
+        .unwrap();
     let start = Instant::now();
     f.call(&mut store, MODE_ITERS).unwrap();
     start.elapsed().as_secs_f64()
@@ -224,7 +226,13 @@ fn shoal_loop_secs(preemption: Preemption, fuel_metering: bool) -> f64 {
         .unwrap();
     let m = rt.compile_wat(LOOP_WAT).unwrap();
     let start = Instant::now();
-    assert!(rt.spawn(&m, "main", MODE_ITERS).unwrap().wait().reason.is_normal());
+    assert!(
+        rt.spawn(&m, "main", MODE_ITERS)
+            .unwrap()
+            .wait()
+            .reason
+            .is_normal()
+    );
     start.elapsed().as_secs_f64()
 }
 
@@ -277,15 +285,38 @@ fn main() {
     let slice_ticks = shoal::DEFAULT_SLICE_TICKS;
     let quantum = shoal::DEFAULT_FUEL_QUANTUM;
     let modes = [
-        ("epoch (default)", Preemption::Epoch { tick, slice_ticks }, false),
-        ("epoch + fuel metering", Preemption::Epoch { tick, slice_ticks }, true),
+        (
+            "epoch (default)",
+            Preemption::Epoch { tick, slice_ticks },
+            false,
+        ),
+        (
+            "epoch + fuel metering",
+            Preemption::Epoch { tick, slice_ticks },
+            true,
+        ),
         ("fuel", Preemption::Fuel { quantum }, true),
-        ("hybrid", Preemption::Hybrid { quantum, tick, slice_ticks }, true),
+        (
+            "hybrid",
+            Preemption::Hybrid {
+                quantum,
+                tick,
+                slice_ticks,
+            },
+            true,
+        ),
     ];
     let raw = median((0..rounds.min(3)).map(|_| raw_loop_secs()).collect());
-    println!("modes      raw wasmtime, uninstrumented: {:.3} s for {MODE_ITERS} loop iterations", raw);
+    println!(
+        "modes      raw wasmtime, uninstrumented: {:.3} s for {MODE_ITERS} loop iterations",
+        raw
+    );
     for (name, preemption, metering) in modes {
-        let t = median((0..rounds.min(3)).map(|_| shoal_loop_secs(preemption, metering)).collect());
+        let t = median(
+            (0..rounds.min(3))
+                .map(|_| shoal_loop_secs(preemption, metering))
+                .collect(),
+        );
         println!("           {name:24} {t:.3} s   ratio {:.2}x", t / raw);
     }
 }
