@@ -3,11 +3,16 @@
 //! writer at a time: the task runs on one worker at a time), so counters are bumped with
 //! a relaxed load and store rather than a locked read-modify-write; readers want a recent
 //! value, not a fence.
+//!
+//! Time per state is kept by the [`StateCell`](crate::StateCell), which sees every
+//! transition; [`Accounting::snapshot`] folds its [`StateTimes`] in. The exit instant is
+//! set once, by the first [`Accounting::mark_exited`].
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::StateTimes;
-use crate::sync::{AtomicU64, Mutex, Ordering};
+use crate::sync::{AtomicU64, Ordering};
 
 /// Adds `n` to a counter that has one writer at a time.
 fn bump(counter: &AtomicU64, n: u64) {
@@ -18,6 +23,7 @@ fn bump(counter: &AtomicU64, n: u64) {
 }
 
 /// Live counters of one process.
+#[derive(Debug)]
 pub struct Accounting {
     /// Fuel consumed.
     fuel: AtomicU64,
@@ -29,8 +35,8 @@ pub struct Accounting {
     preemptions: AtomicU64,
     /// When it was spawned.
     spawned_at: Instant,
-    /// When it exited.
-    exited_at: Mutex<Option<Instant>>,
+    /// When it exited; set once (the first mark wins). Read only for snapshots.
+    exited_at: OnceLock<Instant>,
 }
 
 /// Accounting at one instant.
@@ -65,7 +71,7 @@ impl Accounting {
             voluntary_yields: AtomicU64::new(0),
             preemptions: AtomicU64::new(0),
             spawned_at,
-            exited_at: Mutex::new(None),
+            exited_at: OnceLock::new(),
         }
     }
 
@@ -106,10 +112,7 @@ impl Accounting {
 
     /// Records the exit instant (first call wins).
     pub fn mark_exited(&self, at: Instant) {
-        let mut exited = self.exited_at.lock();
-        if exited.is_none() {
-            *exited = Some(at);
-        }
+        let _ = self.exited_at.set(at);
     }
 
     /// The counters now, with the state times given.
@@ -123,7 +126,7 @@ impl Accounting {
             running: Duration::from_nanos(times.running_ns),
             waiting: Duration::from_nanos(times.waiting_ns),
             spawned_at: Some(self.spawned_at),
-            exited_at: *self.exited_at.lock(),
+            exited_at: self.exited_at.get().copied(),
         }
     }
 }

@@ -13,8 +13,19 @@
 //! | `exit_slot` | an exit, awaited by any number of joiners |
 //! | `process` | what every process has |
 //!
-//! Concurrency of the state cell and the mailbox is model-checked with loom
-//! (`RUSTFLAGS="--cfg shoal_loom" cargo test -p shoal-proc --release --lib loom`).
+//! | `sync` | the loom shim: std/parking_lot primitives, or loom's under `shoal_loom` |
+//!
+//! # Concurrency
+//! A process is touched by many threads at once: the worker running it, senders, the
+//! host killing it, joiners. The state cell is one atomic word changed by CAS along legal
+//! edges only, so racing transitions have exactly the legal winners; the mailbox is one
+//! short lock that is never held while a waker runs; the table locks one slot at a time
+//! and never while a value is built; the exit slot is set once and wakes every joiner.
+//!
+//! The state cell, the mailbox and the table are model-checked with loom under a
+//! crate-specific cfg (`--cfg loom` would also switch event-listener into a loom mode
+//! that does not build here):
+//! `RUSTFLAGS="--cfg shoal_loom" cargo test -p shoal-proc --release --lib loom`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -35,7 +46,7 @@ mod loom_tests;
 pub use accounting::{Accounting, AccountingSnapshot};
 pub use exit::{Exit, ExitKind, ExitReason, TrapCode};
 pub use exit_slot::ExitSlot;
-pub use mailbox::{Mailbox, MailboxError, Message};
+pub use mailbox::{Mailbox, MailboxError, Message, SAVED_POSITIONS};
 pub use pid::Pid;
 pub use process::ProcessCore;
 pub use state::{IllegalTransition, State, StateCell, StateTimes, Transition, WaitReason};

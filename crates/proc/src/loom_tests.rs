@@ -1,44 +1,102 @@
-//! Model-checked tests of the concurrent core: run with
+//! Model-checked tests of the concurrent core: the state cell, the mailbox and the
+//! process table. Run with
 //! `RUSTFLAGS="--cfg shoal_loom" cargo test -p shoal-proc --release --lib loom`.
+//!
+//! Under `shoal_loom` the crate's atomics and mutexes are loom's (see `sync`) and the
+//! table's pages shrink to [`PAGE_SLOTS`](crate::PAGE_SLOTS) = 2, so each model stays
+//! small enough to explore every interleaving.
+
+use std::future::poll_fn;
 
 use loom::sync::Arc;
 use loom::thread;
 
-use crate::{Mailbox, Message, State, StateCell, WaitReason};
+use crate::{Mailbox, Message, Pid, ProcessTable, State, StateCell, StateTimes, WaitReason};
+
+const WAITING: State = State::Waiting(WaitReason::Receive);
+
+/// A cell in `Waiting(Receive)` since clock reading 0.
+fn waiting_cell() -> StateCell {
+    let cell = StateCell::new(0);
+    let _ = cell.transition_to_runnable(0).unwrap();
+    let _ = cell.transition_to_running(0).unwrap();
+    let _ = cell.transition_to_waiting(WaitReason::Receive, 0).unwrap();
+    cell
+}
 
 #[test]
-fn loom_a_wake_and_a_kill_race_and_exactly_legal_edges_win() {
+fn loom_a_kill_racing_a_wake_always_wins_and_time_is_accounted_once() {
     loom::model(|| {
-        let cell = Arc::new(StateCell::new(0));
-        cell.transition_to_runnable(0).unwrap();
-        cell.transition_to_running(0).unwrap();
-        cell.transition_to_waiting(WaitReason::Receive, 0).unwrap();
+        let cell = Arc::new(waiting_cell());
         let waker = {
             let cell = cell.clone();
-            thread::spawn(move || {
-                cell.transition_from(State::Waiting(WaitReason::Receive), State::Runnable, 1)
-                    .is_ok()
-            })
+            thread::spawn(move || cell.transition_from(WAITING, State::Runnable, 1).is_ok())
         };
-        let killed = cell.transition_to_exiting(1).is_ok();
-        let woke = waker.join().unwrap();
         // The kill is legal from Waiting and from Runnable, so it always wins; the wake
         // wins only if it came first.
-        assert!(killed);
+        let kill = cell.transition_to_exiting(2).unwrap();
+        let woke = waker.join().unwrap();
         assert_eq!(cell.get(), State::Exiting);
-        let _ = woke;
+        let times = cell.times(10);
+        if woke {
+            assert_eq!(kill.from, State::Runnable);
+            assert_eq!(
+                times,
+                StateTimes {
+                    runnable_ns: 1,
+                    running_ns: 0,
+                    waiting_ns: 1
+                }
+            );
+        } else {
+            assert_eq!(kill.from, WAITING);
+            assert_eq!(
+                times,
+                StateTimes {
+                    runnable_ns: 0,
+                    running_ns: 0,
+                    waiting_ns: 2
+                }
+            );
+        }
     });
 }
 
 #[test]
-fn loom_two_senders_lose_nothing_and_keep_their_order() {
+fn loom_a_wake_and_a_kill_from_waiting_have_exactly_one_winner() {
+    loom::model(|| {
+        let cell = Arc::new(waiting_cell());
+        let waker = {
+            let cell = cell.clone();
+            thread::spawn(move || cell.transition_from(WAITING, State::Runnable, 1))
+        };
+        let kill = cell.transition_from(WAITING, State::Exiting, 1);
+        let wake = waker.join().unwrap();
+        let (winner, loser) = match (wake, kill) {
+            (Ok(_), Err(loser)) => (State::Runnable, loser),
+            (Err(loser), Ok(_)) => (State::Exiting, loser),
+            (wake, kill) => panic!("exactly one wins: {wake:?} {kill:?}"),
+        };
+        assert_eq!(cell.get(), winner);
+        assert_eq!(loser.from, winner, "the loser names the state it found");
+        assert_eq!(cell.times(1).waiting_ns, 1);
+    });
+}
+
+/// Messages sent by each of the two senders of the mailbox model: sender 0 sends two (so
+/// its order can be checked), sender 1 one. Two each multiplies the interleavings past
+/// what an exhaustive run explores in minutes.
+const SENT: [u8; 2] = [2, 1];
+
+#[test]
+fn loom_two_senders_and_a_polling_receiver_lose_nothing_and_keep_order() {
     loom::model(|| {
         let mailbox = Arc::new(Mailbox::new(None));
         let senders: Vec<_> = (0..2u64)
             .map(|sender| {
                 let mailbox = mailbox.clone();
                 thread::spawn(move || {
-                    for i in 0..2u8 {
+                    for i in 0..SENT[sender as usize] {
                         mailbox
                             .push(Message {
                                 from: None,
@@ -50,13 +108,15 @@ fn loom_two_senders_lose_nothing_and_keep_their_order() {
                 })
             })
             .collect();
-        let mut got = Vec::new();
-        while got.len() < 4 {
-            match mailbox.try_receive(None) {
-                Some(m) => got.push((m.tag, m.data[0])),
-                None => thread::yield_now(),
-            }
-        }
+        // loom's block_on parks until the registered waker is woken: a push that failed
+        // to wake the receiver would be reported as a deadlock.
+        let total = SENT.iter().map(|&n| usize::from(n)).sum::<usize>();
+        let got: Vec<(u64, u8)> = (0..total)
+            .map(|_| {
+                let m = loom::future::block_on(poll_fn(|cx| mailbox.poll_receive(None, cx)));
+                (m.tag, m.data[0])
+            })
+            .collect();
         for s in senders {
             s.join().unwrap();
         }
@@ -66,7 +126,90 @@ fn loom_two_senders_lose_nothing_and_keep_their_order() {
                 .filter(|(t, _)| *t == sender)
                 .map(|(_, b)| *b)
                 .collect();
-            assert_eq!(order, vec![0, 1]);
+            let sent: Vec<u8> = (0..SENT[sender as usize]).collect();
+            assert_eq!(order, sent, "sender {sender}: {got:?}");
         }
+        assert!(mailbox.is_empty());
+    });
+}
+
+#[test]
+fn loom_a_selective_receiver_is_woken_only_to_find_its_tag() {
+    loom::model(|| {
+        let mailbox = Arc::new(Mailbox::new(None));
+        let senders: Vec<_> = (0..2u64)
+            .map(|tag| {
+                let mailbox = mailbox.clone();
+                thread::spawn(move || {
+                    mailbox
+                        .push(Message {
+                            from: None,
+                            tag,
+                            data: vec![],
+                        })
+                        .unwrap();
+                })
+            })
+            .collect();
+        let m = loom::future::block_on(poll_fn(|cx| mailbox.poll_receive(Some(1), cx)));
+        assert_eq!(m.tag, 1);
+        for s in senders {
+            s.join().unwrap();
+        }
+        assert_eq!(mailbox.try_receive(None).map(|m| m.tag), Some(0));
+    });
+}
+
+#[test]
+fn loom_a_get_racing_remove_and_reinsert_never_sees_another_generation() {
+    loom::model(|| {
+        let table = Arc::new(ProcessTable::<Pid>::with_capacity(1));
+        let (first, _) = table.insert_with(|pid| pid).unwrap();
+        let churn = {
+            let table = table.clone();
+            thread::spawn(move || {
+                assert_eq!(table.remove(first).map(|v| *v), Some(first));
+                table.insert_with(|pid| pid).unwrap().0
+            })
+        };
+        let next = Pid::new(first.index(), first.generation() + 1);
+        for pid in [first, next] {
+            if let Some(v) = table.get(pid) {
+                assert_eq!(*v, pid, "get returned another generation's entry");
+            }
+        }
+        let second = churn.join().unwrap();
+        assert_eq!(second, next);
+        assert!(table.get(first).is_none());
+        assert_eq!(table.get(second).map(|v| *v), Some(second));
+        assert_eq!(table.len(), 1);
+    });
+}
+
+#[test]
+fn loom_racing_inserts_get_distinct_slots_and_respect_capacity() {
+    loom::model(|| {
+        // Three slots span two pages of two.
+        let table = Arc::new(ProcessTable::<Pid>::with_capacity(3));
+        let (first, _) = table.insert_with(|pid| pid).unwrap();
+        let other = {
+            let table = table.clone();
+            thread::spawn(move || {
+                let got = table.insert_with(|pid| pid).map(|(pid, _)| pid);
+                table.remove(first);
+                got
+            })
+        };
+        let mine = table.insert_with(|pid| pid).map(|(pid, _)| pid);
+        let theirs = other.join().unwrap();
+        let (mine, theirs) = (mine.unwrap(), theirs.unwrap());
+        assert_ne!(mine, theirs);
+        assert_eq!(table.get(mine).map(|v| *v), Some(mine));
+        assert_eq!(table.get(theirs).map(|v| *v), Some(theirs));
+        assert_eq!(table.len(), 2);
+        // A third insert fits (the first was removed), a fourth does not.
+        assert!(table.insert_with(|pid| pid).is_ok());
+        assert!(table.insert_with(|pid| pid).is_err());
+        assert_eq!(table.entries().len(), 3);
     });
 }

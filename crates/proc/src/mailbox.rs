@@ -5,25 +5,44 @@
 //! sent them (FIFO per sender); messages from different senders interleave as they came.
 //!
 //! # Selective receive keeps its place
-//! A receive may take only messages with a given tag. Like Erlang's saved position in a
-//! receive, the mailbox remembers, for the last tag scanned, how far the scan got: a
-//! scan that found nothing for tag `t` remembers the queue length, so the next receive
-//! for `t` looks only at messages that arrived since; a match at index `i` remembers `i`
-//! (nothing before it matched). A removal by another receive before the saved position
-//! moves the position back by one. A long mailbox is thus scanned once, not once per
-//! receive. [`Mailbox::last_scan_len`] exposes how many messages the last receive looked at.
+//! A receive may take only messages with a given tag. Like the saved position of an
+//! Erlang receive, the mailbox remembers how far a scan for a tag got:
+//! - a scan for `t` that finds nothing remembers the queue's length, so the next receive
+//!   for `t` looks only at messages that arrived since;
+//! - a scan for `t` that takes the message at index `i` remembers `i`: nothing before it
+//!   was a `t`;
+//! - removing a message before a remembered position (by a receive for another tag, or
+//!   for any tag) moves that position back by one, so it still counts exactly the
+//!   messages already known not to match.
+//!
+//! Positions are kept for the [`SAVED_POSITIONS`] most recently scanned tags, so a
+//! process alternating between a few receives keeps each one's place. A long mailbox is
+//! thus scanned once, not once per receive. [`Mailbox::last_scan_len`] says how many
+//! messages the last receive examined, so tests can prove that nothing is rescanned.
+//!
+//! # Bound
+//! A bounded mailbox refuses a push that would hold more than `bound` messages with
+//! [`MailboxError::Full`]; the sender decides what to do (the mailbox never drops).
 //!
 //! # Waking and closing
-//! The receiver registers its waker when it finds nothing; a push takes the waker and
-//! wakes it after releasing the lock. Closing (at exit) rejects later pushes with
-//! [`MailboxError::Closed`] and returns the messages never received, so nothing vanishes
-//! without the runtime seeing it.
+//! The receiver registers its waker when it finds nothing (replacing any earlier one); a
+//! push takes the waker and wakes it after releasing the lock, so the woken receiver
+//! never contends with the sender that woke it. Closing (at exit) rejects later pushes
+//! with [`MailboxError::Closed`], drops the waker and returns the messages never received,
+//! so nothing vanishes without the runtime seeing it. A closed mailbox registers no more
+//! wakers.
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::task::{Context, Poll, Waker};
 
 use crate::Pid;
 use crate::sync::Mutex;
+
+/// How many tags' scan positions a mailbox remembers. Erlang keeps one, for the receive
+/// being executed; four lets a process alternate between a few selective receives
+/// without rescanning, while every removal still updates only a handful of positions.
+pub const SAVED_POSITIONS: usize = 4;
 
 /// One message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,23 +69,32 @@ pub enum MailboxError {
     Closed,
 }
 
-/// Where the last selective scan stopped.
-#[derive(Copy, Clone, Debug)]
-struct Cursor {
+/// How far scans for one tag have got.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+struct SavedPosition {
+    /// The tag scanned for.
     tag: u64,
+    /// Messages before this index are known not to carry `tag`.
     pos: usize,
 }
 
+/// The state behind the mailbox's lock.
 #[derive(Default)]
 struct Inner {
+    /// Messages in arrival order.
     queue: VecDeque<Message>,
-    cursor: Option<Cursor>,
+    /// Scan positions, most recently used first; at most [`SAVED_POSITIONS`].
+    saved: Vec<SavedPosition>,
+    /// The receiver's waker, while it waits.
     waker: Option<Waker>,
+    /// Set at exit: pushes are refused from then on.
     closed: bool,
+    /// Messages the last receive examined.
     last_scan: usize,
 }
 
 impl Inner {
+    /// Takes the first message matching `filter`, keeping scan positions up to date.
     fn take(&mut self, filter: Option<u64>) -> Option<Message> {
         let Some(tag) = filter else {
             self.last_scan = usize::from(!self.queue.is_empty());
@@ -74,10 +102,12 @@ impl Inner {
             self.removed_at(0);
             return Some(msg);
         };
-        let start = match self.cursor {
-            Some(c) if c.tag == tag => c.pos.min(self.queue.len()),
-            _ => 0,
-        };
+        let start = self.saved_position(tag);
+        debug_assert!(
+            start <= self.queue.len(),
+            "a saved position is within the queue"
+        );
+        let start = start.min(self.queue.len());
         let found = self
             .queue
             .iter()
@@ -88,24 +118,45 @@ impl Inner {
             Some(i) => {
                 self.last_scan = i - start + 1;
                 let msg = self.queue.remove(i);
-                self.cursor = Some(Cursor { tag, pos: i });
+                self.removed_at(i);
+                self.save_position(tag, i);
                 msg
             }
             None => {
                 self.last_scan = self.queue.len() - start;
-                self.cursor = Some(Cursor {
-                    tag,
-                    pos: self.queue.len(),
-                });
+                self.save_position(tag, self.queue.len());
                 None
             }
         }
     }
 
+    /// Where scans for `tag` resume (0 if none is remembered).
+    fn saved_position(&self, tag: u64) -> usize {
+        self.saved
+            .iter()
+            .find(|s| s.tag == tag)
+            .map_or(0, |s| s.pos)
+    }
+
+    /// Remembers `pos` for `tag` as the most recently used position, forgetting the
+    /// least recently used one if [`SAVED_POSITIONS`] are kept already.
+    fn save_position(&mut self, tag: u64, pos: usize) {
+        if let Some(i) = self.saved.iter().position(|s| s.tag == tag) {
+            self.saved.remove(i);
+        } else if self.saved.len() == SAVED_POSITIONS {
+            self.saved.pop();
+        }
+        if self.saved.capacity() == 0 {
+            self.saved.reserve_exact(SAVED_POSITIONS);
+        }
+        self.saved.insert(0, SavedPosition { tag, pos });
+    }
+
+    /// The message at `index` was removed: positions past it move back by one.
     fn removed_at(&mut self, index: usize) {
-        if let Some(c) = &mut self.cursor {
-            if index < c.pos {
-                c.pos -= 1;
+        for s in &mut self.saved {
+            if index < s.pos {
+                s.pos -= 1;
             }
         }
     }
@@ -113,8 +164,21 @@ impl Inner {
 
 /// A process's mailbox.
 pub struct Mailbox {
+    /// Queue, scan positions, waker and closed flag, behind one short lock.
     inner: Mutex<Inner>,
+    /// Most messages held at once; `None` for unbounded.
     bound: Option<usize>,
+}
+
+impl fmt::Debug for Mailbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = self.inner.lock();
+        f.debug_struct("Mailbox")
+            .field("len", &inner.queue.len())
+            .field("bound", &self.bound)
+            .field("closed", &inner.closed)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Mailbox {
@@ -126,17 +190,18 @@ impl Mailbox {
         }
     }
 
-    /// Queues a message and wakes the receiver if it waits.
+    /// Queues a message and wakes the receiver if it waits. Refused if the mailbox is
+    /// full or closed.
     pub fn push(&self, msg: Message) -> Result<(), MailboxError> {
         let waker = {
             let mut inner = self.inner.lock();
             if inner.closed {
                 return Err(MailboxError::Closed);
             }
-            if let Some(bound) = self.bound {
-                if inner.queue.len() >= bound {
-                    return Err(MailboxError::Full { bound });
-                }
+            if let Some(bound) = self.bound
+                && inner.queue.len() >= bound
+            {
+                return Err(MailboxError::Full { bound });
             }
             inner.queue.push_back(msg);
             inner.waker.take()
@@ -147,31 +212,40 @@ impl Mailbox {
         Ok(())
     }
 
-    /// Takes the first message matching `filter` (`None`: any).
+    /// Takes the first message matching `filter` (`None`: any), resuming a selective
+    /// scan where the last one for that tag stopped.
     pub fn try_receive(&self, filter: Option<u64>) -> Option<Message> {
         self.inner.lock().take(filter)
     }
 
-    /// As [`try_receive`](Self::try_receive), else registers the waker and is pending.
+    /// As [`try_receive`](Self::try_receive), else registers `cx`'s waker (replacing any
+    /// earlier one) and is pending. Only the owning process receives.
     pub fn poll_receive(&self, filter: Option<u64>, cx: &mut Context<'_>) -> Poll<Message> {
         let mut inner = self.inner.lock();
         if let Some(msg) = inner.take(filter) {
             return Poll::Ready(msg);
         }
-        match &inner.waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => inner.waker = Some(cx.waker().clone()),
+        if !inner.closed {
+            match &mut inner.waker {
+                Some(w) => w.clone_from(cx.waker()),
+                None => inner.waker = Some(cx.waker().clone()),
+            }
         }
         Poll::Pending
     }
 
-    /// Closes the mailbox and returns the messages never received.
+    /// Closes the mailbox: later pushes are refused, the waker is dropped, and the
+    /// messages never received are returned.
     pub fn close(&self) -> Vec<Message> {
-        let mut inner = self.inner.lock();
-        inner.closed = true;
-        inner.waker = None;
-        inner.cursor = None;
-        inner.queue.drain(..).collect()
+        let (queue, waker) = {
+            let mut inner = self.inner.lock();
+            inner.closed = true;
+            inner.saved.clear();
+            (std::mem::take(&mut inner.queue), inner.waker.take())
+        };
+        // Dropped outside the lock: a waker's drop may run arbitrary code.
+        drop(waker);
+        queue.into()
     }
 
     /// Queued messages.
@@ -303,5 +377,138 @@ mod tests {
         m.push(msg(0, 9)).unwrap();
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
         assert_eq!(m.poll_receive(None, &mut cx), Poll::Ready(msg(0, 9)));
+    }
+
+    #[test]
+    fn alternating_selective_receives_each_keep_their_place() {
+        let m = Mailbox::new(None);
+        for i in 0..1_000 {
+            m.push(msg(1, (i % 256) as u8)).unwrap();
+        }
+        assert!(m.try_receive(Some(7)).is_none());
+        assert!(m.try_receive(Some(8)).is_none());
+        m.push(msg(1, 0)).unwrap();
+        assert!(m.try_receive(Some(7)).is_none());
+        assert_eq!(m.last_scan_len(), 1);
+        assert!(m.try_receive(Some(8)).is_none());
+        assert_eq!(m.last_scan_len(), 1);
+    }
+
+    #[test]
+    fn a_receive_for_another_tag_moves_a_saved_position_back() {
+        let m = Mailbox::new(None);
+        for (tag, b) in [(1, 1), (2, 2), (1, 3)] {
+            m.push(msg(tag, b)).unwrap();
+        }
+        assert!(m.try_receive(Some(5)).is_none()); // position for 5: 3
+        assert_eq!(m.try_receive(Some(2)).unwrap().data, vec![2]); // removes index 1
+        m.push(msg(5, 4)).unwrap(); // at index 2
+        assert_eq!(m.try_receive(Some(5)).unwrap().data, vec![4]);
+        assert_eq!(m.last_scan_len(), 1);
+        let rest: Vec<u8> = std::iter::from_fn(|| m.try_receive(None))
+            .map(|m| m.data[0])
+            .collect();
+        assert_eq!(rest, vec![1, 3]);
+    }
+
+    #[test]
+    fn the_least_recently_scanned_tag_loses_its_place() {
+        let m = Mailbox::new(None);
+        for _ in 0..10 {
+            m.push(msg(0, 0)).unwrap();
+        }
+        for tag in 1..=SAVED_POSITIONS as u64 + 1 {
+            assert!(m.try_receive(Some(tag)).is_none());
+        }
+        // Tag 1 was forgotten: a full rescan. The others kept their place.
+        assert!(m.try_receive(Some(1)).is_none());
+        assert_eq!(m.last_scan_len(), 10);
+        assert!(m.try_receive(Some(SAVED_POSITIONS as u64 + 1)).is_none());
+        assert_eq!(m.last_scan_len(), 0);
+    }
+
+    #[test]
+    fn a_match_remembers_its_index_and_finds_the_next_without_rescanning() {
+        let m = Mailbox::new(None);
+        for (tag, b) in [(0, 0), (0, 1), (7, 2), (0, 3), (7, 4)] {
+            m.push(msg(tag, b)).unwrap();
+        }
+        assert_eq!(m.try_receive(Some(7)).unwrap().data, vec![2]);
+        assert_eq!(m.last_scan_len(), 3);
+        assert_eq!(m.try_receive(Some(7)).unwrap().data, vec![4]);
+        assert_eq!(m.last_scan_len(), 2, "resumed at index 2, not 0");
+    }
+
+    #[test]
+    fn a_later_poll_replaces_the_registered_waker() {
+        let m = Mailbox::new(None);
+        let first = Arc::new(Count(AtomicUsize::new(0)));
+        let second = Arc::new(Count(AtomicUsize::new(0)));
+        let w1 = Waker::from(first.clone());
+        let w2 = Waker::from(second.clone());
+        assert!(
+            m.poll_receive(Some(3), &mut Context::from_waker(&w1))
+                .is_pending()
+        );
+        assert!(
+            m.poll_receive(Some(3), &mut Context::from_waker(&w2))
+                .is_pending()
+        );
+        m.push(msg(0, 0)).unwrap();
+        assert_eq!(first.0.load(Ordering::SeqCst), 0);
+        assert_eq!(second.0.load(Ordering::SeqCst), 1);
+        // The push took the waker: a second push wakes nobody.
+        m.push(msg(0, 1)).unwrap();
+        assert_eq!(second.0.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn close_drops_the_waker_and_a_closed_mailbox_registers_none() {
+        let m = Mailbox::new(None);
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        assert!(
+            m.poll_receive(None, &mut Context::from_waker(&waker))
+                .is_pending()
+        );
+        assert_eq!(Arc::strong_count(&count), 3);
+        assert!(m.close().is_empty());
+        assert_eq!(Arc::strong_count(&count), 2);
+        assert!(
+            m.poll_receive(None, &mut Context::from_waker(&waker))
+                .is_pending()
+        );
+        assert_eq!(Arc::strong_count(&count), 2);
+        assert_eq!(count.0.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn concurrent_senders_keep_their_own_order() {
+        let m = Arc::new(Mailbox::new(None));
+        let senders: Vec<_> = (0..4u64)
+            .map(|tag| {
+                let m = m.clone();
+                std::thread::spawn(move || {
+                    for i in 0..1_000u32 {
+                        m.push(Message {
+                            from: None,
+                            tag,
+                            data: i.to_le_bytes().to_vec(),
+                        })
+                        .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for s in senders {
+            s.join().unwrap();
+        }
+        let mut next = [0u32; 4];
+        while let Some(msg) = m.try_receive(None) {
+            let i = u32::from_le_bytes(msg.data.try_into().unwrap());
+            assert_eq!(i, next[msg.tag as usize]);
+            next[msg.tag as usize] += 1;
+        }
+        assert_eq!(next, [1_000; 4]);
     }
 }

@@ -5,30 +5,39 @@
 //! while the table lives, so a capacity of a million costs nothing until it is used and a
 //! lookup never races a resize. Lookup is O(1): page, slot, compare generation.
 //!
+//! # Lifecycle of a slot
+//! free (never used, or on the free list) → reserved (an insert owns it; `get` sees
+//! nothing) → occupied (holds an `Arc<T>` of the current generation) → free again, with
+//! its generation one higher. An insert builds the value with no lock held, so `make` may
+//! itself use the table; if `make` panics, the reservation's `Drop` frees the slot again
+//! (with a new generation, since `make` saw the pid) and gives back its count.
+//!
 //! # Invariants
-//! - `len` counts reserved slots and never exceeds `capacity`: an insert reserves first
-//!   and fails with [`CapacityError`] past it, never aborting.
-//! - A slot's generation goes up by one every time its process is removed, so a stale
-//!   pid never matches a later occupant. A slot whose generation reaches
-//!   [`MAX_GENERATION`] is retired, never reused: pids are never aliased and, as
-//!   `i64`s, never negative.
+//! - `len` counts reserved and occupied slots and never exceeds `capacity`: an insert
+//!   reserves a count first and fails with [`CapacityError`] past it, never aborting.
+//! - A slot's generation goes up by one every time it is freed, so a stale pid never
+//!   matches a later occupant. A slot freed at generation [`MAX_GENERATION`] is retired,
+//!   never reused: pids are never aliased and, as guests' `i64`s, never negative. (Each
+//!   retired slot lowers the usable capacity by one, after two billion reuses of it.)
 //! - Freed slots are reused first-in first-out, so a generation comes back as late as
 //!   possible.
-//! - No lock is held across the whole table: each slot has its own, and the free list is
-//!   lock-free (crossbeam's `SegQueue`), so spawns from many threads do not serialise.
+//! - A slot is pushed on the free list before its count is given back, so an insert
+//!   whose count fits always finds a free slot or a fresh one below `capacity`.
+//! - No lock is held across the table: each slot has its own, held only to read or swap
+//!   its contents, and the free list is lock-free (crossbeam's `SegQueue`), so spawns
+//!   from many threads do not serialise.
 
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use crossbeam_queue::SegQueue;
-
 use crate::Pid;
-use crate::sync::Mutex;
+use crate::sync::{AtomicU32, AtomicUsize, Mutex, Ordering, Queue};
 
-/// Slots per page: 1,024 slots is a few tens of KiB, small enough that a lightly used
-/// table stays small and large enough that page lookups are rare.
+/// Slots per page: 1,024 slots of a few words each is a few tens of KiB, small enough
+/// that a lightly used table stays small and large enough that pages are few (a million
+/// processes is under a thousand pages).
 #[cfg(not(shoal_loom))]
 pub const PAGE_SLOTS: usize = 1024;
+/// Slots per page, shrunk under loom so that a model spans pages with a handful of slots.
 #[cfg(shoal_loom)]
 pub const PAGE_SLOTS: usize = 2;
 
@@ -46,40 +55,81 @@ pub struct CapacityError {
     pub capacity: usize,
 }
 
+/// One slot of the slab.
 struct Slot<T> {
-    /// Generation of the current or next occupant.
+    /// Generation of the current occupant, or of the next one while the slot is free.
     generation: u32,
-    /// The occupant.
+    /// The occupant; `None` while free or reserved.
     value: Option<Arc<T>>,
 }
 
+/// A page of slots.
+type Page<T> = Box<[Mutex<Slot<T>>]>;
+
 /// A concurrent generational slab of processes.
 pub struct ProcessTable<T> {
-    /// Pages of slots, allocated on first use.
-    pages: Box<[OnceLock<Box<[Mutex<Slot<T>>]>>]>,
-    /// Most live entries.
+    /// Pages of slots, allocated on first use and never moved or freed.
+    pages: Box<[OnceLock<Page<T>>]>,
+    /// Most reserved or occupied slots.
     capacity: usize,
-    /// Reserved slots.
+    /// Reserved or occupied slots.
     len: AtomicUsize,
     /// Freed slots, oldest first.
-    free: SegQueue<u32>,
-    /// Slots never used yet start here.
+    free: Queue<u32>,
+    /// The lowest slot index never used yet.
     next_fresh: AtomicU32,
 }
 
+impl<T> std::fmt::Debug for ProcessTable<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessTable")
+            .field("capacity", &self.capacity)
+            .field("len", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A reserved slot and count, owned by an insert until it stores its value. Dropped
+/// while armed (`make` panicked), it frees both again.
+struct Reservation<'a, T> {
+    /// The table reserved in.
+    table: &'a ProcessTable<T>,
+    /// The reserved slot.
+    index: u32,
+    /// False once the value is stored.
+    armed: bool,
+}
+
+impl<T> Drop for Reservation<'_, T> {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut slot = self
+                .table
+                .existing_slot(self.index)
+                .expect("reserved")
+                .lock();
+            // `make` saw the pid: retire its generation as a removal would.
+            self.table.free_slot(self.index, &mut slot);
+            drop(slot);
+            self.table.len.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
 impl<T> ProcessTable<T> {
-    /// A table for at most `capacity` live entries.
+    /// A table for at most `capacity` live entries. No slot storage is allocated yet.
     pub fn with_capacity(capacity: usize) -> Self {
         assert!(
             capacity <= u32::MAX as usize,
-            "capacity must fit a pid index"
+            "capacity must fit a pid index (at most {})",
+            u32::MAX
         );
         let pages = capacity.div_ceil(PAGE_SLOTS);
         ProcessTable {
             pages: (0..pages).map(|_| OnceLock::new()).collect(),
             capacity,
             len: AtomicUsize::new(0),
-            free: SegQueue::new(),
+            free: Queue::new(),
             next_fresh: AtomicU32::new(0),
         }
     }
@@ -99,10 +149,10 @@ impl<T> ProcessTable<T> {
         self.len() == 0
     }
 
+    /// The slot at `index`, allocating its page on first use.
     fn slot(&self, index: u32) -> Option<&Mutex<Slot<T>>> {
         let index = index as usize;
-        let page = self.pages.get(index / PAGE_SLOTS)?;
-        let page = page.get_or_init(|| {
+        let page = self.pages.get(index / PAGE_SLOTS)?.get_or_init(|| {
             (0..PAGE_SLOTS)
                 .map(|_| {
                     Mutex::new(Slot {
@@ -115,6 +165,7 @@ impl<T> ProcessTable<T> {
         page.get(index % PAGE_SLOTS)
     }
 
+    /// The slot at `index` if its page exists (a lookup never allocates).
     fn existing_slot(&self, index: u32) -> Option<&Mutex<Slot<T>>> {
         let index = index as usize;
         self.pages
@@ -123,8 +174,18 @@ impl<T> ProcessTable<T> {
             .get(index % PAGE_SLOTS)
     }
 
-    /// Reserves a slot, builds the value with its pid, and stores it.
-    pub fn insert_with(&self, make: impl FnOnce(Pid) -> T) -> Result<(Pid, Arc<T>), CapacityError> {
+    /// Moves a slot to its next generation and puts it on the free list, or retires it
+    /// if that generation is past [`MAX_GENERATION`]. Called with the slot locked, before
+    /// its count is given back.
+    fn free_slot(&self, index: u32, slot: &mut Slot<T>) {
+        if slot.generation < MAX_GENERATION {
+            slot.generation += 1;
+            self.free.push(index);
+        }
+    }
+
+    /// Reserves a count and a slot for an insert.
+    fn reserve(&self) -> Result<Reservation<'_, T>, CapacityError> {
         let full = CapacityError {
             capacity: self.capacity,
         };
@@ -145,16 +206,37 @@ impl<T> ProcessTable<T> {
                 index
             }
         };
-        let slot = self.slot(index).expect("index is below capacity");
-        let mut slot = slot.lock();
-        debug_assert!(slot.value.is_none(), "a free slot is empty");
-        let pid = Pid::new(index, slot.generation);
+        Ok(Reservation {
+            table: self,
+            index,
+            armed: true,
+        })
+    }
+
+    /// Reserves a slot (failing past capacity), builds the value with its pid and stores
+    /// it. Freed slots are reused oldest first, each with its next generation. No lock is
+    /// held while `make` runs; until it returns, `get` of the new pid finds nothing.
+    pub fn insert_with(&self, make: impl FnOnce(Pid) -> T) -> Result<(Pid, Arc<T>), CapacityError> {
+        let mut reservation = self.reserve()?;
+        let index = reservation.index;
+        let slot = self
+            .slot(index)
+            .expect("a reserved index is below capacity");
+        // The slot is ours: nobody else changes its generation until we store a value.
+        let generation = slot.lock().generation;
+        let pid = Pid::new(index, generation);
         let value = Arc::new(make(pid));
-        slot.value = Some(value.clone());
+        {
+            let mut slot = slot.lock();
+            debug_assert!(slot.value.is_none() && slot.generation == generation);
+            slot.value = Some(value.clone());
+        }
+        reservation.armed = false;
         Ok((pid, value))
     }
 
-    /// The live entry for `pid`; `None` if dead or never existed.
+    /// The live entry for `pid`; `None` if the slot is empty, holds another generation
+    /// (the pid is dead) or never existed. O(1).
     pub fn get(&self, pid: Pid) -> Option<Arc<T>> {
         let slot = self.existing_slot(pid.index())?.lock();
         if slot.generation == pid.generation() {
@@ -164,25 +246,24 @@ impl<T> ProcessTable<T> {
         }
     }
 
-    /// Removes the entry for `pid` if it is live, freeing its slot with a new generation.
+    /// Removes the entry for `pid` if it is live, freeing its slot for reuse with a new
+    /// generation; `None` (and no change) for a dead or unknown pid.
     pub fn remove(&self, pid: Pid) -> Option<Arc<T>> {
         let value = {
             let mut slot = self.existing_slot(pid.index())?.lock();
-            if slot.generation != pid.generation() || slot.value.is_none() {
+            if slot.generation != pid.generation() {
                 return None;
             }
-            slot.generation += 1;
-            let value = slot.value.take();
-            if slot.generation < MAX_GENERATION {
-                self.free.push(pid.index());
-            }
+            let value = slot.value.take()?;
+            self.free_slot(pid.index(), &mut slot);
             value
         };
         self.len.fetch_sub(1, Ordering::AcqRel);
-        value
+        Some(value)
     }
 
-    /// A snapshot of every live entry.
+    /// A snapshot of every live entry (each slot is read under its own lock; entries
+    /// inserted or removed meanwhile may or may not appear).
     pub fn entries(&self) -> Vec<(Pid, Arc<T>)> {
         let mut out = Vec::new();
         for (p, page) in self.pages.iter().enumerate() {
@@ -247,15 +328,103 @@ mod tests {
     }
 
     #[test]
-    fn a_slot_at_the_last_generation_is_retired() {
+    fn a_slot_is_retired_after_its_last_generation() {
         let t = ProcessTable::<()>::with_capacity(2);
         let (p, _) = t.insert_with(|_| ()).unwrap();
-        // Force the slot to its last generation.
+        // Jump the slot to one below its last generation.
         t.existing_slot(p.index()).unwrap().lock().generation = MAX_GENERATION - 1;
-        let stale = Pid::new(p.index(), MAX_GENERATION - 1);
-        t.remove(stale).unwrap();
+        t.remove(Pid::new(p.index(), MAX_GENERATION - 1)).unwrap();
+        let (last, _) = t.insert_with(|_| ()).unwrap();
+        assert_eq!(last, Pid::new(p.index(), MAX_GENERATION));
+        assert!(
+            last.to_bits() as i64 >= 0,
+            "the last generation is still a positive i64"
+        );
+        t.remove(last).unwrap();
         let (q, _) = t.insert_with(|_| ()).unwrap();
-        assert_ne!(q.index(), p.index(), "retired slot must not come back");
+        assert_ne!(q.index(), p.index(), "a retired slot never comes back");
+        assert!(t.get(last).is_none());
+        // One slot retired, one live: the table of two is full.
+        assert!(t.insert_with(|_| ()).is_err());
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn a_stale_pid_neither_finds_nor_removes_the_new_occupant() {
+        let t = ProcessTable::with_capacity(4);
+        let (old, _) = t.insert_with(|p| p).unwrap();
+        t.remove(old).unwrap();
+        let (new, _) = t.insert_with(|p| p).unwrap();
+        assert_eq!(new.index(), old.index());
+        assert!(t.remove(old).is_none());
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.get(new).map(|v| *v), Some(new));
+        // A pid from the future, and indices never used or past capacity, find nothing.
+        assert!(t.get(Pid::new(new.index(), new.generation() + 1)).is_none());
+        assert!(t.get(Pid::new(3, 0)).is_none());
+        assert!(t.get(Pid::new(1_000_000, 0)).is_none());
+        assert!(t.remove(Pid::new(1_000_000, 0)).is_none());
+    }
+
+    #[test]
+    fn a_large_capacity_allocates_pages_only_when_used() {
+        let t = ProcessTable::<()>::with_capacity(1_000_000);
+        assert_eq!(t.capacity(), 1_000_000);
+        assert!(t.pages.iter().all(|p| p.get().is_none()));
+        let (p, _) = t.insert_with(|_| ()).unwrap();
+        assert!(
+            t.get(Pid::new(999_999, 0)).is_none(),
+            "a lookup never allocates"
+        );
+        let allocated = t.pages.iter().filter(|p| p.get().is_some()).count();
+        assert_eq!(allocated, 1);
+        assert_eq!(p, Pid::new(0, 0));
+    }
+
+    #[test]
+    fn a_panicking_make_gives_back_its_slot_and_count_on_drop() {
+        let t = ProcessTable::with_capacity(1);
+        let seen = std::cell::Cell::new(None);
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            t.insert_with(|pid| {
+                seen.set(Some(pid));
+                panic!("make failed")
+            })
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(t.len(), 0);
+        let seen = seen.get().unwrap();
+        let (p, _) = t.insert_with(|p| p).expect("the slot was given back");
+        assert_eq!(p.index(), seen.index());
+        assert_eq!(
+            p.generation(),
+            seen.generation() + 1,
+            "the pid make saw is dead"
+        );
+    }
+
+    #[test]
+    fn make_runs_with_no_lock_held_and_may_use_the_table() {
+        let t = ProcessTable::with_capacity(2);
+        let (outer, inner) = t
+            .insert_with(|pid| {
+                assert!(t.get(pid).is_none(), "an insert in progress is not visible");
+                assert_eq!(t.len(), 1);
+                let (inner, _) = t.insert_with(|p| (p, None)).unwrap();
+                (pid, Some(inner))
+            })
+            .map(|(pid, v)| (pid, v.1.unwrap()))
+            .unwrap();
+        assert_ne!(outer, inner);
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.entries().len(), 2);
+    }
+
+    #[test]
+    fn the_table_is_send_and_sync() {
+        fn assert_send_sync<S: Send + Sync>() {}
+        assert_send_sync::<ProcessTable<Pid>>();
+        assert_send_sync::<ProcessTable<crate::ProcessCore>>();
     }
 
     #[test]
