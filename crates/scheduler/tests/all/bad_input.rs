@@ -92,6 +92,10 @@ fn an_out_of_bounds_pointer_traps_only_that_process() {
                 .unwrap()
         })
         .collect();
+    // And one that is certainly alive through all of the traps: it waits for a message.
+    let waiter = rt
+        .spawn(&rt.compile_wat(RECEIVER).unwrap(), "main", 0)
+        .unwrap();
     let page = 65_536i64;
     for arg in [
         (page - 4) << 32 | 8,        // runs 4 bytes past the end
@@ -116,6 +120,8 @@ fn an_out_of_bounds_pointer_traps_only_that_process() {
     for b in bystanders {
         assert!(exit_of(&b).reason.is_normal());
     }
+    rt.send(waiter.pid(), 0, [1, 2, 3, 4]).unwrap();
+    assert_eq!(exit_of(&waiter).reason, ExitReason::Normal { code: 4 });
 }
 
 #[test]

@@ -1,78 +1,134 @@
 //! Deterministic mode: the same program gives the same schedule on every run.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use shoal_scheduler::{ExitReason, Runtime};
 
-/// `main(i)`: process 0 spins a while then sends to everyone; odd ones sleep then
-/// receive; even ones loop, send to process 0's pid (arg) and exit.
+/// Children pack their report-to pid and their index into one argument:
+/// `index << INDEX_SHIFT | pid`. Pids stay below 2^48 in these small runtimes.
+const INDEX_SHIFT: u32 = 48;
+
+/// `main(n)` collects `n` reports (tag = the reporter's index, 1..=9) and exits with the
+/// indexes as decimal digits in arrival order. `sleeper` sleeps, spins a little, sleeps
+/// again, then reports; `looper` spins across many fuel quanta, then reports.
 const PROGRAM: &str = r#"(module
   (import "shoal" "sleep" (func $sleep (param i64)))
   (import "shoal" "send" (func $send (param i64 i64 i32 i32) (result i32)))
   (import "shoal" "receive" (func $receive (param i64) (result i64)))
-  (import "shoal" "spawn" (func $spawn (param i32 i32 i64) (result i64)))
-  (import "shoal" "self" (func $self (result i64)))
+  (import "shoal" "message_tag" (func $tag (result i64)))
   (memory (export "memory") 1)
-  (data (i32.const 0) "sleeper" "looper")
   (func $spin (param $n i64)
     (loop $l
       (local.set $n (i64.sub (local.get $n) (i64.const 1)))
       (br_if $l (i64.gt_s (local.get $n) (i64.const 0)))))
-  (func (export "main") (result i32) (local $i i64) (local $got i32)
-    ;; three sleepers and three loopers, all reporting back here
-    (loop $l
-      (drop (call $spawn (i32.const 0) (i32.const 7) (call $self)))
-      (drop (call $spawn (i32.const 7) (i32.const 6) (call $self)))
-      (local.set $i (i64.add (local.get $i) (i64.const 1)))
-      (br_if $l (i64.lt_u (local.get $i) (i64.const 3))))
+  (func $report (param $arg i64)
+    (drop (call $send
+      (i64.and (local.get $arg) (i64.const 0xFFFFFFFFFFFF))
+      (i64.shr_u (local.get $arg) (i64.const 48))
+      (i32.const 0) (i32.const 0))))
+  (func (export "main") (param $n i64) (result i32) (local $got i64) (local $order i32)
     (loop $r
       (if (i64.ge_s (call $receive (i64.const 5000)) (i64.const 0))
-        (then (local.set $got (i32.add (local.get $got) (i32.const 1)))))
-      (br_if $r (i32.lt_u (local.get $got) (i32.const 6))))
-    (local.get $got))
-  (func (export "sleeper") (param $to i64)
+        (then
+          (local.set $order (i32.add (i32.mul (local.get $order) (i32.const 10))
+            (i32.wrap_i64 (call $tag))))
+          (local.set $got (i64.add (local.get $got) (i64.const 1))))
+        (else (return (i32.const -1))))
+      (br_if $r (i64.lt_u (local.get $got) (local.get $n))))
+    (local.get $order))
+  (func (export "sleeper") (param $arg i64)
     (call $sleep (i64.const 30))
     (call $spin (i64.const 200000))
     (call $sleep (i64.const 10))
-    (drop (call $send (local.get $to) (i64.const 1) (i32.const 0) (i32.const 0))))
-  (func (export "looper") (param $to i64)
+    (call $report (local.get $arg)))
+  (func (export "looper") (param $arg i64)
     (call $spin (i64.const 3000000))
-    (drop (call $send (local.get $to) (i64.const 2) (i32.const 0) (i32.const 0)))))"#;
+    (call $report (local.get $arg))))"#;
 
-/// One deterministic run: (hash, per-root (fuel, quanta, running)).
-fn run() -> (u64, u64, u64, Duration) {
+/// What one run observed: the schedule hash, and each process's exit reason and
+/// counters, in spawn order.
+#[derive(Debug, PartialEq)]
+struct Run {
+    hash: u64,
+    processes: Vec<(ExitReason, u64, u64, u64, u64, [Duration; 3])>,
+}
+
+/// One deterministic run: a collector, then `children` (export names) reporting to it.
+fn run(children: &[&str]) -> Run {
     let rt = Runtime::builder().deterministic(true).build().unwrap();
     let m = rt.compile_wat(PROGRAM).unwrap();
-    let h = rt.spawn(&m, "main", 0).unwrap();
+    let root = rt.spawn(&m, "main", children.len() as i64).unwrap();
+    let root_bits = root.pid().to_bits();
+    assert!(root_bits < 1 << INDEX_SHIFT);
+    let mut handles = vec![root];
+    for (i, export) in children.iter().enumerate() {
+        let arg = ((i as i64 + 1) << INDEX_SHIFT) | root_bits as i64;
+        handles.push(rt.spawn(&m, export, arg).unwrap());
+    }
+    // Built paused: nothing has run yet, so the schedule depends on the program alone.
     rt.start();
-    let exit = crate::exit_of(&h);
-    assert_eq!(exit.reason, ExitReason::Normal { code: 6 });
-    // Children exit before the root has heard from all of them; drain them all.
-    let rest = rt.shutdown(crate::HANG);
-    assert!(rest.iter().all(|e| e.reason.is_normal()), "{rest:?}");
-    let a = exit.accounting;
-    (
-        rt.schedule_hash().expect("deterministic"),
-        a.fuel,
-        a.quanta,
-        a.running,
-    )
+    let processes = handles
+        .iter()
+        .map(|h| {
+            let exit = crate::exit_of(h);
+            let a = exit.accounting;
+            (
+                exit.reason,
+                a.fuel,
+                a.quanta,
+                a.preemptions,
+                a.voluntary_yields,
+                // On the virtual clock, time is a function of the schedule too.
+                [a.runnable, a.running, a.waiting],
+            )
+        })
+        .collect();
+    Run {
+        hash: rt
+            .schedule_hash()
+            .expect("deterministic mode has a schedule hash"),
+        processes,
+    }
+}
+
+const CHILDREN: [&str; 6] = [
+    "sleeper", "looper", "sleeper", "looper", "sleeper", "looper",
+];
+
+#[test]
+fn deterministic_runs_give_the_same_schedule_hash_and_accounting() {
+    let first = run(&CHILDREN);
+    // Every report arrived, and the processes really were preempted and waited.
+    let ExitReason::Normal { code } = first.processes[0].0 else {
+        panic!("{first:?}");
+    };
+    let mut order: Vec<char> = code.to_string().chars().collect();
+    order.sort();
+    assert_eq!(order, ['1', '2', '3', '4', '5', '6'], "{first:?}");
+    assert!(first.processes.iter().all(|p| p.0.is_normal()), "{first:?}");
+    assert!(
+        first.processes.iter().any(|p| p.3 > 0),
+        "loopers were preempted"
+    );
+    assert_eq!(run(&CHILDREN), first);
 }
 
 #[test]
-fn deterministic_runs_give_the_same_schedule_hash() {
-    let first = run();
-    let second = run();
-    assert_eq!(first, second);
-    assert!(
-        first.3 > Duration::ZERO,
-        "virtual running time is accounted"
-    );
+fn a_different_program_gives_a_different_schedule_hash() {
+    let mut reordered = CHILDREN;
+    reordered.reverse();
+    assert_ne!(run(&reordered).hash, run(&CHILDREN).hash);
+}
+
+#[test]
+fn the_schedule_hash_is_only_kept_in_deterministic_mode() {
+    let rt = crate::runtime(1, shoal_scheduler::Preemption::Fuel { quantum: 10_000 });
+    assert_eq!(rt.schedule_hash(), None);
 }
 
 #[test]
 fn sleeps_in_deterministic_mode_take_virtual_time() {
-    // A 1,000 s sleep completes at once in real time; `now` moves by 1,000 s.
+    // A 1,000 s sleep completes well within the hang guard; `now` moves by 1,000 s.
     let rt = Runtime::builder().deterministic(true).build().unwrap();
     let m = rt
         .compile_wat(
@@ -85,12 +141,10 @@ fn sleeps_in_deterministic_mode_take_virtual_time() {
                 (i32.wrap_i64 (i64.div_u (i64.sub (call $now) (local.get $t)) (i64.const 1000000000)))))"#,
         )
         .unwrap();
-    let started = Instant::now();
     let h = rt.spawn(&m, "main", 0).unwrap();
     rt.start();
     assert_eq!(
         crate::exit_of(&h).reason,
         ExitReason::Normal { code: 1_000 }
     );
-    assert!(started.elapsed() < Duration::from_secs(100));
 }

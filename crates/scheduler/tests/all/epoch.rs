@@ -1,10 +1,10 @@
 //! Epoch slices preempt code that never yields; deadlines end it.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use shoal_scheduler::{ExitReason, Preemption, SpawnOptions};
+use shoal_scheduler::{ExitReason, Preemption, SpawnOptions, State};
 
-use crate::{LOOP, RECEIVER, SPIN, epoch, exit_of, runtime};
+use crate::{HANG, LOOP, RECEIVER, SPIN, epoch, exit_of, runtime};
 
 #[test]
 fn spinners_do_not_starve_a_sender() {
@@ -15,6 +15,21 @@ fn spinners_do_not_starve_a_sender() {
     let spinners: Vec<_> = (0..4)
         .map(|_| rt.spawn(&spin, "main", 0).unwrap())
         .collect();
+    // Both workers are busy spinning before the others are spawned, so the receiver and
+    // the sender run only if spinners are preempted.
+    let deadline = Instant::now() + HANG;
+    while spinners
+        .iter()
+        .filter(|s| rt.process_info(s.pid()).map(|i| i.state) == Some(State::Running))
+        .count()
+        < 2
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the spinners never took both workers"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
     let receiver = rt
         .spawn(&rt.compile_wat(RECEIVER).unwrap(), "main", 0)
         .unwrap();
@@ -36,14 +51,13 @@ fn spinners_do_not_starve_a_sender() {
         assert!(s.try_exit().is_none(), "the spinners are still running");
         s.kill();
     }
-    // Two spinners took both workers first; nothing else ran unless they were preempted.
     let mut preemptions = 0;
     for s in &spinners {
         let exit = exit_of(s);
         assert_eq!(exit.reason, ExitReason::Killed);
         preemptions += exit.accounting.preemptions;
     }
-    assert!(preemptions > 0);
+    assert!(preemptions > 0, "spinners gave up their workers");
 }
 
 #[test]

@@ -27,19 +27,40 @@ async fn spawn_and_join_from_tokio_without_blocking_it() {
         assert_eq!(j.await.unwrap().reason, ExitReason::Normal { code: 0 });
     }
     ticker.await.unwrap();
-    let receiver = rt
-        .spawn(&rt.compile_wat(RECEIVER).unwrap(), "main", 0)
-        .unwrap();
-    rt.send(receiver.pid(), 0, vec![0; 3]).unwrap();
-    assert_eq!(
-        rt.join(receiver.pid())
-            .await
-            .map(|e| e.reason)
-            .or_else(|_| Ok::<_, NoProc>(receiver.try_exit().unwrap().reason)),
-        Ok(ExitReason::Normal { code: 3 })
-    );
     let exits = rt.shutdown_async(Duration::ZERO).await;
     assert!(exits.is_empty(), "{exits:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_join_pending_in_tokio_does_not_block_its_thread() {
+    // The join and the send that lets the process finish run on one tokio task: if
+    // polling the join blocked the thread, the send would never happen. A watchdog
+    // thread turns that deadlock into a kill, and so into a failed assertion.
+    let rt = runtime(1, epoch());
+    let h = rt
+        .spawn(&rt.compile_wat(RECEIVER).unwrap(), "main", 0)
+        .unwrap();
+    let (joined, joined_rx) = std::sync::mpsc::channel::<()>();
+    let guard = {
+        let h = h.clone();
+        std::thread::spawn(move || {
+            if joined_rx.recv_timeout(crate::HANG).is_err() {
+                h.kill();
+            }
+        })
+    };
+    let send = async {
+        tokio::task::yield_now().await;
+        rt.send(h.pid(), 0, vec![0; 3]).unwrap();
+    };
+    let (by_pid, by_handle, ()) = tokio::join!(rt.join(h.pid()), h.join(), send);
+    joined.send(()).unwrap();
+    guard.join().unwrap();
+    assert_eq!(by_pid.unwrap().reason, ExitReason::Normal { code: 3 });
+    assert_eq!(by_handle.reason, ExitReason::Normal { code: 3 });
+    // Once the slot is free, a join by the old pid has nothing to wait for.
+    assert_eq!(rt.join(h.pid()).await.unwrap_err(), NoProc(h.pid()));
+    assert_eq!(h.join().await.reason, ExitReason::Normal { code: 3 });
 }
 
 #[test]

@@ -102,7 +102,8 @@ fn a_tag_filtered_receive_leaves_the_others_in_order() {
                 (call $digit (local.get $acc))))"#,
         )
         .unwrap();
-    // Spawn paused in receive so all five arrive before the first receive runs.
+    // The host sends all five in order; whether they arrive before or during the first
+    // receive_tag, the order the guest takes them in is the same.
     let h = rt.spawn(&m, "main", 0).unwrap();
     for (tag, byte) in [(1, 1u8), (2, 2), (1, 3), (2, 4), (3, 5)] {
         rt.send(h.pid(), tag, [byte]).unwrap();

@@ -4,12 +4,29 @@ use shoal_scheduler::{ExitReason, TrapCode};
 
 use crate::{LOOP, epoch, exit_of, runtime};
 
+/// Waits for a message, spins `arg` iterations, then exits with the message's length.
+const WAIT_THEN_LOOP: &str = r#"(module
+  (import "shoal" "receive" (func $receive (param i64) (result i64)))
+  (memory (export "memory") 1)
+  (func (export "main") (param $n i64) (result i32) (local $len i64)
+    (local.set $len (call $receive (i64.const -1)))
+    (loop $l
+      (local.set $n (i64.sub (local.get $n) (i64.const 1)))
+      (br_if $l (i64.gt_s (local.get $n) (i64.const 0))))
+    (i32.wrap_i64 (local.get $len))))"#;
+
 #[test]
 fn a_trap_leaves_a_hundred_others_running_to_completion() {
     let rt = runtime(2, epoch());
+    // Half are spinning when the trap happens, half are waiting for a message: all of
+    // them are alive then.
     let looper = rt.compile_wat(LOOP).unwrap();
-    let others: Vec<_> = (0..100)
+    let waiter = rt.compile_wat(WAIT_THEN_LOOP).unwrap();
+    let loopers: Vec<_> = (0..50)
         .map(|_| rt.spawn(&looper, "main", 1_000_000).unwrap())
+        .collect();
+    let waiters: Vec<_> = (0..50)
+        .map(|_| rt.spawn(&waiter, "main", 100_000).unwrap())
         .collect();
     let trapper = rt
         .compile_wat(r#"(module (func (export "main") unreachable))"#)
@@ -22,9 +39,17 @@ fn a_trap_leaves_a_hundred_others_running_to_completion() {
         }
         other => panic!("expected a trap, got {other}"),
     }
-    for h in others {
+    for (i, w) in waiters.iter().enumerate() {
+        assert!(w.try_exit().is_none(), "waiters wait for their message");
+        rt.send(w.pid(), 0, vec![0; i]).unwrap();
+    }
+    for h in loopers {
         assert_eq!(exit_of(&h).reason, ExitReason::Normal { code: 0 });
     }
+    for (i, w) in waiters.iter().enumerate() {
+        assert_eq!(exit_of(w).reason, ExitReason::Normal { code: i as i32 });
+    }
+    assert_eq!(rt.stats().exited, 101);
 }
 
 #[test]
