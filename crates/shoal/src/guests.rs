@@ -28,75 +28,56 @@ pub const SPINNER: &str = r#"(module
       (br $spin))))
 "#;
 
-/// Counts from 0 to its argument without calling the host, then exits `normal(0)`. A
-/// bounded CPU-bound job: its fuel is proportional to the argument.
-///
-/// Entry: `main (param i64)`, the number of iterations (≤ 0 returns at once).
-pub const COUNTER: &str = r#"(module
-  (func (export "main") (param $n i64)
+// A wasm module cannot call another module's functions, so the single-kind guests and
+// MIXED share their code as text: each function body below is written once, as a macro
+// that expands to a string literal, and spliced into every module that runs it.
+
+/// Body of the counter: `(param $n i64)`, counts to `$n` without calling the host.
+macro_rules! count_body {
+    () => {
+        r#"(param $n i64)
     (local $i i64)
     (block $done
       (loop $count
         (br_if $done (i64.ge_s (local.get $i) (local.get $n)))
         (local.set $i (i64.add (local.get $i) (i64.const 1)))
-        (br $count)))))
-"#;
+        (br $count)))"#
+    };
+}
 
-/// Calls `shoal.yield` once per iteration, then exits `normal(0)`. A cooperative process:
-/// every call puts it behind every other runnable process, so how fast it finishes shows
-/// how long the run queue is.
-///
-/// Entry: `main (param i64)`, the number of yields.
-pub const YIELDER: &str = r#"(module
-  (import "shoal" "yield" (func $yield))
-  (func (export "main") (param $n i64)
+/// Body of the yielder: `(param $n i64)`, calls `$yield` `$n` times.
+macro_rules! yield_body {
+    () => {
+        r#"(param $n i64)
     (local $i i64)
     (block $done
       (loop $again
         (br_if $done (i64.ge_s (local.get $i) (local.get $n)))
         (call $yield)
         (local.set $i (i64.add (local.get $i) (i64.const 1)))
-        (br $again)))))
-"#;
+        (br $again)))"#
+    };
+}
 
-/// Naps taken by [`SLEEPER`] (and by the sleeper kind of [`MIXED`]).
-pub const SLEEPER_ROUNDS: i64 = 4;
-
-/// Sleeps its argument in milliseconds, split into [`SLEEPER_ROUNDS`] naps of `ms / 4`
-/// each, then exits `normal(0)`. While it sleeps it holds no worker; each wake-up should
-/// run promptly even when CPU hogs fill the run queue.
-///
-/// Entry: `main (param i64)`, the total sleep in milliseconds.
-pub const SLEEPER: &str = r#"(module
-  (import "shoal" "sleep" (func $sleep (param i64)))
-  (func (export "main") (param $ms i64)
+/// Body of the sleeper: `(param $ms i64)`, sleeps `$ms` in [`SLEEPER_ROUNDS`] naps.
+macro_rules! sleep_body {
+    () => {
+        r#"(param $ms i64)
     (local $round i64)
     (block $done
       (loop $nap
         (br_if $done (i64.ge_s (local.get $round) (i64.const 4)))
         (call $sleep (i64.div_s (local.get $ms) (i64.const 4)))
         (local.set $round (i64.add (local.get $round) (i64.const 1)))
-        (br $nap)))))
-"#;
+        (br $nap)))"#
+    };
+}
 
-/// How long a [`PINGPONG`] process (or the sender kind of [`MIXED`]) waits for a reply
-/// before it gives up with exit code 4: long enough for any sane load, short enough that a
-/// lost message shows as an exit instead of a hang.
-pub const PINGPONG_TIMEOUT_MS: i64 = 10_000;
-
-/// Message passing: `main(n)` spawns a child running the `pong` export, then `n` times
-/// sends it a counter (tag 1, 8 bytes, little-endian) and waits for the counter + 1 back.
-/// When done it sends tag 0, which tells the child to return. The child echoes to whoever
-/// sent each message, so any process can use a `pong`.
-///
-/// Exit codes of `main`: `0` every reply was right; `1` a reply was wrong; `2` the spawn
-/// was refused (for example at capacity); `3` a send was refused; `4` no reply within
-/// [`PINGPONG_TIMEOUT_MS`]. The child returns `normal(0)` on tag 0 or when its own
-/// receive times out (its parent died).
-///
-/// Entries: `main (param i64)`, the number of round trips; `pong (param i64)`, argument
-/// ignored.
-pub const PINGPONG: &str = r#"(module
+/// The imports and memory layout the ping-pong functions need: bytes 0..8 are the
+/// message buffer, bytes 16..20 the child's export name.
+macro_rules! pingpong_imports {
+    () => {
+        r#"
   (import "shoal" "spawn" (func $spawn (param i32 i32 i64) (result i64)))
   (import "shoal" "send" (func $send (param i64 i64 i32 i32) (result i32)))
   (import "shoal" "receive" (func $receive (param i64) (result i64)))
@@ -105,10 +86,17 @@ pub const PINGPONG: &str = r#"(module
   (import "shoal" "message_sender" (func $message_sender (result i64)))
   (import "shoal" "exit" (func $exit (param i32)))
   (memory (export "memory") 1)
-  ;; bytes 0..8: the message buffer; bytes 16..20: the child's export name.
   (data (i32.const 16) "pong")
+"#
+    };
+}
 
-  (func (export "main") (param $rounds i64)
+/// `$pingpong (param $rounds i64)` and the child `pong`, exported as `pingpong` and
+/// `pong`.
+macro_rules! pingpong_funcs {
+    () => {
+        r#"
+  (func $pingpong (export "pingpong") (param $rounds i64)
     (local $child i64)
     (local $i i64)
     (local.set $child (call $spawn (i32.const 16) (i32.const 4) (i64.const 0)))
@@ -138,8 +126,65 @@ pub const PINGPONG: &str = r#"(module
       (drop (call $message_read (i32.const 0) (i32.const 8)))
       (i64.store (i32.const 0) (i64.add (i64.load (i32.const 0)) (i64.const 1)))
       (drop (call $send (call $message_sender) (i64.const 1) (i32.const 0) (i32.const 8)))
-      (br $serve))))
-"#;
+      (br $serve)))
+"#
+    };
+}
+
+/// Counts from 0 to its argument without calling the host, then exits `normal(0)`. A
+/// bounded CPU-bound job: its fuel is proportional to the argument.
+///
+/// Entry: `main (param i64)`, the number of iterations (≤ 0 returns at once).
+pub const COUNTER: &str = concat!("(module\n  (func (export \"main\") ", count_body!(), "))\n");
+
+/// Calls `shoal.yield` once per iteration, then exits `normal(0)`. A cooperative process:
+/// every call puts it behind every other runnable process, so how fast it finishes shows
+/// how long the run queue is.
+///
+/// Entry: `main (param i64)`, the number of yields.
+pub const YIELDER: &str = concat!(
+    "(module\n  (import \"shoal\" \"yield\" (func $yield))\n  (func (export \"main\") ",
+    yield_body!(),
+    "))\n"
+);
+
+/// Naps taken by [`SLEEPER`] (and by the sleeper kind of [`MIXED`]).
+pub const SLEEPER_ROUNDS: i64 = 4;
+
+/// Sleeps its argument in milliseconds, split into [`SLEEPER_ROUNDS`] naps of `ms / 4`
+/// each, then exits `normal(0)`. While it sleeps it holds no worker; each wake-up should
+/// run promptly even when CPU hogs fill the run queue.
+///
+/// Entry: `main (param i64)`, the total sleep in milliseconds.
+pub const SLEEPER: &str = concat!(
+    "(module\n  (import \"shoal\" \"sleep\" (func $sleep (param i64)))\n  (func (export \"main\") ",
+    sleep_body!(),
+    "))\n"
+);
+
+/// How long a [`PINGPONG`] process (or the sender kind of [`MIXED`]) waits for a reply
+/// before it gives up with exit code 4: long enough for any sane load, short enough that a
+/// lost message shows as an exit instead of a hang.
+pub const PINGPONG_TIMEOUT_MS: i64 = 10_000;
+
+/// Message passing: `main(n)` spawns a child running the `pong` export, then `n` times
+/// sends it a counter (tag 1, 8 bytes, little-endian) and waits for the counter + 1 back.
+/// When done it sends tag 0, which tells the child to return. The child echoes to whoever
+/// sent each message, so any process can use a `pong`.
+///
+/// Exit codes of `main`: `0` every reply was right; `1` a reply was wrong; `2` the spawn
+/// was refused (for example at capacity); `3` a send was refused; `4` no reply within
+/// [`PINGPONG_TIMEOUT_MS`]. The child returns `normal(0)` on tag 0 or when its own
+/// receive times out (its parent died).
+///
+/// Entries: `main (param i64)`, the number of round trips (also exported as
+/// `pingpong`); `pong (param i64)`, argument ignored.
+pub const PINGPONG: &str = concat!(
+    "(module",
+    pingpong_imports!(),
+    pingpong_funcs!(),
+    "  (export \"main\" (func $pingpong)))\n"
+);
 
 /// Defines the [`MIXED`] module together with the constants it is built from, so the
 /// numbers in its text and in the docs cannot drift apart.
@@ -172,20 +217,9 @@ macro_rules! mixed_guest {
         /// size as the argument: `spin(n)`, `yielder(n)`, `sleeper(ms)`, `pingpong(n)`,
         /// and the child `pong`.
         pub const MIXED: &str = concat!(
-            r#"(module
-  (import "shoal" "yield" (func $yield))
-  (import "shoal" "sleep" (func $sleep (param i64)))
-  (import "shoal" "spawn" (func $spawn (param i32 i32 i64) (result i64)))
-  (import "shoal" "send" (func $send (param i64 i64 i32 i32) (result i32)))
-  (import "shoal" "receive" (func $receive (param i64) (result i64)))
-  (import "shoal" "message_read" (func $message_read (param i32 i32) (result i32)))
-  (import "shoal" "message_tag" (func $message_tag (result i64)))
-  (import "shoal" "message_sender" (func $message_sender (result i64)))
-  (import "shoal" "exit" (func $exit (param i32)))
-  (memory (export "memory") 1)
-  ;; bytes 0..8: the message buffer; bytes 16..20: the child's export name.
-  (data (i32.const 16) "pong")
-
+            "(module\n  (import \"shoal\" \"yield\" (func $yield))\n  (import \"shoal\" \"sleep\" (func $sleep (param i64)))",
+            pingpong_imports!(),
+            r#"
   (func (export "main") (param $arg i64)
     (block $sender
       (block $sleeper
@@ -208,65 +242,15 @@ macro_rules! mixed_guest {
     (call $pingpong (i64.const "#,
             $rounds,
             r#")))
-
-  (func $spin (export "spin") (param $n i64)
-    (local $i i64)
-    (block $done
-      (loop $count
-        (br_if $done (i64.ge_s (local.get $i) (local.get $n)))
-        (local.set $i (i64.add (local.get $i) (i64.const 1)))
-        (br $count))))
-
-  (func $yielder (export "yielder") (param $n i64)
-    (local $i i64)
-    (block $done
-      (loop $again
-        (br_if $done (i64.ge_s (local.get $i) (local.get $n)))
-        (call $yield)
-        (local.set $i (i64.add (local.get $i) (i64.const 1)))
-        (br $again))))
-
-  (func $sleeper (export "sleeper") (param $ms i64)
-    (local $round i64)
-    (block $done
-      (loop $nap
-        (br_if $done (i64.ge_s (local.get $round) (i64.const 4)))
-        (call $sleep (i64.div_s (local.get $ms) (i64.const 4)))
-        (local.set $round (i64.add (local.get $round) (i64.const 1)))
-        (br $nap))))
-
-  (func $pingpong (export "pingpong") (param $rounds i64)
-    (local $child i64)
-    (local $i i64)
-    (local.set $child (call $spawn (i32.const 16) (i32.const 4) (i64.const 0)))
-    (if (i64.lt_s (local.get $child) (i64.const 0))
-      (then (call $exit (i32.const 2))))
-    (block $done
-      (loop $round
-        (br_if $done (i64.ge_s (local.get $i) (local.get $rounds)))
-        (i64.store (i32.const 0) (local.get $i))
-        (if (call $send (local.get $child) (i64.const 1) (i32.const 0) (i32.const 8))
-          (then (call $exit (i32.const 3))))
-        (if (i64.lt_s (call $receive (i64.const 10000)) (i64.const 0))
-          (then (call $exit (i32.const 4))))
-        (drop (call $message_read (i32.const 0) (i32.const 8)))
-        (if (i64.ne (i64.load (i32.const 0)) (i64.add (local.get $i) (i64.const 1)))
-          (then (call $exit (i32.const 1))))
-        (local.set $i (i64.add (local.get $i) (i64.const 1)))
-        (br $round)))
-    (drop (call $send (local.get $child) (i64.const 0) (i32.const 0) (i32.const 0))))
-
-  (func (export "pong") (param i64)
-    (loop $serve
-      (if (i64.lt_s (call $receive (i64.const 10000)) (i64.const 0))
-        (then (return)))
-      (if (i64.eqz (call $message_tag))
-        (then (return)))
-      (drop (call $message_read (i32.const 0) (i32.const 8)))
-      (i64.store (i32.const 0) (i64.add (i64.load (i32.const 0)) (i64.const 1)))
-      (drop (call $send (call $message_sender) (i64.const 1) (i32.const 0) (i32.const 8)))
-      (br $serve))))
-"#
+  (func $spin (export "spin") "#,
+            count_body!(),
+            ")\n  (func $yielder (export \"yielder\") ",
+            yield_body!(),
+            ")\n  (func $sleeper (export \"sleeper\") ",
+            sleep_body!(),
+            ")",
+            pingpong_funcs!(),
+            ")\n"
         );
     };
 }
