@@ -1,10 +1,10 @@
 //! Epoch slices preempt code that never yields; deadlines end it.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use shoal_scheduler::{ExitReason, Preemption, SpawnOptions, State};
 
-use crate::{HANG, LOOP, RECEIVER, SPIN, epoch, exit_of, runtime};
+use crate::{LOOP, RECEIVER, SPIN, epoch, exit_of, runtime, wait_until};
 
 #[test]
 fn spinners_do_not_starve_a_sender() {
@@ -17,19 +17,13 @@ fn spinners_do_not_starve_a_sender() {
         .collect();
     // Both workers are busy spinning before the others are spawned, so the receiver and
     // the sender run only if spinners are preempted.
-    let deadline = Instant::now() + HANG;
-    while spinners
-        .iter()
-        .filter(|s| rt.process_info(s.pid()).map(|i| i.state) == Some(State::Running))
-        .count()
-        < 2
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the spinners never took both workers"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_until("the spinners to take both workers", || {
+        let running = spinners
+            .iter()
+            .filter(|s| rt.process_info(s.pid()).map(|i| i.state) == Some(State::Running))
+            .count();
+        (running == 2).then_some(())
+    });
     let receiver = rt
         .spawn(&rt.compile_wat(RECEIVER).unwrap(), "main", 0)
         .unwrap();

@@ -39,25 +39,31 @@ pub fn runtime(workers: usize, preemption: Preemption) -> Runtime {
         .expect("valid settings")
 }
 
-/// Waits for an exit, failing the test after [`HANG`].
-pub fn exit_of(handle: &ProcessHandle) -> Exit {
+/// Polls `check` every millisecond until it gives a value, failing the test with
+/// `what` after [`HANG`].
+pub fn wait_until<T>(what: impl std::fmt::Display, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + HANG;
     loop {
-        if let Some(exit) = handle.try_exit() {
-            return exit;
+        if let Some(value) = check() {
+            return value;
         }
-        assert!(Instant::now() < deadline, "{} did not exit", handle.pid());
+        assert!(Instant::now() < deadline, "gave up waiting: {what}");
         std::thread::sleep(Duration::from_millis(1));
     }
 }
 
+/// Waits for an exit, failing the test after [`HANG`].
+pub fn exit_of(handle: &ProcessHandle) -> Exit {
+    wait_until(format_args!("{} to exit", handle.pid()), || {
+        handle.try_exit()
+    })
+}
+
 /// Waits until `pid` is in `state`, failing the test after [`HANG`].
 pub fn wait_for_state(rt: &Runtime, pid: Pid, state: State) {
-    let deadline = Instant::now() + HANG;
-    while rt.process_info(pid).map(|i| i.state) != Some(state) {
-        assert!(Instant::now() < deadline, "{pid} never reached {state:?}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_until(format_args!("{pid} to reach {state:?}"), || {
+        (rt.process_info(pid).map(|i| i.state) == Some(state)).then_some(())
+    })
 }
 
 /// `(loop forever)`, exported as `main`.
