@@ -169,15 +169,7 @@ impl Shared {
     /// The schedule function of every process task. Called when a process becomes
     /// runnable: first schedule, wake-up, preemption or yield.
     pub(crate) fn schedule(&self, task: Task, info: ScheduleInfo) {
-        let now = {
-            let process = task.metadata();
-            if process.core.state.get() == State::Running {
-                self.quantum_end_now(process)
-            } else {
-                self.clock.now_ns()
-            }
-        };
-        let class = {
+        let (class, now) = {
             let process = task.metadata();
             let state = &process.core.state;
             match state.get() {
@@ -192,29 +184,34 @@ impl Shared {
                             }
                         }
                     }
+                    // After the fuel accounting: the virtual clock moves by it.
+                    let now = self.quantum_end_now(process);
                     crate::process::expect_transition(
                         state.transition_from(State::Running, State::Runnable, now),
                         "only this worker moves a Running process",
                     );
-                    Class::Run
+                    (Class::Run, now)
                 }
                 waiting @ State::Waiting(_) => {
+                    let now = self.clock.now_ns();
                     crate::process::expect_transition(
                         state.transition_from(waiting, State::Runnable, now),
                         "a waiting process is scheduled once per wake",
                     );
-                    if self.eligible(process) {
+                    let class = if self.eligible(process) {
                         Class::Wake
                     } else {
                         Class::Run
-                    }
+                    };
+                    (class, now)
                 }
                 State::Spawning => {
+                    let now = self.clock.now_ns();
                     crate::process::expect_transition(
                         state.transition_from(State::Spawning, State::Runnable, now),
                         "a new process is scheduled once",
                     );
-                    Class::Run
+                    (Class::Run, now)
                 }
                 other => unreachable!(
                     "{} scheduled in state {other:?} (woken while running: {})",

@@ -148,3 +148,22 @@ fn sleeps_in_deterministic_mode_take_virtual_time() {
         ExitReason::Normal { code: 1_000 }
     );
 }
+
+#[test]
+fn virtual_running_time_is_the_fuel_of_every_quantum() {
+    // One virtual nanosecond per unit of fuel, stamped at the end of each quantum,
+    // preempted or final: a process's running time is exactly its fuel.
+    let rt = Runtime::builder()
+        .deterministic(true)
+        .preemption(shoal_scheduler::Preemption::Fuel { quantum: 10_000 })
+        .build()
+        .unwrap();
+    let m = rt.compile_wat(crate::LOOP).unwrap();
+    let handles: Vec<_> = (0..3).map(|_| rt.spawn(&m, "main", 100_000).unwrap()).collect();
+    rt.start();
+    for h in handles {
+        let a = crate::exit_of(&h).accounting;
+        assert!(a.preemptions > 50, "{a:?}");
+        assert_eq!(a.running.as_nanos(), u128::from(a.fuel), "{a:?}");
+    }
+}
