@@ -159,7 +159,9 @@ fn virtual_running_time_is_the_fuel_of_every_quantum() {
         .build()
         .unwrap();
     let m = rt.compile_wat(crate::LOOP).unwrap();
-    let handles: Vec<_> = (0..3).map(|_| rt.spawn(&m, "main", 100_000).unwrap()).collect();
+    let handles: Vec<_> = (0..3)
+        .map(|_| rt.spawn(&m, "main", 100_000).unwrap())
+        .collect();
     rt.start();
     for h in handles {
         let a = crate::exit_of(&h).accounting;

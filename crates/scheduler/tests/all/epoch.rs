@@ -27,15 +27,7 @@ fn spinners_do_not_starve_a_sender() {
     let receiver = rt
         .spawn(&rt.compile_wat(RECEIVER).unwrap(), "main", 0)
         .unwrap();
-    let sender = rt
-        .compile_wat(
-            r#"(module
-              (import "shoal" "send" (func $send (param i64 i64 i32 i32) (result i32)))
-              (memory (export "memory") 1)
-              (func (export "main") (param $to i64) (result i32)
-                (call $send (local.get $to) (i64.const 1) (i32.const 0) (i32.const 5))))"#,
-        )
-        .unwrap();
+    let sender = rt.compile_wat(crate::SENDER).unwrap();
     let sender = rt
         .spawn(&sender, "main", receiver.pid().to_bits() as i64)
         .unwrap();

@@ -81,3 +81,11 @@ pub const RECEIVER: &str = r#"(module
   (import "shoal" "receive" (func $receive (param i64) (result i64)))
   (memory (export "memory") 1)
   (func (export "main") (result i32) (i32.wrap_i64 (call $receive (i64.const -1)))))"#;
+
+/// Sends 5 bytes with tag 1 to the pid given as its argument, then exits with the send's
+/// status (0, or a negative status from docs/ABI.md).
+pub const SENDER: &str = r#"(module
+  (import "shoal" "send" (func $send (param i64 i64 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "main") (param $to i64) (result i32)
+    (call $send (local.get $to) (i64.const 1) (i32.const 0) (i32.const 5))))"#;

@@ -141,15 +141,7 @@ fn a_send_to_a_dead_pid_is_noproc_from_host_and_guest() {
         rt.send(dead.pid(), 0, [1]),
         Err(SendError::NoProc(dead.pid()))
     );
-    let sender = rt
-        .compile_wat(
-            r#"(module
-              (import "shoal" "send" (func $send (param i64 i64 i32 i32) (result i32)))
-              (memory (export "memory") 1)
-              (func (export "main") (param $to i64) (result i32)
-                (call $send (local.get $to) (i64.const 0) (i32.const 0) (i32.const 1))))"#,
-        )
-        .unwrap();
+    let sender = rt.compile_wat(crate::SENDER).unwrap();
     let h = rt
         .spawn(&sender, "main", dead.pid().to_bits() as i64)
         .unwrap();
