@@ -60,13 +60,6 @@ impl Clock {
         }
     }
 
-    /// Moves virtual time forward by `ns`. A no-op on a real clock.
-    pub(crate) fn advance_by(&self, ns: u64) {
-        if let Clock::Virtual { now } = self {
-            now.fetch_add(ns, Ordering::AcqRel);
-        }
-    }
-
     /// The instant at which the real clock reads `ns`; `None` for a virtual clock.
     pub(crate) fn instant_at(&self, ns: u64) -> Option<Instant> {
         match self {
@@ -89,7 +82,7 @@ mod tests {
     fn virtual_clock_moves_only_when_told_and_never_backwards() {
         let c = Clock::virtual_at_zero();
         assert_eq!(c.now_ns(), 0);
-        c.advance_by(5);
+        c.advance_to(5);
         c.advance_to(3);
         assert_eq!(c.now_ns(), 5);
         c.advance_to(9);

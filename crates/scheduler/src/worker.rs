@@ -187,11 +187,12 @@ fn run_quantum(shared: &Shared, index: usize, task: Task) {
     if let Some(hash) = &shared.schedule_hash {
         hash.lock()
             .record(process.pid().to_bits(), quantum, fuel_after);
-        // Virtual time moves by the work done, at least 1 ns so a loop of empty quanta
-        // still lets timers come due.
+        // Virtual time moves by the work done (the transition out of Running has
+        // usually moved it there already: `advance_to` does not move it twice), and by
+        // at least 1 ns, so that a loop of empty quanta still lets timers come due.
         shared
             .clock
-            .advance_by(cost.saturating_mul(NS_PER_FUEL).max(1));
+            .advance_to(start + cost.saturating_mul(NS_PER_FUEL).max(1));
         shared.timers.fire_due(shared.clock.now_ns());
     }
 }

@@ -169,3 +169,41 @@ fn virtual_running_time_is_the_fuel_of_every_quantum() {
         assert_eq!(a.running.as_nanos(), u128::from(a.fuel), "{a:?}");
     }
 }
+
+#[test]
+fn virtual_time_advances_by_exactly_the_fuel_consumed() {
+    // A lone loop that reads the clock at its start and end: the difference is the fuel
+    // it consumed in between, one virtual nanosecond per unit, however many quanta.
+    let rt = Runtime::builder()
+        .deterministic(true)
+        .preemption(shoal_scheduler::Preemption::Fuel { quantum: 10_000 })
+        .build()
+        .unwrap();
+    let m = rt
+        .compile_wat(
+            r#"(module
+              (import "shoal" "now" (func $now (result i64)))
+              (func (export "main") (param $n i64) (result i32) (local $t i64)
+                (local.set $t (call $now))
+                (loop $l
+                  (local.set $n (i64.sub (local.get $n) (i64.const 1)))
+                  (br_if $l (i64.gt_s (local.get $n) (i64.const 0))))
+                (i32.wrap_i64 (i64.sub (call $now) (local.get $t)))))"#,
+        )
+        .unwrap();
+    let h = rt.spawn(&m, "main", 100_000).unwrap();
+    rt.start();
+    let exit = crate::exit_of(&h);
+    // Virtual time moves only when a quantum ends, by that quantum's fuel: the first
+    // `now` runs in the first quantum and the second in the last, so they are apart by
+    // the fuel of every preempted quantum, which is exactly one quantum each.
+    let ExitReason::Normal { code } = exit.reason else {
+        panic!("{}", exit.reason)
+    };
+    let quantum: u64 = 10_000;
+    let preemptions = exit.accounting.preemptions;
+    // 8 fuel per iteration; the last fuel check sees all but the final iteration.
+    assert_eq!(preemptions, (exit.accounting.fuel - 8) / quantum);
+    assert_eq!(preemptions, 79);
+    assert_eq!(code as u64, preemptions * quantum);
+}
