@@ -299,11 +299,12 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
             };
             let name = name.to_owned();
             let state = caller.data();
-            let defaults = state.shared.config.limits.clone();
+            // No overrides: the child gets the runtime's defaults.
+            let options = crate::config::Limits::default();
             Ok(
                 match state
                     .shared
-                    .spawn_process(&state.module, &name, arg, &defaults)
+                    .spawn_process(&state.module, &name, arg, &options)
                 {
                     Ok(child) => child.pid().to_bits() as i64,
                     Err(e) => i64::from(crate::shared::spawn_status(&e)),

@@ -14,7 +14,8 @@
 //!
 //! # Kill and deadline
 //! Both are flags checked at the top of every poll, before the guest runs: a killed or
-//! expired process never runs another instruction. A running guest is reached by the
+//! expired process never runs another instruction. A task dropped before it finished
+//! records `killed` too, so every process that was spawned has an exit. A running guest is reached by the
 //! epoch callback (within a tick) or by its next fuel yield (within a quantum); a waiting
 //! one is woken by [`Process::kill`] or by its deadline timer.
 
@@ -184,6 +185,17 @@ impl ProcessFuture {
         self.run = None;
         self.shared.complete(&self.process, reason);
         Poll::Ready(())
+    }
+}
+
+impl Drop for ProcessFuture {
+    /// A process whose task is dropped before it finished (a runtime torn down around a
+    /// spawn that raced its shutdown) still gets an exit: `killed`. Every joiner wakes,
+    /// and the table slot is freed.
+    fn drop(&mut self) {
+        if self.run.is_some() {
+            let _ = self.finish(ExitReason::Killed);
+        }
     }
 }
 

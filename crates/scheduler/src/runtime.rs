@@ -479,4 +479,17 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn a_task_dropped_before_it_ran_still_records_an_exit() {
+        let rt = Runtime::builder().workers(1).paused(true).build().unwrap();
+        let m = rt.compile_wat(LOOP).unwrap();
+        let h = rt.spawn(&m, "main", 10).unwrap();
+        let queued = rt.inner.shared.queues.drain();
+        assert_eq!(queued.len(), 1);
+        drop(queued);
+        assert_eq!(h.try_exit().map(|e| e.reason), Some(ExitReason::Killed));
+        assert_eq!(rt.stats().live, 0, "its table slot was freed");
+        assert!(rt.send(h.pid(), 0, []).is_err());
+    }
 }
