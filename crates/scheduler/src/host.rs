@@ -144,7 +144,7 @@ fn guest_range(
 }
 
 /// Syncs exact fuel into the accounting (a cheap read of the store).
-fn sync_fuel(caller: &mut Caller<'_, HostState>, new_quantum: bool) {
+fn sync_fuel(caller: &Caller<'_, HostState>, new_quantum: bool) {
     if let Ok(remaining) = caller.get_fuel() {
         let state = caller.data();
         state
@@ -160,8 +160,11 @@ fn begin_new_quantum(caller: &mut Caller<'_, HostState>) {
         if let Ok(remaining) = caller.get_fuel() {
             // Re-setting the same amount re-injects a whole interval from the reserve.
             let _ = caller.set_fuel(remaining);
+            let state = caller.data();
+            state
+                .process
+                .sync_fuel(state.fuel_consumed(remaining), true);
         }
-        sync_fuel(caller, true);
     } else if shared.config.fuel_metering {
         sync_fuel(caller, false);
     }
@@ -286,12 +289,12 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     linker.func_wrap(
         HOST_MODULE,
         "spawn",
-        |mut caller: Caller<'_, HostState>,
+        |caller: Caller<'_, HostState>,
          name_ptr: i32,
          name_len: i32,
          arg: i64|
          -> wasmtime::Result<i64> {
-            sync_fuel(&mut caller, false);
+            sync_fuel(&caller, false);
             let (memory, range) =
                 guest_range(caller.data().memory, &caller, "spawn", name_ptr, name_len)?;
             let Ok(name) = std::str::from_utf8(&memory.data(&caller)[range]) else {
@@ -316,13 +319,13 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     linker.func_wrap(
         HOST_MODULE,
         "send",
-        |mut caller: Caller<'_, HostState>,
+        |caller: Caller<'_, HostState>,
          pid: i64,
          tag: i64,
          ptr: i32,
          len: i32|
          -> wasmtime::Result<i32> {
-            sync_fuel(&mut caller, false);
+            sync_fuel(&caller, false);
             let (memory, range) = guest_range(caller.data().memory, &caller, "send", ptr, len)?;
             let data = memory.data(&caller)[range].to_vec();
             let state = caller.data();
@@ -403,7 +406,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         "yield",
         |mut caller: Caller<'_, HostState>, (): ()| {
             Box::new(async move {
-                sync_fuel(&mut caller, false);
+                sync_fuel(&caller, false);
                 caller.data().process.set_yield_cause(YieldCause::Voluntary);
                 YieldNow(false).await;
                 begin_new_quantum(&mut caller);
@@ -416,7 +419,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         "sleep",
         |mut caller: Caller<'_, HostState>, (ms,): (i64,)| {
             Box::new(async move {
-                sync_fuel(&mut caller, false);
+                sync_fuel(&caller, false);
                 let state = caller.data();
                 let (process, shared) = (state.process.clone(), state.shared.clone());
                 if ms <= 0 {
