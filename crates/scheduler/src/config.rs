@@ -110,13 +110,13 @@ impl Preemption {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        if let Some(quantum) = self.fuel_quantum() {
-            if quantum == 0 {
-                return Err(ConfigError::invalid(
-                    "preemption.quantum",
-                    "the fuel quantum (fuel_async_yield_interval) must not be 0",
-                ));
-            }
+        if let Some(quantum) = self.fuel_quantum()
+            && quantum == 0
+        {
+            return Err(ConfigError::invalid(
+                "preemption.quantum",
+                "the fuel quantum (fuel_async_yield_interval) must not be 0",
+            ));
         }
         if let Some((tick, slice_ticks)) = self.epoch() {
             if !(MIN_EPOCH_TICK..=MAX_EPOCH_TICK).contains(&tick) {
@@ -358,7 +358,7 @@ impl RuntimeBuilder {
         let max_memory = limits.max_memory.unwrap_or(DEFAULT_MAX_MEMORY);
         limits.max_memory = None;
         validate_limits(&limits, fuel_metering, max_memory)?;
-        if max_memory < WASM_PAGE || max_memory > MAX_MEMORY {
+        if !(WASM_PAGE..=MAX_MEMORY).contains(&max_memory) {
             return Err(ConfigError::invalid(
                 "max_memory",
                 format!(
@@ -412,15 +412,15 @@ pub(crate) fn validate_limits(
     if limits.deadline == Some(Duration::ZERO) {
         return Err(ConfigError::invalid("deadline", "must be longer than 0"));
     }
-    if let Some(bytes) = limits.max_memory {
-        if bytes > pool_max_memory {
-            return Err(ConfigError::invalid(
-                "max_memory",
-                format!(
-                    "{bytes} bytes exceeds the runtime's max_memory of {pool_max_memory} bytes, which sizes the pool"
-                ),
-            ));
-        }
+    if let Some(bytes) = limits.max_memory
+        && bytes > pool_max_memory
+    {
+        return Err(ConfigError::invalid(
+            "max_memory",
+            format!(
+                "{bytes} bytes exceeds the runtime's max_memory of {pool_max_memory} bytes, which sizes the pool"
+            ),
+        ));
     }
     if limits.mailbox_bound == Some(0) {
         return Err(ConfigError::invalid(

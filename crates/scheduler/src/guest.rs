@@ -63,10 +63,10 @@ pub(crate) fn run(
         }
 
         let outcome = call(&mut store, &module, entry, &export, arg).await;
-        if config.fuel_metering {
-            if let Ok(remaining) = store.get_fuel() {
-                process.sync_fuel(store.data().fuel_consumed(remaining), true);
-            }
+        if config.fuel_metering
+            && let Ok(remaining) = store.get_fuel()
+        {
+            process.sync_fuel(store.data().fuel_consumed(remaining), true);
         }
         drop(store);
         match outcome {

@@ -107,12 +107,12 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, local: LocalQueue, parker: 
             run_quantum(&shared, index, task);
             continue;
         }
-        if shared.clock.is_virtual() {
-            if let Some(when) = shared.timers.next_due() {
-                shared.clock.advance_to(when);
-                shared.timers.fire_due(shared.clock.now_ns());
-                continue;
-            }
+        if shared.clock.is_virtual()
+            && let Some(when) = shared.timers.next_due()
+        {
+            shared.clock.advance_to(when);
+            shared.timers.fire_due(shared.clock.now_ns());
+            continue;
         }
         if shared.stopping.load(Ordering::Acquire) {
             break;
