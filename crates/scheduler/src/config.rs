@@ -209,6 +209,8 @@ pub(crate) struct Config {
     pub deterministic: bool,
     /// Workers wait for `Runtime::start`.
     pub paused: bool,
+    /// Record a schedule trace of at most this many events.
+    pub trace_events: Option<usize>,
 }
 
 /// Builds a [`Runtime`](crate::Runtime). Every setting is validated by [`build`](Self::build).
@@ -222,6 +224,7 @@ pub struct RuntimeBuilder {
     limits: Limits,
     deterministic: bool,
     paused: bool,
+    trace_events: Option<usize>,
 }
 
 impl RuntimeBuilder {
@@ -286,6 +289,14 @@ impl RuntimeBuilder {
     /// Start with workers paused until [`Runtime::start`](crate::Runtime::start).
     pub fn paused(mut self, on: bool) -> Self {
         self.paused = on;
+        self
+    }
+
+    /// Record a schedule trace (quanta, spawns, exits, wake-ups) of at most `max_events`
+    /// events, the most recent kept; read it with
+    /// [`Runtime::take_trace`](crate::Runtime::take_trace). Default: off.
+    pub fn trace(mut self, max_events: usize) -> Self {
+        self.trace_events = Some(max_events);
         self
     }
 
@@ -376,6 +387,7 @@ impl RuntimeBuilder {
             max_memory,
             deterministic,
             paused: self.paused || deterministic,
+            trace_events: self.trace_events,
         })
     }
 }

@@ -136,9 +136,21 @@ fn on_epoch(
         state.ticks_in_slice = ticks;
         return Ok(UpdateDeadline::Continue(1));
     }
-    // No fuel is read or set here: compiled code keeps the fuel counter in a register
-    // across the epoch check and writes it back only at calls and returns, so the store's
-    // value is stale at this point, and a value set here would be overwritten.
+    // Fuel is read here but never set: compiled code keeps the fuel counter in a
+    // register across the epoch check and writes it back only at calls and returns, so
+    // the value read is as of the guest's last call (exact for a guest that calls
+    // functions in its loops, stale for a loop without calls), and a value set here
+    // would be overwritten. One read per slice, only with fuel metering.
+    if shared.config.fuel_metering
+        && let Ok(remaining) = ctx.get_fuel()
+    {
+        let state = ctx.data();
+        state
+            .process
+            .sync_fuel(state.fuel_consumed(remaining), false);
+    }
+    let state = ctx.data_mut();
+    let process = &state.process;
     process.set_yield_cause(YieldCause::Epoch);
     state.ticks_in_slice = 0;
     Ok(UpdateDeadline::Yield(1))

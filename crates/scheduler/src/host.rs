@@ -6,24 +6,21 @@
 //!
 //! `receive`, `sleep` and `yield` are async host functions: while they wait, the guest's
 //! fiber is suspended and its worker runs other processes. A wait is wrapped in
-//! [`Blocking`], which moves the process to `Waiting(reason)` exactly when the wait
+//! `wait::Blocking`, which moves the process to `Waiting(reason)` exactly when the wait
 //! returns `Pending`, so the state a joiner sees is always the truth. When a wait ends,
 //! the process starts a fresh quantum and slice: it was not running while it waited, so it
 //! is owed a whole one.
 
-use std::future::{Future, poll_fn};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use shoal_proc::{Message, Pid, WaitReason};
+use shoal_proc::{Message, Pid};
 use wasmtime::{AsContextMut, Caller, Linker, Memory, StoreLimits};
 
 use crate::error::SendError;
 use crate::module::Module;
 use crate::process::{Process, YieldCause};
 use crate::shared::Shared;
-use crate::timer::Sleep;
+use crate::wait::{YieldNow, wait_for_message};
 
 /// The import module name.
 pub(crate) const HOST_MODULE: &str = "shoal";
@@ -172,98 +169,6 @@ fn begin_new_quantum(caller: &mut Caller<'_, HostState>) {
         caller.as_context_mut().set_epoch_deadline(1);
         caller.data_mut().ticks_in_slice = 0;
     }
-}
-
-/// Moves the process to `Waiting(reason)` while `inner` is pending.
-struct Blocking<'a, F> {
-    process: &'a Process,
-    shared: &'a Shared,
-    reason: WaitReason,
-    inner: F,
-}
-
-impl<F: Future + Unpin> Future for Blocking<'_, F> {
-    type Output = F::Output;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = &mut *self;
-        match Pin::new(&mut this.inner).poll(cx) {
-            Poll::Ready(out) => Poll::Ready(out),
-            Poll::Pending => {
-                // The worker set Running before this poll; a wake that raced with us is
-                // deferred by the task until the poll returns, so this edge is legal.
-                crate::process::expect_transition(
-                    this.process.core.state.transition_to_waiting(
-                        this.reason,
-                        this.shared.quantum_end_now(this.process),
-                    ),
-                    "a polled process is Running",
-                );
-                Poll::Pending
-            }
-        }
-    }
-}
-
-/// A future that is pending exactly once, having woken itself: the guest goes to the
-/// back of the run queue.
-struct YieldNow(bool);
-
-impl Future for YieldNow {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            return Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
-}
-
-/// Waits for a message matching `filter`, for at most `timeout_ms` (negative: forever).
-/// The flag says whether it had to wait (and so is owed a fresh quantum).
-async fn wait_for_message(
-    process: &Process,
-    shared: &Shared,
-    filter: Option<u64>,
-    timeout_ms: i64,
-) -> (Option<Message>, bool) {
-    let mailbox = &process.core.mailbox;
-    if let Some(msg) = mailbox.try_receive(filter) {
-        return (Some(msg), false);
-    }
-    if timeout_ms == 0 {
-        return (None, false);
-    }
-    let mut timeout = (timeout_ms > 0).then(|| {
-        let when = shared
-            .clock
-            .now_ns()
-            .saturating_add((timeout_ms as u64).saturating_mul(1_000_000));
-        Box::pin(Sleep::until(&shared.clock, &shared.timers, when))
-    });
-    let wait = poll_fn(|cx| {
-        if let Poll::Ready(msg) = mailbox.poll_receive(filter, cx) {
-            return Poll::Ready(Some(msg));
-        }
-        let timed_out = timeout
-            .as_mut()
-            .is_some_and(|sleep| sleep.as_mut().poll(cx).is_ready());
-        if timed_out {
-            Poll::Ready(None)
-        } else {
-            Poll::Pending
-        }
-    });
-    let message = Blocking {
-        process,
-        shared,
-        reason: WaitReason::Receive,
-        inner: Box::pin(wait),
-    }
-    .await;
-    (message, true)
 }
 
 /// Installs the `shoal` module into `linker`.
@@ -430,13 +335,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
                         .clock
                         .now_ns()
                         .saturating_add((ms as u64).saturating_mul(1_000_000));
-                    Blocking {
-                        process: &process,
-                        shared: &shared,
-                        reason: WaitReason::Sleep,
-                        inner: Box::pin(Sleep::until(&shared.clock, &shared.timers, when)),
-                    }
-                    .await;
+                    crate::wait::sleep_until(&process, &shared, when).await;
                 }
                 begin_new_quantum(&mut caller);
             })
@@ -450,7 +349,11 @@ async fn receive(caller: &mut Caller<'_, HostState>, filter: Option<u64>, timeou
     sync_fuel(caller, false);
     let state = caller.data();
     let (process, shared) = (state.process.clone(), state.shared.clone());
-    let (message, waited) = wait_for_message(&process, &shared, filter, timeout_ms).await;
+    // Negative: forever; 0: do not wait.
+    let timeout_ns = u64::try_from(timeout_ms)
+        .ok()
+        .map(|ms| ms.saturating_mul(1_000_000));
+    let (message, waited) = wait_for_message(&process, &shared, filter, timeout_ns).await;
     if waited {
         begin_new_quantum(caller);
     }

@@ -19,6 +19,9 @@
 //! | `shared` | spawn, schedule, send, exit; fair-share virtual time |
 //! | `clock`, `timer`, `ticker` | time: real or virtual, sleeps, the epoch ticker |
 //! | `hash` | the deterministic schedule hash |
+//! | `trace` | the optional, bounded schedule trace |
+//! | `wait` | receive, sleep and yield without holding a worker |
+//! | `native` | native processes: Rust futures scheduled as processes |
 //! | `runtime`, `handle` | the host API |
 //!
 //! # Scheduling policy
@@ -53,12 +56,15 @@ mod handle;
 mod hash;
 mod host;
 mod module;
+mod native;
 mod process;
 mod queue;
 mod runtime;
 mod shared;
 mod ticker;
 mod timer;
+mod trace;
+mod wait;
 mod worker;
 
 pub use config::{
@@ -69,7 +75,9 @@ pub use error::{CompileError, ConfigError, NoProc, SendError, SpawnError};
 pub use handle::{ProcessHandle, ProcessInfo, RuntimeStats};
 pub use host::{MAX_MESSAGE_BYTES, status};
 pub use module::Module;
+pub use native::NativeContext;
 pub use runtime::Runtime;
 pub use shoal_proc::{
     AccountingSnapshot, Exit, ExitKind, ExitReason, Message, Pid, State, TrapCode, WaitReason,
 };
+pub use trace::{Trace, TraceEvent, TraceKind, Track};

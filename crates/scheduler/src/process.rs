@@ -113,6 +113,11 @@ impl Process {
         self.yield_cause.store(cause as u8, Ordering::Relaxed);
     }
 
+    /// Whether the process asked to yield in this quantum (and so is not waiting).
+    pub(crate) fn yield_pending(&self) -> bool {
+        self.yield_cause.load(Ordering::Relaxed) == YieldCause::Voluntary as u8
+    }
+
     /// Reads and resets the cause of the current yield (default: fuel).
     pub(crate) fn take_yield_cause(&self) -> YieldCause {
         match self

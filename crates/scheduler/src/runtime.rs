@@ -18,6 +18,7 @@
 //! Dropping the last clone of a `Runtime` runs the same shutdown with no grace.
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -35,6 +36,7 @@ use crate::error::{CompileError, ConfigError, NoProc, SendError, SpawnError};
 use crate::handle::{ProcessHandle, ProcessInfo, RuntimeStats};
 use crate::hash::ScheduleHash;
 use crate::module::Module;
+use crate::native::NativeContext;
 use crate::process::Process;
 use crate::queue::Queues;
 use crate::shared::{Counters, Shared};
@@ -127,6 +129,9 @@ impl Runtime {
                 .deterministic
                 .then(|| Mutex::new(ScheduleHash::default())),
             hint_clock: !config.deterministic,
+            trace: config
+                .trace_events
+                .map(|n| crate::trace::Recorder::new(config.workers, n)),
             config,
         });
 
@@ -222,6 +227,28 @@ impl Runtime {
         Ok(ProcessHandle { process })
     }
 
+    /// Spawns a native process: `f` gets the new process's [`NativeContext`] and returns
+    /// the future it runs, whose output is its exit code (`normal(code)`). The future runs
+    /// on the workers like a guest and must not block the thread. Per-process `options`
+    /// apply as far as they can: a deadline and a mailbox bound do; a native process
+    /// has no fuel or memory of its own.
+    pub fn spawn_native<F, Fut>(
+        &self,
+        options: SpawnOptions,
+        f: F,
+    ) -> Result<ProcessHandle, SpawnError>
+    where
+        F: FnOnce(NativeContext) -> Fut,
+        Fut: Future<Output = i32> + Send + 'static,
+    {
+        let shared = self.shared();
+        let process = shared.spawn_native(&options.limits, |process| {
+            let context = crate::native::context(shared.clone(), process.clone());
+            crate::native::run(shared.clone(), process, f(context))
+        })?;
+        Ok(ProcessHandle { process })
+    }
+
     /// Sends a message from the host. FIFO per sender; never delivered to a later
     /// process that reuses a dead pid's slot.
     pub fn send(&self, to: Pid, tag: u64, data: impl Into<Vec<u8>>) -> Result<(), SendError> {
@@ -313,6 +340,12 @@ impl Runtime {
             .schedule_hash
             .as_ref()
             .map(|h| h.lock().value())
+    }
+
+    /// Takes the schedule trace recorded so far (emptying the recorder), if the runtime
+    /// was built with [`RuntimeBuilder::trace`](crate::RuntimeBuilder::trace).
+    pub fn take_trace(&self) -> Option<crate::Trace> {
+        self.shared().trace.as_ref().map(|t| t.take())
     }
 
     /// Number of worker threads.

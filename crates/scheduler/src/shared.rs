@@ -41,9 +41,10 @@ use crate::error::{SendError, SpawnError};
 use crate::hash::ScheduleHash;
 use crate::host::{HostState, MAX_MESSAGE_BYTES, status};
 use crate::module::Module;
-use crate::process::{Process, ProcessFuture, YieldCause};
+use crate::process::{GuestRun, Process, ProcessFuture, YieldCause};
 use crate::queue::{Class, Queues, Task};
 use crate::timer::Timers;
+use crate::trace::{Recorder, TraceKind};
 
 /// Counters for `Runtime::stats`.
 #[derive(Default)]
@@ -91,6 +92,8 @@ pub(crate) struct Shared {
     /// Whether workers may reuse the schedule function's clock reading (real clock only:
     /// a virtual clock moves between the two).
     pub hint_clock: bool,
+    /// The schedule trace, when one was asked for.
+    pub trace: Option<Recorder>,
 }
 
 impl Shared {
@@ -130,15 +133,7 @@ impl Shared {
         let limits = merge(&self.config.limits, options);
         validate_limits(&limits, self.config.fuel_metering, self.config.max_memory)?;
 
-        let now = self.clock.now_ns();
-        let v = self.virtual_time.load(Ordering::Relaxed);
-        let (pid, process) = self
-            .table
-            .insert_with(|pid| Process::new(pid, &limits, now, v))
-            .map_err(|_| SpawnError::Capacity {
-                capacity: self.config.capacity,
-            })?;
-
+        let process = self.insert(&limits)?;
         let run = crate::guest::run(
             self.clone(),
             process.clone(),
@@ -148,6 +143,42 @@ impl Shared {
             arg,
             limits,
         );
+        self.start_task(&process, run);
+        tracing::debug!(pid = %process.pid(), export, "spawn");
+        Ok(process)
+    }
+
+    /// Starts a native process: `make` gets the new process and returns its run.
+    pub(crate) fn spawn_native(
+        self: &Arc<Self>,
+        options: &Limits,
+        make: impl FnOnce(Arc<Process>) -> GuestRun,
+    ) -> Result<Arc<Process>, SpawnError> {
+        if self.shutting_down.load(Ordering::Acquire) {
+            return Err(SpawnError::ShuttingDown);
+        }
+        let limits = merge(&self.config.limits, options);
+        let process = self.insert(&limits)?;
+        self.start_task(&process, make(process.clone()));
+        tracing::debug!(pid = %process.pid(), "spawn native");
+        Ok(process)
+    }
+
+    /// Takes a table slot for a new process (state `Spawning`).
+    fn insert(&self, limits: &Limits) -> Result<Arc<Process>, SpawnError> {
+        let now = self.clock.now_ns();
+        let v = self.virtual_time.load(Ordering::Relaxed);
+        let (_, process) = self
+            .table
+            .insert_with(|pid| Process::new(pid, limits, now, v))
+            .map_err(|_| SpawnError::Capacity {
+                capacity: self.config.capacity,
+            })?;
+        Ok(process)
+    }
+
+    /// Creates the process's task around `run` and queues its first quantum.
+    fn start_task(self: &Arc<Self>, process: &Arc<Process>, run: GuestRun) {
         let future = ProcessFuture::new(self.clone(), process.clone(), run);
         let shared = self.clone();
         let (runnable, task) = async_task::Builder::new().metadata(process.clone()).spawn(
@@ -161,9 +192,8 @@ impl Shared {
                 .register(deadline, runnable.waker(), process.deadline_timer.clone());
         }
         self.counters.spawned.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(%pid, export, "spawn");
+        self.trace_instant(TraceKind::Spawn, process);
         runnable.schedule();
-        Ok(process)
     }
 
     /// The schedule function of every process task. Called when a process becomes
@@ -198,6 +228,7 @@ impl Shared {
                         state.transition_from(waiting, State::Runnable, now),
                         "a waiting process is scheduled once per wake",
                     );
+                    self.trace_instant(TraceKind::Wake, process);
                     let class = if self.eligible(process) {
                         Class::Wake
                     } else {
@@ -316,6 +347,19 @@ impl Shared {
         self.clock.now_ns()
     }
 
+    /// Records an instant in the trace, on the calling thread's track.
+    #[inline]
+    fn trace_instant(&self, kind: TraceKind, process: &Process) {
+        if let Some(trace) = &self.trace {
+            let track = crate::worker::with_local(self.id, |local| {
+                local.map_or(crate::trace::Track::Other, |l| {
+                    crate::trace::Track::Worker(l.index)
+                })
+            });
+            trace.instant(kind, process.pid(), track, self.clock.now_ns());
+        }
+    }
+
     /// Records the end of `process` (see the module docs for the order).
     pub(crate) fn complete(&self, process: &Process, reason: ExitReason) {
         let now = self.quantum_end_now(process);
@@ -354,6 +398,7 @@ impl Shared {
             _ => tracing::debug!(pid = %exit.pid, reason = %exit.reason, "exit"),
         }
         self.counters.exited.fetch_add(1, Ordering::Relaxed);
+        self.trace_instant(TraceKind::Exit, process);
         let _ = process.core.exit.set(exit);
     }
 }

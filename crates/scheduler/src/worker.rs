@@ -40,6 +40,8 @@ use crate::shared::Shared;
 pub(crate) struct WorkerLocal {
     /// The runtime this worker belongs to.
     runtime: usize,
+    /// This worker's index in its runtime.
+    pub index: usize,
     /// This worker's deque of woken processes.
     pub queue: LocalQueue,
     /// A process that yielded with nothing queued behind it (see the module docs).
@@ -75,6 +77,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, local: LocalQueue, parker: 
     LOCAL.with(|cell| {
         *cell.borrow_mut() = Some(WorkerLocal {
             runtime: shared.id,
+            index,
             queue: local,
             next: Cell::new(None),
             now_hint: Cell::new(None),
@@ -180,6 +183,9 @@ fn run_quantum(shared: &Shared, index: usize, task: Task) {
     process.vruntime.fetch_add(cost, Ordering::Relaxed);
     shared.advance_virtual_time(cost);
 
+    if let Some(trace) = &shared.trace {
+        trace.quantum(index, process.pid(), start, end, process.core.state.get());
+    }
     if shared.hint_clock {
         // Real clock: fire timers the timer thread may not have had a core for.
         shared.timers.fire_if_due(end);

@@ -11,7 +11,9 @@ mod fuel;
 mod host_api;
 mod kill;
 mod messages;
+mod native;
 mod scale;
+mod trace;
 mod traps;
 
 use std::time::{Duration, Instant};
