@@ -28,6 +28,7 @@ pub(crate) const HOST_MODULE: &str = "shoal";
 /// Every function the host module provides, for import checks at compile time.
 pub(crate) const HOST_FUNCTIONS: &[&str] = &[
     "self",
+    "parent",
     "spawn",
     "send",
     "receive",
@@ -179,6 +180,18 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         |caller: Caller<'_, HostState>| -> i64 { caller.data().process.pid().to_bits() as i64 },
     )?;
 
+    linker.func_wrap(
+        HOST_MODULE,
+        "parent",
+        |caller: Caller<'_, HostState>| -> i64 {
+            caller
+                .data()
+                .process
+                .parent
+                .map_or(-1, |p| p.to_bits() as i64)
+        },
+    )?;
+
     linker.func_wrap(HOST_MODULE, "now", |caller: Caller<'_, HostState>| -> i64 {
         caller.data().shared.clock.now_ns() as i64
     })?;
@@ -210,10 +223,13 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
             // No overrides: the child gets the runtime's defaults.
             let options = crate::config::Limits::default();
             Ok(
-                match state
-                    .shared
-                    .spawn_process(&state.module, &name, arg, &options)
-                {
+                match state.shared.spawn_process(
+                    &state.module,
+                    &name,
+                    arg,
+                    &options,
+                    Some(state.process.pid()),
+                ) {
                     Ok(child) => child.pid().to_bits() as i64,
                     Err(e) => i64::from(crate::shared::spawn_status(&e)),
                 },

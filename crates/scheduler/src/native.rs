@@ -87,7 +87,9 @@ impl NativeContext {
         arg: i64,
     ) -> Result<ProcessHandle, SpawnError> {
         let limits = crate::config::Limits::default();
-        let process = self.shared.spawn_process(module, export, arg, &limits)?;
+        let process = self
+            .shared
+            .spawn_process(module, export, arg, &limits, Some(self.pid()))?;
         Ok(ProcessHandle { process })
     }
 

@@ -55,6 +55,8 @@ pub(crate) struct Process {
     killed: AtomicBool,
     /// Clock reading (ns) at which the process ends as `deadline`.
     pub deadline_ns: Option<u64>,
+    /// The process that spawned it; `None` when host code did.
+    pub parent: Option<Pid>,
     /// Cancels the deadline timer once the process has exited.
     pub deadline_timer: Arc<AtomicBool>,
     /// What caused the current yield; read and reset by the schedule function.
@@ -72,8 +74,15 @@ pub(crate) struct Process {
 }
 
 impl Process {
-    pub(crate) fn new(pid: Pid, limits: &Limits, now_ns: u64, vruntime: u64) -> Self {
+    pub(crate) fn new(
+        pid: Pid,
+        parent: Option<Pid>,
+        limits: &Limits,
+        now_ns: u64,
+        vruntime: u64,
+    ) -> Self {
         Process {
+            parent,
             core: ProcessCore::new(pid, limits.mailbox_bound, now_ns, std::time::Instant::now()),
             killed: AtomicBool::new(false),
             deadline_ns: limits

@@ -223,7 +223,7 @@ impl Runtime {
     ) -> Result<ProcessHandle, SpawnError> {
         let process = self
             .shared()
-            .spawn_process(module, export, arg, &options.limits)?;
+            .spawn_process(module, export, arg, &options.limits, None)?;
         Ok(ProcessHandle { process })
     }
 

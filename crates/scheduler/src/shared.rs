@@ -125,6 +125,7 @@ impl Shared {
         export: &str,
         arg: i64,
         options: &Limits,
+        parent: Option<Pid>,
     ) -> Result<Arc<Process>, SpawnError> {
         if self.shutting_down.load(Ordering::Acquire) {
             return Err(SpawnError::ShuttingDown);
@@ -133,7 +134,7 @@ impl Shared {
         let limits = merge(&self.config.limits, options);
         validate_limits(&limits, self.config.fuel_metering, self.config.max_memory)?;
 
-        let process = self.insert(&limits)?;
+        let process = self.insert(&limits, parent)?;
         let run = crate::guest::run(
             self.clone(),
             process.clone(),
@@ -158,19 +159,19 @@ impl Shared {
             return Err(SpawnError::ShuttingDown);
         }
         let limits = merge(&self.config.limits, options);
-        let process = self.insert(&limits)?;
+        let process = self.insert(&limits, None)?;
         self.start_task(&process, make(process.clone()));
         tracing::debug!(pid = %process.pid(), "spawn native");
         Ok(process)
     }
 
     /// Takes a table slot for a new process (state `Spawning`).
-    fn insert(&self, limits: &Limits) -> Result<Arc<Process>, SpawnError> {
+    fn insert(&self, limits: &Limits, parent: Option<Pid>) -> Result<Arc<Process>, SpawnError> {
         let now = self.clock.now_ns();
         let v = self.virtual_time.load(Ordering::Relaxed);
         let (_, process) = self
             .table
-            .insert_with(|pid| Process::new(pid, limits, now, v))
+            .insert_with(|pid| Process::new(pid, parent, limits, now, v))
             .map_err(|_| SpawnError::Capacity {
                 capacity: self.config.capacity,
             })?;

@@ -166,3 +166,32 @@ fn process_info_and_stats_report_the_live_state() {
     exit_of(&h);
     assert_eq!(rt.stats().exited, 1);
 }
+
+/// `main` spawns `child`, which sends its `parent()` back to whoever spawned it; `main`
+/// exits 1 if that pid is its own. `orphan` exits with `parent()` (-1 from the host).
+const PARENT: &str = r#"(module
+  (import "shoal" "self" (func $self (result i64)))
+  (import "shoal" "parent" (func $parent (result i64)))
+  (import "shoal" "spawn" (func $spawn (param i32 i32 i64) (result i64)))
+  (import "shoal" "send" (func $send (param i64 i64 i32 i32) (result i32)))
+  (import "shoal" "receive" (func $receive (param i64) (result i64)))
+  (import "shoal" "message_tag" (func $tag (result i64)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "child")
+  (func (export "main") (result i32)
+    (drop (call $spawn (i32.const 0) (i32.const 5) (i64.const 0)))
+    (drop (call $receive (i64.const 60000)))
+    (i64.eq (call $tag) (call $self)))
+  (func (export "child")
+    (drop (call $send (call $parent) (call $parent) (i32.const 0) (i32.const 0))))
+  (func (export "orphan") (result i32) (i32.wrap_i64 (call $parent))))"#;
+
+#[test]
+fn parent_is_the_spawning_process_or_minus_one_for_the_host() {
+    let rt = runtime(2, epoch());
+    let m = rt.compile_wat(PARENT).unwrap();
+    let main = rt.spawn(&m, "main", 0).unwrap();
+    assert_eq!(exit_of(&main).reason, ExitReason::Normal { code: 1 });
+    let orphan = rt.spawn(&m, "orphan", 0).unwrap();
+    assert_eq!(exit_of(&orphan).reason, ExitReason::Normal { code: -1 });
+}
