@@ -10,13 +10,17 @@
 
 #![forbid(unsafe_code)]
 
+mod bench;
+mod preempt;
 mod report;
 mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
+
+use crate::preempt::PreemptArgs;
 
 /// Run many WebAssembly processes fairly on a fixed pool of worker threads.
 #[derive(Debug, Parser)]
@@ -33,6 +37,12 @@ enum Command {
     /// Without MODULE, runs the built-in mixed workload (spinners that never yield,
     /// yielders, sleepers and message senders, chosen by `arg % 4`) as 100 processes.
     Run(RunArgs),
+    /// Measure fairness and speed: one workload of built-in guests, with its baselines.
+    ///
+    /// Workloads: fair, wake, spawn, idle, ring, pingpong, skynet, yield, overhead.
+    /// `--json` prints one object; `--trace` writes the schedule for Perfetto; `--plot`
+    /// draws fair's shares or wake's latencies as SVG.
+    Bench(bench::BenchArgs),
 }
 
 /// Options of `shoal run`. Names follow wasmtime's CLI where it has one (`--invoke`).
@@ -59,22 +69,8 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
 
-    /// Preemption mode. Default: hybrid if both fuel and epoch options are given, fuel if
-    /// only --fuel-quantum (or --deterministic), epoch otherwise.
-    #[arg(long, value_enum, value_name = "MODE")]
-    pub preempt: Option<PreemptMode>,
-
-    /// Fuel units per quantum (fuel and hybrid modes).
-    #[arg(long, value_name = "F")]
-    pub fuel_quantum: Option<u64>,
-
-    /// Epoch tick in microseconds (epoch and hybrid modes).
-    #[arg(long, value_name = "T")]
-    pub epoch_tick_us: Option<u64>,
-
-    /// Ticks per slice before a process yields to a waiting one (epoch and hybrid modes).
-    #[arg(long, value_name = "K")]
-    pub slice_ticks: Option<u64>,
+    #[command(flatten)]
+    pub preemption: PreemptArgs,
 
     /// Lifetime fuel budget of each process; past it, the process exits `out_of_fuel`.
     #[arg(long, value_name = "F")]
@@ -98,17 +94,6 @@ pub(crate) struct RunArgs {
     pub json: bool,
 }
 
-/// `--preempt`: how processes are interrupted.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub(crate) enum PreemptMode {
-    /// Every `--fuel-quantum` units of fuel: deterministic.
-    Fuel,
-    /// Every `--slice-ticks` ticks of `--epoch-tick-us`: wall-clock slices.
-    Epoch,
-    /// Both.
-    Hybrid,
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -119,21 +104,22 @@ fn main() -> ExitCode {
         )
         .init();
 
-    match cli.command {
-        Command::Run(args) => match run::run(&args) {
-            Ok(outcome) => {
-                if args.json {
-                    println!("{}", report::json(&outcome));
-                } else {
-                    print!("{}", report::human(&outcome));
-                }
-                ExitCode::SUCCESS
+    let result = match cli.command {
+        Command::Run(args) => run::run(&args).map(|outcome| {
+            if args.json {
+                println!("{}", report::json(&outcome));
+            } else {
+                print!("{}", report::human(&outcome));
             }
-            Err(error) => {
-                // `{:#}` prints the causes too, on the same line.
-                eprintln!("shoal: error: {error:#}");
-                ExitCode::from(2)
-            }
-        },
+        }),
+        Command::Bench(args) => bench::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // `{:#}` prints the causes too, on the same line.
+            eprintln!("shoal: error: {error:#}");
+            ExitCode::from(2)
+        }
     }
 }

@@ -8,12 +8,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use shoal::{
-    CompileError, DEFAULT_EPOCH_TICK, DEFAULT_FUEL_QUANTUM, DEFAULT_SLICE_TICKS, Exit, Module,
-    Preemption, Runtime, RuntimeStats, SpawnError, guests,
-};
+use shoal::{CompileError, Exit, Module, Preemption, Runtime, RuntimeStats, SpawnError, guests};
 
-use crate::{PreemptMode, RunArgs};
+use crate::RunArgs;
 
 /// Processes `shoal run` spawns when it runs the built-in module: 25 of each kind of
 /// `guests::MIXED`, enough to show the mix, few enough to finish in a couple of seconds.
@@ -102,7 +99,7 @@ fn build_runtime(args: &RunArgs) -> anyhow::Result<Runtime> {
     let mut builder = Runtime::builder()
         .deterministic(args.deterministic)
         .fuel_metering(true);
-    if let Some(preemption) = preemption(args)? {
+    if let Some(preemption) = args.preemption.resolve()? {
         builder = builder.preemption(preemption);
     }
     if let Some(workers) = args.workers {
@@ -118,40 +115,6 @@ fn build_runtime(args: &RunArgs) -> anyhow::Result<Runtime> {
         builder = builder.deadline(Duration::from_millis(ms));
     }
     Ok(builder.build()?)
-}
-
-/// The preemption mode from `--preempt` and its tuning options; `None` leaves the
-/// runtime's default (epochs, or fuel in deterministic mode).
-fn preemption(args: &RunArgs) -> anyhow::Result<Option<Preemption>> {
-    let fuel_given = args.fuel_quantum.is_some();
-    let epoch_given = args.epoch_tick_us.is_some() || args.slice_ticks.is_some();
-    let mode = match (args.preempt, fuel_given, epoch_given) {
-        (Some(mode), _, _) => mode,
-        (None, true, true) => PreemptMode::Hybrid,
-        (None, true, false) => PreemptMode::Fuel,
-        (None, false, true) => PreemptMode::Epoch,
-        (None, false, false) => return Ok(None),
-    };
-    if mode == PreemptMode::Epoch && fuel_given {
-        bail!("--fuel-quantum needs --preempt fuel or hybrid, not epoch");
-    }
-    if mode == PreemptMode::Fuel && epoch_given {
-        bail!("--epoch-tick-us and --slice-ticks need --preempt epoch or hybrid, not fuel");
-    }
-    let quantum = args.fuel_quantum.unwrap_or(DEFAULT_FUEL_QUANTUM);
-    let tick = args
-        .epoch_tick_us
-        .map_or(DEFAULT_EPOCH_TICK, Duration::from_micros);
-    let slice_ticks = args.slice_ticks.unwrap_or(DEFAULT_SLICE_TICKS);
-    Ok(Some(match mode {
-        PreemptMode::Fuel => Preemption::Fuel { quantum },
-        PreemptMode::Epoch => Preemption::Epoch { tick, slice_ticks },
-        PreemptMode::Hybrid => Preemption::Hybrid {
-            quantum,
-            tick,
-            slice_ticks,
-        },
-    }))
 }
 
 /// Compiles the file named on the command line, or the built-in module.

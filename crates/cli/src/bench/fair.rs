@@ -1,0 +1,198 @@
+//! `fair`: N CPU-bound guests that never yield, run for S seconds after a warm-up. The
+//! CPU share of each is measured twice over the window: by the fuel it consumed, and by
+//! the time it spent running on a worker. Shares are relative to the mean (1.0 = its fair
+//! share); Jain's index sums them up (1.0 = perfectly even).
+//!
+//! Fuel is metered in every mode here (it is the measure). The spinner calls a function
+//! every iteration, so the fuel the runtime reads when it preempts is exact.
+//!
+//! With `--deterministic` (one worker, fuel quanta, a virtual clock) each spinner gets a
+//! fuel budget instead of a wall-clock window, the run ends when all have spent it, and
+//! the report carries the schedule hash: the same on every run.
+
+use std::time::Duration;
+
+use anyhow::{bail, ensure};
+use shoal::{ExitReason, Pid, ProcessInfo, Runtime};
+
+use super::plot::Data;
+use super::{Bench, Report, guests, mode_name, positive};
+use crate::report::jain_index;
+
+/// Spinners by default.
+const DEFAULT_PROCS: usize = 1_000;
+/// Measured window by default, seconds.
+const DEFAULT_SECS: f64 = 3.0;
+/// Warm-up by default, seconds: every spinner has been instantiated and run a while.
+const DEFAULT_WARMUP_SECS: f64 = 1.0;
+/// Deterministic mode: quanta each spinner runs before its fuel budget ends it.
+const DETERMINISTIC_QUANTA: u64 = 20;
+
+/// Fuel and running time of every process at one instant.
+fn snapshot(runtime: &Runtime, pids: &[Pid]) -> anyhow::Result<Vec<(u64, Duration)>> {
+    pids.iter()
+        .map(|&pid| match runtime.process_info(pid) {
+            Some(ProcessInfo { accounting, .. }) => Ok((accounting.fuel, accounting.running)),
+            None => bail!("spinner {pid} exited during the measurement"),
+        })
+        .collect()
+}
+
+/// Shares relative to the mean.
+fn shares(xs: &[f64]) -> Vec<f64> {
+    let mean = xs.iter().sum::<f64>() / xs.len().max(1) as f64;
+    xs.iter()
+        .map(|x| if mean > 0.0 { x / mean } else { 1.0 })
+        .collect()
+}
+
+fn min_max(xs: &[f64]) -> (f64, f64) {
+    xs.iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+            (lo.min(x), hi.max(x))
+        })
+}
+
+pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
+    let procs = bench.procs(DEFAULT_PROCS)?;
+    if bench.args.deterministic {
+        return deterministic(bench, procs);
+    }
+    let secs = bench.secs(DEFAULT_SECS)?;
+    let warmup = positive(
+        "--warmup-secs",
+        bench.args.warmup_secs.unwrap_or(DEFAULT_WARMUP_SECS),
+    )?;
+    let runtime = bench.runtime(|b| b.fuel_metering(true).capacity(procs))?;
+    let module = runtime.compile_wat(guests::SPINNER)?;
+    let handles = (0..procs)
+        .map(|_| runtime.spawn(&module, "main", 0))
+        .collect::<Result<Vec<_>, _>>()?;
+    let pids: Vec<Pid> = handles.iter().map(|h| h.pid()).collect();
+
+    bench.wait_secs(warmup, "warm-up");
+    let before = snapshot(&runtime, &pids)?;
+    bench.wait_secs(secs, "measuring");
+    let after = snapshot(&runtime, &pids)?;
+    runtime.shutdown(Duration::ZERO);
+    bench.keep_trace(&runtime);
+
+    let fuel: Vec<f64> = before
+        .iter()
+        .zip(&after)
+        .map(|(b, a)| a.0.saturating_sub(b.0) as f64)
+        .collect();
+    let wall: Vec<f64> = before
+        .iter()
+        .zip(&after)
+        .map(|(b, a)| a.1.saturating_sub(b.1).as_secs_f64())
+        .collect();
+    ensure!(
+        fuel.iter().any(|&f| f > 0.0),
+        "no spinner consumed fuel in the window"
+    );
+    Ok(report(&runtime, procs, &fuel, &wall, secs, None))
+}
+
+fn report(
+    runtime: &Runtime,
+    procs: usize,
+    fuel: &[f64],
+    wall: &[f64],
+    secs: f64,
+    schedule_hash: Option<u64>,
+) -> Report {
+    let fuel_shares = shares(fuel);
+    let wall_shares = shares(wall);
+    let (min_share, max_share) = min_max(&fuel_shares);
+    let (min_wall, max_wall) = min_max(&wall_shares);
+    let busy: f64 = wall.iter().sum();
+    let mut report = Report {
+        procs,
+        workers: runtime.workers(),
+        preempt: mode_name(&runtime.preemption()),
+        ..Report::default()
+    };
+    report.figure(
+        "jain_fuel",
+        jain_index(fuel),
+        "Jain's index over fuel per process (goal >= 0.999)",
+    );
+    report.figure(
+        "jain_wall",
+        jain_index(wall),
+        "Jain's index over time on a worker (goal >= 0.999)",
+    );
+    report.figure(
+        "min_share",
+        min_share,
+        "least fuel share / mean (goal >= 0.97)",
+    );
+    report.figure("max_share", max_share, "most fuel share / mean");
+    report.figure("min_share_wall", min_wall, "least time share / mean");
+    report.figure("max_share_wall", max_wall, "most time share / mean");
+    report.figure(
+        "secs",
+        secs,
+        "measured window (s; virtual in deterministic mode)",
+    );
+    report.figure(
+        "worker_utilisation",
+        busy / (secs * runtime.workers() as f64),
+        "time on workers / (window x workers)",
+    );
+    if let Some(hash) = schedule_hash {
+        report.figure(
+            "schedule_hash",
+            format!("{hash:016x}"),
+            "hash of every scheduling decision",
+        );
+    }
+    let mut sorted = fuel_shares;
+    sorted.sort_by(f64::total_cmp);
+    report.plot = Some(Data::Shares(sorted));
+    report
+}
+
+/// One worker, fuel quanta, a virtual clock: each spinner runs until a fuel budget of
+/// `DETERMINISTIC_QUANTA` quanta ends it; shares come from the exits.
+fn deterministic(bench: &Bench<'_>, procs: usize) -> anyhow::Result<Report> {
+    let runtime = bench.runtime(|b| b.capacity(procs))?;
+    let quantum = runtime
+        .preemption()
+        .fuel_quantum()
+        .expect("deterministic mode preempts by fuel");
+    let module = runtime.compile_wat(guests::SPINNER)?;
+    let budget = shoal::SpawnOptions::new().fuel_limit(quantum * DETERMINISTIC_QUANTA);
+    let handles = (0..procs)
+        .map(|_| runtime.spawn_with(&module, "main", 0, budget.clone()))
+        .collect::<Result<Vec<_>, _>>()?;
+    runtime.start();
+    let exits: Vec<_> = handles.iter().map(|h| h.wait()).collect();
+    for exit in &exits {
+        ensure!(
+            exit.reason == ExitReason::OutOfFuel,
+            "spinner {} ended {} instead of out_of_fuel",
+            exit.pid,
+            exit.reason
+        );
+    }
+    bench.keep_trace(&runtime);
+    let fuel: Vec<f64> = exits.iter().map(|e| e.accounting.fuel as f64).collect();
+    let wall: Vec<f64> = exits
+        .iter()
+        .map(|e| e.accounting.running.as_secs_f64())
+        .collect();
+    let secs = exits
+        .iter()
+        .map(|e| e.accounting.running.as_secs_f64())
+        .sum::<f64>();
+    Ok(report(
+        &runtime,
+        procs,
+        &fuel,
+        &wall,
+        secs,
+        runtime.schedule_hash(),
+    ))
+}
