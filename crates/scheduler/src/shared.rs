@@ -400,6 +400,19 @@ impl Shared {
         }
         self.counters.exited.fetch_add(1, Ordering::Relaxed);
         self.trace_instant(TraceKind::Exit, process);
+        if let Some(hash) = &self.schedule_hash {
+            // The final quantum, recorded here rather than by the worker after it, so
+            // that the hash is complete before the exit is published (see `worker`).
+            let on_worker = crate::worker::with_local(self.id, |local| local.is_some());
+            if on_worker {
+                let accounting = &process.core.accounting;
+                hash.lock().record(
+                    process.pid().to_bits(),
+                    accounting.quanta(),
+                    accounting.fuel(),
+                );
+            }
+        }
         let _ = process.core.exit.set(exit);
     }
 }

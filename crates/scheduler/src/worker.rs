@@ -191,8 +191,12 @@ fn run_quantum(shared: &Shared, index: usize, task: Task) {
         shared.timers.fire_if_due(end);
     }
     if let Some(hash) = &shared.schedule_hash {
-        hash.lock()
-            .record(process.pid().to_bits(), quantum, fuel_after);
+        // An exiting process's last quantum was recorded by `complete`, before its exit
+        // became visible: whoever sees every exit sees the whole hash.
+        if process.core.state.get() != State::Exited {
+            hash.lock()
+                .record(process.pid().to_bits(), quantum, fuel_after);
+        }
         // Virtual time moves by the work done (the transition out of Running has
         // usually moved it there already: `advance_to` does not move it twice), and by
         // at least 1 ns, so that a loop of empty quanta still lets timers come due.
