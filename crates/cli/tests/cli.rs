@@ -156,3 +156,155 @@ fn start_is_the_entry_when_there_is_no_main_and_traps_are_results() {
     assert_eq!(v["exits"]["trap"], 2);
     assert_eq!(v["processes"][0]["trap_code"], "unreachable_code_reached");
 }
+
+/// `shoal bench ARGS --json`, checked to succeed, as JSON.
+fn bench(args: &[&str]) -> Value {
+    let mut all = vec!["bench"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let out = shoal(&all);
+    assert!(
+        out.status.success(),
+        "shoal {all:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("--json prints one JSON object")
+}
+
+/// Every workload with tiny sizes: each prints its keys and the common ones.
+#[test]
+fn every_bench_workload_prints_its_json_keys_and_the_machine() {
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &[
+                "fair",
+                "--procs",
+                "4",
+                "--secs",
+                "0.2",
+                "--warmup-secs",
+                "0.1",
+            ],
+            &["jain_fuel", "jain_wall", "min_share", "max_share"],
+        ),
+        (
+            &["wake", "--procs", "2", "--secs", "0.05"],
+            &["p50_us", "p99_us", "max_us"],
+        ),
+        (
+            &["spawn", "--procs", "300"],
+            &["spawns_per_s", "raw_spawns_per_s"],
+        ),
+        (
+            &["idle", "--procs", "50"],
+            &["rss_bytes_per_proc", "procs_alive"],
+        ),
+        (&["ring", "--procs", "10", "--rounds", "5"], &["msgs_per_s"]),
+        (&["pingpong", "--rounds", "100"], &["roundtrip_ns"]),
+        (&["skynet", "--depth", "2"], &["elapsed_s", "sum"]),
+        (&["yield"], &["ns_per_yield", "raw_ns_per_yield"]),
+        (
+            &["overhead"],
+            &[
+                "ratio_vs_raw_fuel",
+                "ratio_vs_raw_epoch",
+                "ratio_vs_uninstrumented",
+            ],
+        ),
+    ];
+    for (args, keys) in cases {
+        let v = bench(args);
+        assert_eq!(v["workload"], args[0]);
+        for key in ["workers", "procs", "preempt", "version"] {
+            assert!(!v[key].is_null(), "{}: {key} missing", args[0]);
+        }
+        assert!(v["machine"]["cores"].as_u64().unwrap() >= 1);
+        assert!(v["machine"]["cpu_model"].is_string());
+        for key in *keys {
+            assert!(
+                v[key].is_number(),
+                "{}: {key} missing or not a number: {v}",
+                args[0]
+            );
+        }
+    }
+}
+
+#[test]
+fn bench_results_are_right_where_they_can_be_checked() {
+    let fair = bench(&[
+        "fair",
+        "--procs",
+        "3",
+        "--secs",
+        "0.3",
+        "--warmup-secs",
+        "0.1",
+    ]);
+    let jain = fair["jain_fuel"].as_f64().unwrap();
+    assert!(jain > 1.0 / 3.0 && jain <= 1.0, "{fair}");
+    assert!(fair["min_share"].as_f64().unwrap() <= 1.0);
+    assert!(fair["max_share"].as_f64().unwrap() >= 1.0);
+    let skynet = bench(&["skynet", "--depth", "3"]);
+    assert_eq!(skynet["sum"], 499_500, "0 + 1 + ... + 999");
+    assert_eq!(skynet["leaves"], 1_000);
+    let idle = bench(&["idle", "--procs", "40"]);
+    assert_eq!(idle["procs_alive"], 40);
+    let wake = bench(&["wake", "--procs", "1", "--secs", "0.03"]);
+    assert_eq!(wake["samples"], 30, "one sample per millisecond asked for");
+    assert!(wake["p50_us"].as_u64().unwrap() <= wake["max_us"].as_u64().unwrap());
+}
+
+#[test]
+fn bench_fair_deterministic_gives_the_same_schedule_hash_ten_times() {
+    let hashes: Vec<Value> = (0..10)
+        .map(|_| bench(&["fair", "--deterministic", "--procs", "16"])["schedule_hash"].clone())
+        .collect();
+    assert!(hashes[0].is_string(), "{hashes:?}");
+    assert!(hashes.iter().all(|h| *h == hashes[0]), "{hashes:?}");
+    // And the shares are exact: every spinner spent the same budget.
+    let v = bench(&["fair", "--deterministic", "--procs", "16"]);
+    assert_eq!(v["jain_fuel"], 1.0);
+    assert_eq!(v["workers"], 1);
+}
+
+#[test]
+fn bench_trace_is_chrome_trace_json_and_plot_is_svg() {
+    let dir = std::env::temp_dir();
+    let trace = dir.join(format!("shoal-cli-trace-{}.json", std::process::id()));
+    let plot = dir.join(format!("shoal-cli-plot-{}.svg", std::process::id()));
+    let (t, p) = (trace.to_str().unwrap(), plot.to_str().unwrap());
+    bench(&[
+        "fair",
+        "--procs",
+        "4",
+        "--secs",
+        "0.1",
+        "--warmup-secs",
+        "0.1",
+        "--trace",
+        t,
+        "--plot",
+        p,
+    ]);
+    let v: Value = serde_json::from_slice(&std::fs::read(&trace).unwrap()).unwrap();
+    let events = v["traceEvents"].as_array().unwrap();
+    assert!(events.iter().any(|e| e["args"]["name"] == "worker 0"));
+    let slices = events.iter().filter(|e| e["ph"] == "X").count();
+    assert!(slices > 0, "one slice per quantum");
+    assert!(events.iter().any(|e| e["cat"] == "spawn"));
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.starts_with("<svg"));
+    std::fs::remove_file(trace).ok();
+    std::fs::remove_file(plot).ok();
+}
+
+#[test]
+fn bench_refuses_options_that_do_not_apply_with_one_line() {
+    let line = error_line(&["bench", "spawn", "--deterministic"]);
+    assert!(line.contains("fair workload only"), "{line}");
+    let line = error_line(&["bench", "ring", "--plot", "x.svg"]);
+    assert!(line.contains("--plot"), "{line}");
+    let line = error_line(&["bench", "fair", "--secs", "0"]);
+    assert!(line.contains("--secs"), "{line}");
+}
