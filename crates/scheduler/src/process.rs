@@ -34,6 +34,19 @@ use crate::config::Limits;
 use crate::host::{BadPointer, GuestExit, Interrupt};
 use crate::shared::Shared;
 
+/// The period over which a process's running time decides whether its wake-ups are
+/// served first: 100 ms, long enough to average over many short bursts, short enough
+/// that a process that turns interactive again regains its priority quickly.
+pub(crate) const WAKE_PERIOD_NS: u64 = 100_000_000;
+
+/// Running time per period under which a woken process is served ahead of CPU-bound
+/// ones, whatever its fair share: 10 ms, 10% of one worker. A process that waits
+/// between short bursts stays well under it however many CPU-bound processes there are;
+/// one that games it by sleeping briefly between long computations gets at most this
+/// much priority time per period (a bound in the spirit of Linux's RT throttling), and
+/// is then scheduled like the CPU-bound processes it resembles.
+pub(crate) const WAKE_BUDGET_NS: u64 = 10_000_000;
+
 /// Why a running process last gave up the worker without blocking.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -67,6 +80,10 @@ pub(crate) struct Process {
     /// Virtual runtime: fuel consumed (with fuel metering) or nanoseconds run (without).
     /// Decides whether a woken process may skip ahead of CPU-bound ones.
     pub vruntime: AtomicU64,
+    /// The wake-budget period (clock / `WAKE_PERIOD_NS`) that `period_run_ns` counts.
+    period: AtomicU64,
+    /// Nanoseconds run in `period`. Written only by the worker running the process.
+    period_run_ns: AtomicU64,
     /// The task's own waker, to wake a waiting process when it is killed. Taken out at
     /// exit: the task holds the process as metadata, so a waker left here would keep
     /// the task, the process and the whole runtime alive in a cycle.
@@ -92,6 +109,8 @@ impl Process {
             yield_cause: AtomicU8::new(YieldCause::Fuel as u8),
             quantum_start_fuel: AtomicU64::new(0),
             vruntime: AtomicU64::new(vruntime),
+            period: AtomicU64::new(0),
+            period_run_ns: AtomicU64::new(0),
             task_waker: AtomicWaker::new(),
         }
     }
@@ -120,6 +139,27 @@ impl Process {
 
     pub(crate) fn set_yield_cause(&self, cause: YieldCause) {
         self.yield_cause.store(cause as u8, Ordering::Relaxed);
+    }
+
+    /// Charges a quantum that ran from `start` to `end` (clock ns) to the wake budget of
+    /// the period it ended in.
+    pub(crate) fn charge_period(&self, start: u64, end: u64) {
+        let period = end / WAKE_PERIOD_NS;
+        let ran = end.saturating_sub(start);
+        if self.period.load(Ordering::Relaxed) == period {
+            let total = self.period_run_ns.load(Ordering::Relaxed) + ran;
+            self.period_run_ns.store(total, Ordering::Relaxed);
+        } else {
+            self.period_run_ns.store(ran, Ordering::Relaxed);
+            self.period.store(period, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the process has run at most `WAKE_BUDGET_NS` in the current period: a
+    /// process that mostly waits, whose wake-ups go ahead of CPU-bound work.
+    pub(crate) fn within_wake_budget(&self, now: u64) -> bool {
+        self.period.load(Ordering::Relaxed) != now / WAKE_PERIOD_NS
+            || self.period_run_ns.load(Ordering::Relaxed) <= WAKE_BUDGET_NS
     }
 
     /// Whether the process asked to yield in this quantum (and so is not waiting).
@@ -295,5 +335,48 @@ pub(crate) fn exit_reason_of(error: wasmtime::Error) -> ExitReason {
     }
     ExitReason::HostError {
         message: format!("{error:#}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn process() -> Process {
+        Process::new(Pid::from_bits(1), None, &Limits::default(), 0, 0)
+    }
+
+    #[test]
+    fn a_process_keeps_its_wake_priority_until_it_has_run_its_budget_in_a_period() {
+        let p = process();
+        let period = 7 * WAKE_PERIOD_NS;
+        assert!(
+            p.within_wake_budget(period),
+            "a new process has run nothing"
+        );
+        p.charge_period(period, period + WAKE_BUDGET_NS - 1);
+        assert!(p.within_wake_budget(period + WAKE_BUDGET_NS));
+        p.charge_period(period + WAKE_BUDGET_NS, period + WAKE_BUDGET_NS + 2);
+        assert!(
+            !p.within_wake_budget(period + WAKE_BUDGET_NS + 2),
+            "over budget"
+        );
+        assert!(
+            p.within_wake_budget(period + WAKE_PERIOD_NS),
+            "a new period starts afresh"
+        );
+    }
+
+    #[test]
+    fn a_quantum_is_charged_to_the_period_it_ends_in() {
+        let p = process();
+        let boundary = 3 * WAKE_PERIOD_NS;
+        p.charge_period(boundary - 1, boundary + WAKE_BUDGET_NS + 1);
+        assert!(!p.within_wake_budget(boundary + WAKE_BUDGET_NS + 1));
+        p.charge_period(boundary + WAKE_PERIOD_NS, boundary + WAKE_PERIOD_NS + 1);
+        assert!(
+            p.within_wake_budget(boundary + WAKE_PERIOD_NS + 1),
+            "reset, then 1 ns"
+        );
     }
 }

@@ -181,6 +181,7 @@ fn run_quantum(shared: &Shared, index: usize, task: Task) {
         end.saturating_sub(start)
     };
     process.vruntime.fetch_add(cost, Ordering::Relaxed);
+    process.charge_period(start, end);
     shared.advance_virtual_time(cost);
 
     if let Some(trace) = &shared.trace {
