@@ -16,7 +16,7 @@ use anyhow::{bail, ensure};
 use shoal::{ExitReason, Pid, ProcessInfo, Runtime};
 
 use super::plot::Data;
-use super::{Bench, Report, guests, mode_name, positive};
+use super::{Bench, Report, guests, positive};
 use crate::report::jain_index;
 
 /// Spinners by default.
@@ -107,12 +107,7 @@ fn report(
     let (min_share, max_share) = min_max(&fuel_shares);
     let (min_wall, max_wall) = min_max(&wall_shares);
     let busy: f64 = wall.iter().sum();
-    let mut report = Report {
-        procs,
-        workers: runtime.workers(),
-        preempt: mode_name(&runtime.preemption()),
-        ..Report::default()
-    };
+    let mut report = Report::of(&runtime, procs);
     report.figure(
         "jain_fuel",
         jain_index(fuel),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::ensure;
 use shoal::{State, WaitReason};
 
-use super::{Bench, Report, guests, mode_name};
+use super::{Bench, Report, guests};
 
 /// Idle processes by default.
 const DEFAULT_PROCS: usize = 10_000;
@@ -80,12 +80,7 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
     }
     bench.keep_trace(&runtime);
 
-    let mut report = Report {
-        procs,
-        workers: runtime.workers(),
-        preempt: mode_name(&runtime.preemption()),
-        ..Report::default()
-    };
+    let mut report = Report::of(&runtime, procs);
     report.figure(
         "rss_bytes_per_proc",
         rss1.saturating_sub(rss0) as f64 / procs as f64,

@@ -8,7 +8,7 @@ use anyhow::{bail, ensure};
 use shoal::{ExitReason, SpawnOptions};
 
 use super::guests::{self, ring_tag};
-use super::{Bench, Report, mode_name};
+use super::{Bench, Report};
 
 /// Ring size by default.
 const DEFAULT_RING: usize = 1_000;
@@ -75,12 +75,7 @@ pub(crate) fn ring(bench: &Bench<'_>) -> anyhow::Result<Report> {
         ExitReason::Normal { code } if code > 0 => code as f64,
         other => bail!("the ring coordinator ended {other}"),
     };
-    let mut report = Report {
-        procs,
-        workers: runtime.workers(),
-        preempt: mode_name(&runtime.preemption()),
-        ..Report::default()
-    };
+    let mut report = Report::of(&runtime, procs);
     report.figure(
         "msgs_per_s",
         hops as f64 / (micros / 1e6),
@@ -113,12 +108,7 @@ pub(crate) fn pingpong(bench: &Bench<'_>) -> anyhow::Result<Report> {
         "the pingpong guest ended {} (see shoal::guests::PINGPONG for its codes)",
         exit.reason
     );
-    let mut report = Report {
-        procs: 2,
-        workers: runtime.workers(),
-        preempt: mode_name(&runtime.preemption()),
-        ..Report::default()
-    };
+    let mut report = Report::of(&runtime, 2);
     report.figure(
         "roundtrip_ns",
         elapsed.as_nanos() as f64 / trips as f64,

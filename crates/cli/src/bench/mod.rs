@@ -157,6 +157,16 @@ pub(crate) struct Report {
 }
 
 impl Report {
+    /// An empty report of a run of `procs` processes on `runtime`.
+    pub(crate) fn of(runtime: &Runtime, procs: usize) -> Report {
+        Report {
+            procs,
+            workers: runtime.workers(),
+            preempt: mode_name(&runtime.preemption()),
+            ..Report::default()
+        }
+    }
+
     fn figure(&mut self, key: &'static str, value: impl Into<Value>, about: &'static str) {
         self.figures.push((key, value.into(), about));
     }
@@ -374,6 +384,20 @@ fn format_float(x: f64) -> String {
 /// The preemption mode's name, as the JSON reports it.
 pub(crate) fn mode_name(preemption: &Preemption) -> String {
     preemption.name().to_owned()
+}
+
+/// Runs `main(arg)` of `module` as one process and times it from spawn to exit; the
+/// process must end normally.
+pub(crate) fn timed_run(
+    runtime: &Runtime,
+    module: &shoal::Module,
+    arg: i64,
+) -> anyhow::Result<(Duration, shoal::Exit)> {
+    let start = std::time::Instant::now();
+    let exit = runtime.spawn(module, "main", arg)?.wait();
+    let elapsed = start.elapsed();
+    anyhow::ensure!(exit.reason.is_normal(), "the guest ended {}", exit.reason);
+    Ok((elapsed, exit))
 }
 
 /// The median of `xs` (the upper one of an even count). Panics on an empty slice.

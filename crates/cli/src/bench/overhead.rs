@@ -6,13 +6,12 @@
 //! since every loop header pays a fuel or epoch check. Modes use the runtime's default
 //! quantum, tick and slice unless the options override them.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::ensure;
 use shoal::{DEFAULT_EPOCH_TICK, DEFAULT_FUEL_QUANTUM, DEFAULT_SLICE_TICKS, Preemption};
 
 use super::raw::{self, Instrumentation};
-use super::{Bench, Report, guests, median};
+use super::{Bench, Report, guests, median, timed_run};
 
 /// Loop iterations: 0.1–0.3 s per run, long enough that start-up costs vanish.
 const ITERATIONS: i64 = 300_000_000;
@@ -22,15 +21,7 @@ const ROUNDS: usize = 5;
 fn shoal_secs(bench: &Bench<'_>, preemption: Preemption) -> anyhow::Result<Duration> {
     let runtime = bench.runtime(|b| b.workers(1).preemption(preemption))?;
     let module = runtime.compile_wat(guests::LOOP)?;
-    let start = Instant::now();
-    let exit = runtime.spawn(&module, "main", ITERATIONS)?.wait();
-    let elapsed = start.elapsed();
-    ensure!(
-        exit.reason.is_normal(),
-        "the loop guest ended {}",
-        exit.reason
-    );
-    Ok(elapsed)
+    Ok(timed_run(&runtime, &module, ITERATIONS)?.0)
 }
 
 pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{bail, ensure};
 use shoal::{ExitReason, SpawnOptions};
 
-use super::{Bench, Report, guests, mode_name};
+use super::{Bench, Report, guests};
 
 /// Depth by default: 10^6 leaves.
 const DEFAULT_DEPTH: u32 = 6;
@@ -67,12 +67,7 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
         leaves * (leaves - 1) / 2
     );
     let stats = runtime.stats();
-    let mut report = Report {
-        procs: nodes as usize,
-        workers: runtime.workers(),
-        preempt: mode_name(&runtime.preemption()),
-        ..Report::default()
-    };
+    let mut report = Report::of(&runtime, nodes as usize);
     report.figure(
         "elapsed_s",
         elapsed.as_secs_f64(),

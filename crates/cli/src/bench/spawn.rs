@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::ensure;
 use shoal::{DEFAULT_CAPACITY, SpawnError};
 
-use super::{Bench, Report, guests, median, mode_name, raw};
+use super::{Bench, Report, guests, median, raw};
 
 /// Spawns by default.
 const DEFAULT_PROCS: usize = 100_000;
@@ -41,12 +41,7 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
     let rate = median(rates);
     let raw_rate = raw::spawn_rate(guests::TRIVIAL, RAW_SPAWNS)?;
 
-    let mut report = Report {
-        procs,
-        workers: runtime.workers(),
-        preempt: mode_name(&runtime.preemption()),
-        ..Report::default()
-    };
+    let mut report = Report::of(&runtime, procs);
     report.figure(
         "spawns_per_s",
         rate,

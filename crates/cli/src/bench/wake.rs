@@ -13,7 +13,7 @@ use hdrhistogram::Histogram;
 use shoal::SpawnOptions;
 
 use super::plot::Data;
-use super::{Bench, Report, guests, mode_name};
+use super::{Bench, Report, guests};
 
 /// Spinners by default.
 const DEFAULT_PROCS: usize = 1_000;
@@ -86,12 +86,7 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
     for &us in &lateness_us {
         histogram.saturating_record((us.round() as u64).max(1));
     }
-    let mut report = Report {
-        procs,
-        workers: runtime.workers(),
-        preempt: mode_name(&runtime.preemption()),
-        ..Report::default()
-    };
+    let mut report = Report::of(&runtime, procs);
     report.figure(
         "p50_us",
         histogram.value_at_quantile(0.50),

@@ -7,13 +7,10 @@
 //! re-polls at once. The difference is the scheduler: run queue, state transitions,
 //! accounting, the worker loop.
 
-use std::time::Instant;
-
-use anyhow::ensure;
 use shoal::Preemption;
 
 use super::raw::{self, Instrumentation};
-use super::{Bench, Report, guests, median};
+use super::{Bench, Report, guests, median, timed_run};
 
 /// Fuel per quantum: small, so the yield dominates, but larger than one loop iteration
 /// (about 3 fuel) so every quantum does some work.
@@ -30,14 +27,7 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
     let bar = bench.progress(ROUNDS as u64, "yield");
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
-        let start = Instant::now();
-        let exit = runtime.spawn(&module, "main", ITERATIONS)?.wait();
-        let elapsed = start.elapsed();
-        ensure!(
-            exit.reason.is_normal(),
-            "the loop guest ended {}",
-            exit.reason
-        );
+        let (elapsed, exit) = timed_run(&runtime, &module, ITERATIONS)?;
         ours.push(elapsed.as_nanos() as f64 / exit.accounting.preemptions.max(1) as f64);
 
         let (elapsed, yields) =
