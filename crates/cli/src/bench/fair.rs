@@ -107,7 +107,7 @@ fn report(
     let (min_share, max_share) = min_max(&fuel_shares);
     let (min_wall, max_wall) = min_max(&wall_shares);
     let busy: f64 = wall.iter().sum();
-    let mut report = Report::of(&runtime, procs);
+    let mut report = Report::of(runtime, procs);
     report.figure(
         "jain_fuel",
         jain_index(fuel),
