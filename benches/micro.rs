@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use shoal::{Exit, Preemption, ProcessHandle, Runtime, SpawnOptions, guests};
 
-/// Fuel per quantum for `yield/preemption`: as in `benches/core.rs`, small so the yield
+/// Fuel per quantum for `yield/preemption`: as in `shoal bench yield`, small so the yield
 /// dominates, but above the cost of one loop iteration so every quantum does some work.
 const YIELD_QUANTUM: u64 = 200;
 /// Fuel one iteration of [`guests::COUNTER`]'s loop costs: its body is 9 operators of 1
@@ -75,7 +75,7 @@ const PONG_TAG: u64 = 3;
 /// Tag that ends the echo process.
 const STOP_TAG: u64 = 4;
 
-/// A trivial guest, as in `benches/core.rs`: one memory (as most real guests have) and an
+/// A trivial guest, as in `shoal bench spawn`: one memory (as most real guests have) and an
 /// empty entry.
 const TRIVIAL_WAT: &str = r#"(module (memory (export "memory") 1) (func (export "main")))"#;
 
