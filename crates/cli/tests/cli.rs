@@ -124,24 +124,39 @@ fn an_invalid_setting_is_one_error_line_and_status_2() {
     assert!(line.contains("workers"), "{line}");
 }
 
-/// Writes `text` to a file of this test's own in the temp directory.
-fn temp_module(name: &str, text: &str) -> std::path::PathBuf {
+/// A file of this test's own in the temp directory, removed when dropped.
+struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    fn path(&self) -> &str {
+        self.0.to_str().expect("a UTF-8 temp path")
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Writes `text` to a [`TempFile`] named after `name`.
+fn temp_module(name: &str, text: &str) -> TempFile {
     let path = std::env::temp_dir().join(format!("shoal-cli-{}-{name}", std::process::id()));
     std::fs::write(&path, text).unwrap();
-    path
+    TempFile(path)
 }
 
 #[test]
 fn an_invalid_module_is_one_error_line_with_its_location() {
     let path = temp_module("bad.wat", "(module\n  (func (export \"main\") oops))\n");
-    let line = error_line(&["run", path.to_str().unwrap()]);
+    let line = error_line(&["run", path.path()]);
     assert!(line.contains("bad.wat:2:"), "{line}");
 }
 
 #[test]
 fn a_wrong_entry_signature_is_refused_before_spawning() {
     let path = temp_module("sig.wat", "(module (func (export \"main\") (param i32)))");
-    let line = error_line(&["run", path.to_str().unwrap()]);
+    let line = error_line(&["run", path.path()]);
     assert!(line.contains("`main`"), "{line}");
 }
 
@@ -151,7 +166,7 @@ fn start_is_the_entry_when_there_is_no_main_and_traps_are_results() {
         "start.wat",
         "(module (func (export \"_start\") unreachable))",
     );
-    let v = json(&[path.to_str().unwrap(), "--procs", "2"]);
+    let v = json(&[path.path(), "--procs", "2"]);
     assert_eq!(v["export"], "_start");
     assert_eq!(v["exits"]["trap"], 2);
     assert_eq!(v["processes"][0]["trap_code"], "unreachable_code_reached");
