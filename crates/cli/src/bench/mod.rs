@@ -57,7 +57,8 @@ pub(crate) struct BenchArgs {
     pub workload: Workload,
 
     /// Processes: spinners for fair and wake, spawns for spawn, idle processes for idle,
-    /// ring size for ring. Default: per workload (see --help of each in README.md).
+    /// ring size for ring, the live-process capacity for skynet. Default: per workload
+    /// (README.md lists them).
     #[arg(long, value_name = "N")]
     pub procs: Option<usize>,
 
