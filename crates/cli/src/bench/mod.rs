@@ -401,6 +401,12 @@ pub(crate) fn timed_run(
     Ok((elapsed, exit))
 }
 
+/// The little-endian `i64` a benchmark guest sends as its 8-byte payload; `None` for a
+/// payload of another length.
+pub(crate) fn payload_i64(data: &[u8]) -> Option<i64> {
+    Some(i64::from_le_bytes(data.try_into().ok()?))
+}
+
 /// The median of `xs` (the upper one of an even count). Panics on an empty slice.
 pub(crate) fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);

@@ -48,8 +48,10 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
             return 2;
         };
         let elapsed = cx.now() - start;
-        let bytes: [u8; 8] = answer.data[..8].try_into().unwrap_or_default();
-        let _ = tx.send((u64::from_le_bytes(bytes), elapsed));
+        let Some(sum) = super::payload_i64(&answer.data) else {
+            return 3;
+        };
+        let _ = tx.send((sum as u64, elapsed));
         0
     })?;
     let bar = bench.progress(1, "skynet");

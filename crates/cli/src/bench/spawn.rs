@@ -70,7 +70,7 @@ fn spawn_all(
     n: usize,
     bar: &indicatif::ProgressBar,
 ) -> anyhow::Result<u64> {
-    let mut outstanding = VecDeque::new();
+    let mut outstanding: VecDeque<shoal::ProcessHandle> = VecDeque::new();
     let mut refused = 0u64;
     for _ in 0..n {
         let handle = loop {
@@ -79,7 +79,7 @@ fn spawn_all(
                 Err(SpawnError::Capacity { .. }) => {
                     refused += 1;
                     let oldest = outstanding.pop_front().expect("at capacity, some are out");
-                    check(bar, shoal::ProcessHandle::wait(&oldest))?;
+                    check(bar, oldest.wait())?;
                 }
                 Err(other) => return Err(other.into()),
             }

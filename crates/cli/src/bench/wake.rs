@@ -48,10 +48,12 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
         }
         for _ in 0..samples {
             match cx.receive(Some(1), Some(Duration::from_secs(60))).await {
-                Some(msg) => {
-                    let bytes: [u8; 8] = msg.data[..8].try_into().unwrap_or_default();
-                    let _ = tx.send(i64::from_le_bytes(bytes));
-                }
+                Some(msg) => match super::payload_i64(&msg.data) {
+                    Some(late) => {
+                        let _ = tx.send(late);
+                    }
+                    None => return 4,
+                },
                 None => return 3,
             }
         }
