@@ -16,13 +16,22 @@ quick=0
 workloads=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --workers) workers="$2"; shift 2 ;;
+    --workers) workers="${2:-}"; shift $(( $# > 1 ? 2 : 1 )) ;;
     --quick) quick=1; shift ;;
     -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) workloads+=("$1"); shift ;;
   esac
 done
 [ ${#workloads[@]} -gt 0 ] || workloads=(fair wake spawn idle ring pingpong skynet)
+case "$workers" in
+  ''|*[!0-9]*|0) echo "--workers needs a positive number" >&2; exit 2 ;;
+esac
+for w in "${workloads[@]}"; do
+  case "$w" in
+    fair|wake|spawn|idle|ring|pingpong|skynet) ;;
+    *) echo "unknown workload: $w (fair wake spawn idle ring pingpong skynet)" >&2; exit 2 ;;
+  esac
+done
 
 # Sizes: the defaults of `shoal bench`, or small ones with --quick.
 if [ "$quick" = 1 ]; then
@@ -75,14 +84,21 @@ echo
 results="$(mktemp)"
 trap 'rm -rf "$ebin" "$results"' EXIT
 for w in "${workloads[@]}"; do
+  # A side that fails is reported and shown as "-"; the other workloads still run.
   # shellcheck disable=SC2046
-  s="$("$shoal" bench "$w" --workers "$workers" --json $(shoal_args "$w"))"
+  if ! s="$("$shoal" bench "$w" --workers "$workers" --json $(shoal_args "$w"))"; then
+    echo "shoal bench $w failed" >&2
+    s="{}"
+  fi
   b="{}"
   if [ "$have_erl" = 1 ]; then
     # +P: skynet has 1.1 million processes alive at once, past the default limit.
     # shellcheck disable=SC2046
-    b="$(erl +S "$workers:$workers" +P 4000000 -noshell -pa "$ebin" \
-          -s shoal_beam main "$w" $(beam_args "$w") -s init stop | tail -n 1)"
+    if ! b="$(erl +S "$workers:$workers" +P 4000000 -noshell -pa "$ebin" \
+          -s shoal_beam main "$w" $(beam_args "$w") -s init stop | tail -n 1)"; then
+      echo "erlang $w failed" >&2
+      b="{}"
+    fi
   fi
   printf '%s\t%s\t%s\n' "$w" "$s" "$b" >> "$results"
 done
@@ -108,11 +124,26 @@ def fmt(x):
 print(f"{'workload':<9} {'metric':<26} {'shoal':>14} {'beam':>14} {'shoal/beam':>10}  better")
 for line in open(sys.argv[1]):
     w, s, b = line.rstrip("\n").split("\t")
-    s, b = json.loads(s), json.loads(b)
+    try:
+        s, b = json.loads(s or "{}"), json.loads(b or "{}")
+    except ValueError as e:
+        print(f"{w:<9} (unreadable JSON: {e})")
+        continue
     for sk, bk, label, better in METRICS.get(w, []):
         sv, bv = s.get(sk), b.get(bk)
         ratio = f"{sv / bv:.2f}" if sv is not None and bv else "-"
-        print(f"{w:<9} {label:<26} {fmt(sv):>14} {fmt(bv):>14} {ratio:>10}  {better}")
-    if w == "skynet" and "spawned" in s:
-        print(f"{'':<9} {'(shoal nodes as processes)':<26} {s['spawned']:>14,} {'all':>14}")
+        print(f"{w:<9} {label:<26} {fmt(sv):>14} {fmt(bv):>14} {ratio:>10}  {better} is better")
+        for side, obj, key in (("shoal", s, sk), ("beam", b, bk)):
+            if obj and key not in obj:
+                print(f"  note: the {side} JSON has no '{key}'", file=sys.stderr)
+    if w == "idle" and "erlang_memory_bytes_per_proc" in b:
+        print(f"{'':<9} {'(beam erlang:memory/proc)':<26} {'':>14} "
+              f"{fmt(b['erlang_memory_bytes_per_proc']):>14}")
+    if w == "skynet":
+        if "spawned" in s:
+            print(f"{'':<9} {'(shoal nodes as processes)':<26} {s['spawned']:>14,} {'all':>14}")
+        if "leaves" in s and "sum" in b:  # Shoal checks its own sum; check Erlang's here
+            n = s["leaves"]
+            ok = "ok" if b["sum"] == n * (n - 1) // 2 else "WRONG"
+            print(f"{'':<9} {'(sum = n(n-1)/2)':<26} {'ok':>14} {ok:>14}")
 PY
