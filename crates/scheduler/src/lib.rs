@@ -31,9 +31,10 @@
 //! yields or is preempted goes to the back of one global FIFO: round-robin over the whole
 //! pool, with no LIFO slot (wasmtime #10667). A process woken after waiting goes to a
 //! separate wake class that workers serve first, provided it has not used more than its
-//! fair share of CPU (virtual runtime against the runtime's fair-share virtual clock), so
-//! its wake-to-run latency is bounded by the quantum or tick in progress and does not grow
-//! with the number of CPU-bound processes. Under epochs a queued wake-up also ends a
+//! fair share of CPU (virtual runtime against the runtime's fair-share virtual clock) or
+//! has run less than 10 ms in the current 100 ms, so its wake-to-run latency is bounded by
+//! the quantum or tick in progress and does not grow with the number of CPU-bound
+//! processes. Under epochs a queued wake-up also ends a
 //! CPU-bound slice at the next tick. See `queue` and `shared` for the details.
 //!
 //! # Limits and failures

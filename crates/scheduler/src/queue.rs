@@ -5,7 +5,8 @@
 //! class first:
 //!
 //! - **wake**: a process that was waiting (receive, sleep) and was woken, and that has
-//!   not used more than its fair share of CPU (see `Shared::eligible`). It waits behind
+//!   not used more than its fair share of CPU (see `Shared::eligible`) or is within its
+//!   wake budget (see `process`). It waits behind
 //!   other woken processes only, never behind CPU-bound ones, so wake-to-run latency does
 //!   not grow with the number of hogs: it is bounded by the quantum (or, with epochs, the
 //!   tick) that the workers are currently running.
