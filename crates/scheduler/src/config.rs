@@ -3,18 +3,18 @@
 //!
 //! Every setting is checked once, in [`RuntimeBuilder::build`], and a bad one is refused
 //! with a [`ConfigError`] that names it. After that the `Config` is immutable: the engine,
-//! the pooling allocator and the workers are all sized from it.
+//! the arenas and the workers are all sized from it.
 
 use std::time::Duration;
 
 use crate::error::ConfigError;
 
 /// Default number of live processes. The issue that introduced the runtime asked for 10k
-/// live processes; the pool is sized to exactly this many instances.
+/// live processes.
 pub const DEFAULT_CAPACITY: usize = 10_000;
 
 /// Default cap on one process's linear memory: 16 MiB, enough for the guests Shoal ships
-/// and small enough that a million pool slots fit in a 47-bit address space.
+/// and small enough that a million arena slots (16 TiB) fit in a 47-bit address space.
 pub const DEFAULT_MAX_MEMORY: usize = 16 << 20;
 
 /// Default fuel quantum. One unit of fuel is roughly one wasm operator; 100,000 of them is
@@ -36,7 +36,7 @@ const MAX_EPOCH_TICK: Duration = Duration::from_secs(1);
 /// Ticks shorter than this would make the ticker thread a busy loop.
 const MIN_EPOCH_TICK: Duration = Duration::from_micros(10);
 
-/// The pool reserves address space for every slot up front; past this many processes
+/// The arenas reserve address space for every slot up front; past this many processes
 /// the reservation of even small slots exceeds what a 47-bit address space holds.
 pub const MAX_CAPACITY: usize = 4_000_000;
 
@@ -177,7 +177,7 @@ impl SpawnOptions {
     }
 
     /// Cap on this process's linear memory, in bytes. It cannot exceed the runtime's
-    /// `max_memory`, which sizes the pool's slots.
+    /// `max_memory`, which sizes the arena's slots.
     pub fn max_memory(mut self, bytes: usize) -> Self {
         self.limits.max_memory = Some(bytes);
         self
@@ -199,11 +199,14 @@ pub(crate) struct Config {
     pub preemption: Preemption,
     /// Whether the engine counts fuel (always with fuel preemption; optional with epochs).
     pub fuel_metering: bool,
-    /// Live processes at most; also the size of the instance pool.
+    /// Live processes at most.
     pub capacity: usize,
+    /// Memory mappings the runtime may use for its guests, if the builder set it;
+    /// otherwise what `vm.max_map_count` leaves (see `arena::MappingBudget`).
+    pub mapping_budget: Option<usize>,
     /// Defaults for every process.
     pub limits: Limits,
-    /// Size of the pool's memory slots: the largest memory any process may have.
+    /// Size of the arena's memory slots: the largest memory any process may have.
     pub max_memory: usize,
     /// One worker, fuel only, virtual clock, started paused, schedule hashed.
     pub deterministic: bool,
@@ -221,6 +224,7 @@ pub struct RuntimeBuilder {
     preemption: Option<Preemption>,
     fuel_metering: Option<bool>,
     capacity: Option<usize>,
+    mapping_budget: Option<usize>,
     limits: Limits,
     deterministic: bool,
     paused: bool,
@@ -250,6 +254,15 @@ impl RuntimeBuilder {
     /// Maximum number of live processes. Default: [`DEFAULT_CAPACITY`].
     pub fn capacity(mut self, n: usize) -> Self {
         self.capacity = Some(n);
+        self
+    }
+
+    /// Memory mappings the runtime may use for guests' fiber stacks, two per live guest.
+    /// Default: what `vm.max_map_count` leaves after the host's current mappings and
+    /// [`MAPPING_HEADROOM`](crate::MAPPING_HEADROOM). Lower it to keep more mappings for
+    /// the embedding application; a spawn past it is [`SpawnError::MappingBudget`](crate::SpawnError::MappingBudget).
+    pub fn mapping_budget(mut self, mappings: usize) -> Self {
+        self.mapping_budget = Some(mappings);
         self
     }
 
@@ -383,6 +396,7 @@ impl RuntimeBuilder {
             preemption,
             fuel_metering,
             capacity,
+            mapping_budget: self.mapping_budget,
             limits,
             max_memory,
             deterministic,
@@ -398,14 +412,14 @@ const MAX_WORKERS: usize = 1024;
 /// The wasm page size: the unit of `memory.grow`.
 pub(crate) const WASM_PAGE: usize = 64 << 10;
 
-/// The largest slot the pool will reserve per process: 4 GiB, a 32-bit memory's maximum.
+/// The largest slot the memory arena will reserve per process: 4 GiB, a 32-bit memory's maximum.
 const MAX_MEMORY: usize = 4 << 30;
 
 /// Checks per-process limits, from the builder or from [`SpawnOptions`].
 pub(crate) fn validate_limits(
     limits: &Limits,
     fuel_metering: bool,
-    pool_max_memory: usize,
+    arena_max_memory: usize,
 ) -> Result<(), ConfigError> {
     if let Some(fuel) = limits.fuel_limit {
         if fuel == 0 {
@@ -425,12 +439,12 @@ pub(crate) fn validate_limits(
         return Err(ConfigError::invalid("deadline", "must be longer than 0"));
     }
     if let Some(bytes) = limits.max_memory
-        && bytes > pool_max_memory
+        && bytes > arena_max_memory
     {
         return Err(ConfigError::invalid(
             "max_memory",
             format!(
-                "{bytes} bytes exceeds the runtime's max_memory of {pool_max_memory} bytes, which sizes the pool"
+                "{bytes} bytes exceeds the runtime's max_memory of {arena_max_memory} bytes, which sizes the arena's slots"
             ),
         ));
     }

@@ -91,6 +91,25 @@ pub enum SpawnError {
         /// The configured capacity.
         capacity: usize,
     },
+    /// The kernel's memory-mapping limit would be reached: every live guest costs
+    /// [`MAPPINGS_PER_GUEST`](crate::MAPPINGS_PER_GUEST) mappings, and past
+    /// `vm.max_map_count` every `mmap` in the host would fail. Native processes are not
+    /// affected.
+    #[error(
+        "at the memory-mapping budget: {guests} live wasm processes at {per_guest} mappings each, with vm.max_map_count = {max_map_count}; raise it as root with `sysctl -w vm.max_map_count={wanted}` to reach the capacity of {capacity}"
+    )]
+    MappingBudget {
+        /// Live guests the budget admits.
+        guests: usize,
+        /// Mappings per live guest.
+        per_guest: usize,
+        /// The kernel's limit, `vm.max_map_count`.
+        max_map_count: usize,
+        /// The `vm.max_map_count` that would admit `capacity` guests.
+        wanted: usize,
+        /// The runtime's process capacity.
+        capacity: usize,
+    },
     /// The runtime is shutting down and takes no new processes.
     #[error("the runtime is shutting down")]
     ShuttingDown,

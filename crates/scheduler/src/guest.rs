@@ -13,11 +13,17 @@ use crate::config::Limits;
 use crate::host::{HostState, Interrupt};
 use crate::module::{Entry, Module};
 use crate::process::{GuestRun, Process, YieldCause, exit_reason_of};
-use crate::shared::Shared;
+use crate::shared::GuestSlot;
 
-/// The run of `export` with `arg` as process `process`, as a future for its task.
+/// Table elements per process: enough for the function tables of modules compiled from
+/// C or Rust with a few thousand address-taken functions, and a bound on the heap one
+/// instance's tables can take (8 bytes an element).
+const TABLE_ELEMENTS: usize = 10_000;
+
+/// The run of `export` with `arg` as process `process`, as a future for its task. It
+/// holds the guest's `slot` in the mapping budget until its store is gone.
 pub(crate) fn run(
-    shared: Arc<Shared>,
+    slot: GuestSlot,
     process: Arc<Process>,
     module: Module,
     entry: Entry,
@@ -26,6 +32,9 @@ pub(crate) fn run(
     limits: Limits,
 ) -> GuestRun {
     Box::pin(async move {
+        let shared = slot.shared().clone();
+        // Declared first, so dropped last: after the store has returned its slots.
+        let _slot = slot;
         let config = &shared.config;
         let fuel_budget = match (config.fuel_metering, limits.fuel_limit) {
             (false, _) => 0,
@@ -43,6 +52,7 @@ pub(crate) fn run(
                 .instances(1)
                 .memories(1)
                 .tables(1)
+                .table_elements(TABLE_ELEMENTS)
                 .build(),
             fuel_budget,
             ticks_in_slice: 0,

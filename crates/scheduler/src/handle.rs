@@ -84,4 +84,12 @@ pub struct RuntimeStats {
     pub steals: u64,
     /// Processes queued for a worker now.
     pub queued: usize,
+    /// Live wasm processes at most: the capacity, or less if the memory-mapping budget
+    /// is smaller (see [`SpawnError::MappingBudget`](crate::SpawnError::MappingBudget)).
+    pub guest_limit: usize,
+    /// Fiber-stack slots ever used; each costs
+    /// [`MAPPINGS_PER_GUEST`](crate::MAPPINGS_PER_GUEST) mappings for the runtime's life.
+    pub stack_slots: usize,
+    /// `vm.max_map_count` when the runtime was built.
+    pub max_map_count: usize,
 }

@@ -9,7 +9,8 @@
 //! | file | holds |
 //! |---|---|
 //! | `config` | the builder, preemption modes, limits, validation |
-//! | `engine` | the wasmtime engine: pooling allocator, stacks, fuel, epochs |
+//! | `engine` | the wasmtime engine: allocation, stacks, fuel, epochs |
+//! | `arena` | linear memories and fiber stacks in two mappings; the mapping budget |
 //! | `module` | compile once, one shared `InstancePre`, entry checks |
 //! | `host` | the `shoal` host module (docs/ABI.md) |
 //! | `guest` | one guest's run: store set-up, instantiate, call, the epoch callback |
@@ -41,13 +42,29 @@
 //! Fuel budgets end a process as `out_of_fuel`, deadlines as `deadline` (epoch callback
 //! when running, a timer when waiting, and a check before every quantum). A trap, a bad
 //! pointer, or a panic in a host function ends that process only. Capacity is enforced by
-//! the process table, and the instance pool is sized to hold every process the table
-//! admits, so spawning past it is a typed error, never an allocation failure elsewhere in
-//! the host.
+//! the process table, and the memory and stack arenas hold a slot for every guest the
+//! table admits, so spawning past it is a typed error, never an allocation failure
+//! elsewhere in the host.
+//!
+//! # Scale: what a live process costs
+//! Measured with `shoal bench idle` (BENCHMARKS.md has the figures):
+//! - **Mappings.** [`MAPPINGS_PER_GUEST`] (two: its fiber stack's guard page splits the
+//!   stack arena), and nothing for its memory, instance or table (`arena`, `engine`).
+//!   Native processes cost none. A runtime refuses a spawn with
+//!   [`SpawnError::MappingBudget`] before `vm.max_map_count` would be reached: at the
+//!   default 65,530, about 30,000 live guests; a million need the limit raised to about
+//!   two million and six thousand (`sysctl -w vm.max_map_count=...`).
+//! - **Memory.** The pages a process touches: its stack's top pages (a guest blocked in
+//!   `receive` has host and wasmtime frames there), its linear memory's touched pages,
+//!   and its store, instance and mailbox on the heap. Untouched slots cost address space
+//!   only (`MAP_NORESERVE`).
 
-#![forbid(unsafe_code)]
+// Unsafe code is allowed in `arena` alone, where memories and stacks are carved out of
+// mappings of our own; every block there says why it holds.
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod arena;
 mod clock;
 mod config;
 mod engine;
@@ -68,6 +85,7 @@ mod trace;
 mod wait;
 mod worker;
 
+pub use arena::{MAPPING_HEADROOM, MAPPINGS_PER_GUEST, MappingBudget};
 pub use config::{
     DEFAULT_CAPACITY, DEFAULT_EPOCH_TICK, DEFAULT_FUEL_QUANTUM, DEFAULT_MAX_MEMORY,
     DEFAULT_SLICE_TICKS, MAX_CAPACITY, Preemption, RuntimeBuilder, SpawnOptions,

@@ -9,8 +9,9 @@
 //! the entry. Every later poll resumes the guest's fiber for one quantum.
 //!
 //! When the guest returns, traps, runs out of fuel or is interrupted, the store is dropped
-//! *first* (returning its pool slot), and only then is the exit recorded and the table
-//! slot freed, so a new spawn that takes the table slot always finds a pool slot.
+//! *first* (returning its memory and stack slots to the arenas), and only then is the exit
+//! recorded and the table slot freed, so a new spawn that takes the table slot always
+//! finds arena slots.
 //!
 //! # Kill and deadline
 //! Both are flags checked at the top of every poll, before the guest runs: a killed or
@@ -234,7 +235,7 @@ impl ProcessFuture {
     }
 
     fn finish(&mut self, reason: ExitReason) -> Poll<()> {
-        // Drop the guest (and with it the store and its pool slot) before the exit is
+        // Drop the guest (and with it the store and its arena slots) before the exit is
         // published and the table slot freed.
         self.run = None;
         self.shared.complete(&self.process, reason);

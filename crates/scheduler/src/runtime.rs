@@ -30,6 +30,7 @@ use parking_lot::{Condvar, Mutex};
 use shoal_proc::{Exit, Message, Pid, ProcessTable};
 use wasmtime::Linker;
 
+use crate::arena::{MAPPINGS_PER_GUEST, MappingBudget};
 use crate::clock::Clock;
 use crate::config::{Config, Preemption, RuntimeBuilder, SpawnOptions};
 use crate::error::{CompileError, ConfigError, NoProc, SendError, SpawnError};
@@ -92,7 +93,32 @@ impl Runtime {
     }
 
     pub(crate) fn from_config(config: Config) -> Result<Runtime, ConfigError> {
-        let engine = crate::engine::build(&config)?;
+        let mapping = MappingBudget::of_host();
+        let guest_limit = match config.mapping_budget {
+            Some(mappings) if mappings / MAPPINGS_PER_GUEST > mapping.guests => {
+                return Err(ConfigError::invalid(
+                    "mapping_budget",
+                    format!(
+                        "{mappings} mappings asked for, but vm.max_map_count = {} leaves {} for guests on this host",
+                        mapping.max_map_count,
+                        mapping.guests * MAPPINGS_PER_GUEST
+                    ),
+                ));
+            }
+            Some(mappings) => mappings / MAPPINGS_PER_GUEST,
+            None => mapping.guests,
+        }
+        .min(config.capacity);
+        if guest_limit < config.capacity {
+            tracing::warn!(
+                capacity = config.capacity,
+                guest_limit,
+                max_map_count = mapping.max_map_count,
+                "the memory-mapping budget admits fewer live wasm processes than the capacity"
+            );
+        }
+        let crate::engine::Allocation { engine, stacks } =
+            crate::engine::build(&config, guest_limit)?;
         let mut linker = Linker::new(&engine);
         crate::host::add_to_linker(&mut linker).map_err(|e| ConfigError::Engine {
             message: format!("{e:#}"),
@@ -106,6 +132,10 @@ impl Runtime {
         let shared = Arc::new(Shared {
             id: NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed),
             engine: engine.clone(),
+            stacks,
+            mapping,
+            guest_limit,
+            guests_live: CachePadded::new(AtomicUsize::new(0)),
             linker,
             table: ProcessTable::with_capacity(config.capacity),
             queues,
@@ -319,6 +349,9 @@ impl Runtime {
             quanta: sum(&shared.counters.quanta),
             steals: sum(&shared.counters.steals),
             queued: shared.queues.len(),
+            guest_limit: shared.guest_limit,
+            stack_slots: shared.stacks.ever_used(),
+            max_map_count: shared.mapping.max_map_count,
         }
     }
 
@@ -492,9 +525,9 @@ mod tests {
     }
 
     #[test]
-    fn dropping_a_runtime_returns_its_pool_and_frees_its_processes() {
-        // Each runtime's pool maps two regions per stack slot: 12 runtimes of 4,000 slots
-        // that leaked would need ~100k mappings, past the default vm.max_map_count.
+    fn dropping_a_runtime_returns_its_arenas_and_frees_its_processes() {
+        // Each runtime reserves 4,000 × 16 MiB of memory slots: 12 that leaked would hold
+        // 750 GiB of address space and their mappings.
         for _ in 0..12 {
             let rt = Runtime::builder()
                 .workers(1)

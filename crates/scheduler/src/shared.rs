@@ -34,7 +34,7 @@
 //! later process in the same slot: the table compares generations.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use async_task::ScheduleInfo;
 use crossbeam_utils::CachePadded;
@@ -42,6 +42,7 @@ use parking_lot::{Condvar, Mutex};
 use shoal_proc::{Exit, ExitReason, MailboxError, Message, Pid, ProcessTable, State};
 use wasmtime::{Engine, Linker};
 
+use crate::arena::{MAPPINGS_PER_GUEST, MappingBudget, StackArena};
 use crate::clock::Clock;
 use crate::config::{Config, Limits, validate_limits};
 use crate::error::{SendError, SpawnError};
@@ -72,6 +73,14 @@ pub(crate) struct Shared {
     pub config: Config,
     /// The engine all stores share.
     pub engine: Engine,
+    /// The fiber-stack arena, for the mapping count in stats.
+    pub stacks: Arc<StackArena>,
+    /// The kernel's mapping limit as it stood when the runtime was built.
+    pub mapping: MappingBudget,
+    /// Live guests at most: the capacity, or less if the mapping budget is smaller.
+    pub guest_limit: usize,
+    /// Guests holding a [`GuestSlot`] now.
+    pub guests_live: CachePadded<AtomicUsize>,
     /// The `shoal` host module, resolved into each module's `InstancePre` at compile.
     pub linker: Linker<HostState>,
     /// Live processes by pid.
@@ -141,9 +150,10 @@ impl Shared {
         let limits = merge(&self.config.limits, options);
         validate_limits(&limits, self.config.fuel_metering, self.config.max_memory)?;
 
+        let slot = self.reserve_guest()?;
         let process = self.insert(&limits, parent)?;
         let run = crate::guest::run(
-            self.clone(),
+            slot,
             process.clone(),
             module.clone(),
             entry,
@@ -170,6 +180,30 @@ impl Shared {
         self.start_task(&process, make(process.clone()));
         tracing::debug!(pid = %process.pid(), "spawn native");
         Ok(process)
+    }
+
+    /// Counts a new guest against the mapping budget, or refuses it.
+    fn reserve_guest(self: &Arc<Self>) -> Result<GuestSlot, SpawnError> {
+        let live = self.guests_live.fetch_add(1, Ordering::AcqRel);
+        let slot = GuestSlot(self.clone());
+        if live >= self.guest_limit {
+            // Dropping the slot undoes the count.
+            drop(slot);
+            return Err(if self.guest_limit < self.config.capacity {
+                SpawnError::MappingBudget {
+                    guests: self.guest_limit,
+                    per_guest: MAPPINGS_PER_GUEST,
+                    max_map_count: self.mapping.max_map_count,
+                    wanted: self.mapping.max_map_count_for(self.config.capacity),
+                    capacity: self.config.capacity,
+                }
+            } else {
+                SpawnError::Capacity {
+                    capacity: self.config.capacity,
+                }
+            });
+        }
+        Ok(slot)
     }
 
     /// Takes a table slot for a new process (state `Spawning`).
@@ -424,6 +458,24 @@ impl Shared {
     }
 }
 
+/// A live guest's place in the mapping budget: held by its run, so released when the
+/// run ends or is dropped, after its store (and with it its stack and memory slots) is
+/// gone and before its exit is published.
+pub(crate) struct GuestSlot(Arc<Shared>);
+
+impl GuestSlot {
+    /// The runtime the slot belongs to.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.0
+    }
+}
+
+impl Drop for GuestSlot {
+    fn drop(&mut self) {
+        self.0.guests_live.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Per-process options override the runtime's defaults.
 fn merge(defaults: &Limits, options: &Limits) -> Limits {
     Limits {
@@ -437,7 +489,7 @@ fn merge(defaults: &Limits, options: &Limits) -> Limits {
 /// The guest status for a refused spawn (docs/ABI.md).
 pub(crate) fn spawn_status(error: &SpawnError) -> i32 {
     match error {
-        SpawnError::Capacity { .. } => status::CAPACITY,
+        SpawnError::Capacity { .. } | SpawnError::MappingBudget { .. } => status::CAPACITY,
         SpawnError::MissingExport { .. } | SpawnError::WrongSignature { .. } => status::BAD_EXPORT,
         SpawnError::ShuttingDown => status::SHUTTING_DOWN,
         // Defaults were validated at build; a child takes the defaults.

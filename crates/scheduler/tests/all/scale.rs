@@ -1,8 +1,13 @@
-//! Ten thousand processes spawn, exchange messages and exit, and none is lost.
+//! Scale: ten thousand processes exchange messages and none is lost; a hundred thousand
+//! pass through a small capacity, reusing every slot with a new generation; the
+//! memory-mapping budget refuses guests with a typed error while native processes and
+//! later guests still spawn.
 
-use shoal_scheduler::{ExitReason, Runtime};
+use std::collections::HashMap;
 
-use crate::{epoch, exit_of};
+use shoal_scheduler::{ExitReason, MAPPINGS_PER_GUEST, Runtime, SpawnError, SpawnOptions};
+
+use crate::{RECEIVER, epoch, exit_of};
 
 const N: usize = 10_000;
 
@@ -80,4 +85,127 @@ fn ten_thousand_processes_exchange_messages_and_none_is_lost() {
     assert_eq!(stats.spawned, N as u64 + 1);
     assert_eq!(stats.exited, N as u64 + 1);
     assert_eq!(stats.live, 0);
+}
+
+/// One page of memory that the guest writes, so that a reused memory slot that was not
+/// zeroed would show: `main` returns the byte it found at address 0 before writing it.
+const DIRTY: &str = r#"(module
+  (memory (export "memory") 1)
+  (func (export "main") (result i32) (local $old i32)
+    (local.set $old (i32.load8_u (i32.const 0)))
+    (i32.store8 (i32.const 0) (i32.const 255))
+    (i32.store8 (i32.const 65535) (i32.const 255))
+    (local.get $old)))"#;
+
+#[test]
+fn a_hundred_thousand_processes_reuse_every_slot_with_a_new_generation_and_zeroed_memory() {
+    const TOTAL: usize = 100_000;
+    const CAPACITY: usize = 1_000;
+    let rt = Runtime::builder()
+        .workers(2)
+        .capacity(CAPACITY)
+        .build()
+        .unwrap();
+    let m = rt.compile_wat(DIRTY).unwrap();
+    let mut generations: HashMap<u32, Vec<u32>> = HashMap::new();
+    let mut batch = Vec::with_capacity(CAPACITY);
+    for _ in 0..TOTAL / CAPACITY {
+        batch.extend((0..CAPACITY).map(|_| rt.spawn(&m, "main", 0).unwrap()));
+        for handle in batch.drain(..) {
+            assert_eq!(
+                exit_of(&handle).reason,
+                ExitReason::Normal { code: 0 },
+                "{} saw a byte left by an earlier process",
+                handle.pid()
+            );
+            generations
+                .entry(handle.pid().index())
+                .or_default()
+                .push(handle.pid().generation());
+        }
+    }
+    assert_eq!(
+        generations.len(),
+        CAPACITY,
+        "only the capacity's slots are used"
+    );
+    for (index, gens) in &generations {
+        assert_eq!(gens.len(), TOTAL / CAPACITY, "slot {index}");
+        assert!(
+            gens.windows(2).all(|w| w[0] < w[1]),
+            "slot {index} was reused with a new generation each time: {gens:?}"
+        );
+    }
+    let stats = rt.stats();
+    assert_eq!(
+        (stats.spawned, stats.exited, stats.live),
+        (TOTAL as u64, TOTAL as u64, 0)
+    );
+    assert!(
+        stats.stack_slots <= CAPACITY,
+        "{} stack slots",
+        stats.stack_slots
+    );
+}
+
+#[test]
+fn a_spawn_past_the_mapping_budget_is_a_typed_error_naming_the_sysctl() {
+    let rt = Runtime::builder()
+        .workers(1)
+        .preemption(epoch())
+        .capacity(10)
+        .mapping_budget(3 * MAPPINGS_PER_GUEST)
+        .build()
+        .unwrap();
+    assert_eq!(rt.stats().guest_limit, 3);
+    let m = rt.compile_wat(RECEIVER).unwrap();
+    let live: Vec<_> = (0..3).map(|_| rt.spawn(&m, "main", 0).unwrap()).collect();
+    let error = rt.spawn(&m, "main", 0).unwrap_err();
+    let SpawnError::MappingBudget {
+        guests,
+        per_guest,
+        max_map_count,
+        wanted,
+        capacity,
+    } = error.clone()
+    else {
+        panic!("expected a mapping-budget error, got {error}");
+    };
+    assert_eq!((guests, per_guest, capacity), (3, MAPPINGS_PER_GUEST, 10));
+    assert!(wanted > 10 * MAPPINGS_PER_GUEST && max_map_count > 0);
+    let message = error.to_string();
+    assert!(
+        message.contains("vm.max_map_count")
+            && message.contains(&format!("sysctl -w vm.max_map_count={wanted}")),
+        "{message}"
+    );
+    // Native processes cost no mappings and still spawn.
+    let native = rt
+        .spawn_native(SpawnOptions::new(), |_| async { 5 })
+        .unwrap();
+    assert_eq!(exit_of(&native).reason, ExitReason::Normal { code: 5 });
+    // A guest's exit frees its place.
+    rt.send(live[0].pid(), 0, [1, 2]).unwrap();
+    assert_eq!(exit_of(&live[0]).reason, ExitReason::Normal { code: 2 });
+    let again = rt.spawn(&m, "main", 0).unwrap();
+    rt.send(again.pid(), 0, []).unwrap();
+    assert_eq!(exit_of(&again).reason, ExitReason::Normal { code: 0 });
+}
+
+#[test]
+fn a_mapping_budget_larger_than_the_kernel_allows_is_refused_by_name() {
+    let error = Runtime::builder()
+        .mapping_budget(usize::MAX / 2)
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            shoal_scheduler::ConfigError::Invalid {
+                setting: "mapping_budget",
+                ..
+            }
+        ),
+        "{error}"
+    );
 }
