@@ -22,6 +22,12 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::preempt::PreemptArgs;
 
+/// mimalloc, not glibc malloc: a process is allocated by its spawner and freed by the
+/// worker it exits on, and glibc's per-arena locks made that cross-thread free the
+/// largest cost of a spawn (`shoal bench spawn`, BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Run many WebAssembly processes fairly on a fixed pool of worker threads.
 #[derive(Debug, Parser)]
 #[command(name = "shoal", version, about)]

@@ -22,11 +22,16 @@ pub(crate) const LOOP: &str = r#"(module
 /// `main`: returns at once; it has a memory, like any real guest, so a spawn pays for one.
 pub(crate) const TRIVIAL: &str = r#"(module (memory (export "memory") 1) (func (export "main")))"#;
 
-/// `main`: blocks in receive until a message comes, then returns.
+/// `main`: blocks in receive until a message comes, replies to its sender with an empty
+/// message of tag 1, and returns 0 if the reply was queued (else the send's status).
 pub(crate) const IDLE: &str = r#"(module
   (import "shoal" "receive" (func $receive (param i64) (result i64)))
+  (import "shoal" "message_sender" (func $sender (result i64)))
+  (import "shoal" "send" (func $send (param i64 i64 i32 i32) (result i32)))
   (memory (export "memory") 1)
-  (func (export "main") (drop (call $receive (i64.const -1)))))"#;
+  (func (export "main") (result i32)
+    (drop (call $receive (i64.const -1)))
+    (call $send (call $sender) (i64.const 1) (i32.const 0) (i32.const 0))))"#;
 
 /// `main`: the wake probe. Its first message, from its collector, holds `k`; it then
 /// sleeps 1 ms `k` times, each time sending the collector (tag 1) how late it woke, in

@@ -1,21 +1,37 @@
-//! `idle`: N processes blocked in receive. Reports the resident memory each one costs
-//! (the process's RSS after minus before, over N) and the memory mappings each adds,
-//! which is what bounds live processes under Linux's `vm.max_map_count`.
+//! `idle`: N processes blocked in receive, then a message to each and a reply from each,
+//! then teardown.
+//!
+//! 1. Spawn N guests that block in `receive`; once all are blocked, measure what they
+//!    cost: the process's RSS after minus before over N, the page tables (`VmPTE`) the
+//!    same way, and the memory mappings added, which is what bounds live processes under
+//!    Linux's `vm.max_map_count`.
+//! 2. A native process sends each guest one message and counts the replies; every guest
+//!    must reply and exit normally, with none lost.
+//! 3. Spawn N blocked guests again and time `shutdown` with no grace period, which kills
+//!    them all; then drop the runtime and measure the RSS left over against the RSS
+//!    before the runtime was built.
+//!
+//! Run as root with more guests than `vm.max_map_count` admits, the workload raises the
+//! limit for its run and says so (see `map_count`).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use anyhow::ensure;
-use shoal::{State, WaitReason};
+use anyhow::{bail, ensure};
+use shoal::{ExitReason, Pid, SpawnOptions, State, WaitReason};
 
-use super::{Bench, Report, guests};
+use super::{Bench, Report, guests, map_count};
 
 /// Idle processes by default.
 const DEFAULT_PROCS: usize = 10_000;
-/// Processes spawned and ended first, so first-use costs (code, pool pages, queues) are
-/// not charged to the measured ones.
+/// Processes spawned and ended first, so first-use costs (code, arena pages, queues)
+/// are not charged to the measured ones.
 const WARM: usize = 100;
 /// Linux's page size for `/proc/self/statm`.
 const PAGE: u64 = 4096;
+/// How long the guests may take to block, or to reply, before the run is called stuck.
+const STUCK: Duration = Duration::from_secs(300);
+/// Time allowed after teardown for the allocator to return freed memory to the system.
+const SETTLE: Duration = Duration::from_millis(500);
 
 fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
@@ -25,34 +41,28 @@ fn rss_bytes() -> u64 {
         * PAGE
 }
 
+/// Bytes of page tables (`VmPTE` in `/proc/self/status`).
+fn page_table_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmPTE:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .unwrap_or(0)
+        * 1024
+}
+
 fn mappings() -> usize {
     std::fs::read_to_string("/proc/self/maps").map_or(0, |s| s.lines().count())
 }
 
-pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
-    let procs = bench.procs(DEFAULT_PROCS)?;
-    let runtime = bench.runtime(|b| b.capacity(procs.max(WARM)))?;
-    let module = runtime.compile_wat(guests::IDLE)?;
-    let warm = (0..WARM)
-        .map(|_| runtime.spawn(&module, "main", 0))
-        .collect::<Result<Vec<_>, _>>()?;
-    for handle in &warm {
-        runtime.send(handle.pid(), 0, [])?;
-        handle.wait();
-    }
-
-    let (rss0, maps0) = (rss_bytes(), mappings());
-    let bar = bench.progress(procs as u64, "spawning");
-    let mut handles = Vec::with_capacity(procs);
-    for _ in 0..procs {
-        handles.push(runtime.spawn(&module, "main", 0)?);
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
+/// Waits until every handle's process is blocked in receive; returns how many were.
+fn wait_blocked(runtime: &shoal::Runtime, handles: &[shoal::ProcessHandle]) -> usize {
     let waiting = State::Waiting(WaitReason::Receive);
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    let alive = loop {
-        let alive = handles
+    let deadline = Instant::now() + STUCK;
+    loop {
+        let blocked = handles
             .iter()
             .filter(|h| {
                 runtime
@@ -60,31 +70,96 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
                     .is_some_and(|i| i.state == waiting)
             })
             .count();
-        if alive == procs || std::time::Instant::now() > deadline {
-            break alive;
+        if blocked == handles.len() || Instant::now() > deadline {
+            return blocked;
         }
         std::thread::sleep(Duration::from_millis(20));
-    };
-    let (rss1, maps1) = (rss_bytes(), mappings());
-
-    for handle in &handles {
-        runtime.send(handle.pid(), 0, [])?;
     }
+}
+
+fn spawn_idle(
+    bench: &Bench<'_>,
+    runtime: &shoal::Runtime,
+    module: &shoal::Module,
+    procs: usize,
+    what: &str,
+) -> anyhow::Result<Vec<shoal::ProcessHandle>> {
+    let bar = bench.progress(procs as u64, what);
+    let mut handles = Vec::with_capacity(procs);
+    for _ in 0..procs {
+        handles.push(runtime.spawn(module, "main", 0)?);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(handles)
+}
+
+pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
+    let procs = bench.procs(DEFAULT_PROCS)?;
+    let raised = map_count::ensure_room_for(procs.max(WARM) + 1);
+    let (rss_before_runtime, maps_before_runtime) = (rss_bytes(), mappings());
+    let runtime = bench.runtime(|b| b.capacity(procs.max(WARM) + 1))?;
+    let module = runtime.compile_wat(guests::IDLE)?;
+    let warm = spawn_idle(bench, &runtime, &module, WARM, "warm-up")?;
+    let replies = exchange(&runtime, warm.iter().map(|h| h.pid()).collect())?;
+    ensure!(replies == WARM, "{replies} of {WARM} warm-up replies");
+    drop(warm);
+
+    // 1. What a blocked process costs.
+    let (rss0, pte0, maps0) = (rss_bytes(), page_table_bytes(), mappings());
+    let spawn_start = Instant::now();
+    let handles = spawn_idle(bench, &runtime, &module, procs, "spawning")?;
+    let spawned_s = spawn_start.elapsed().as_secs_f64();
+    let alive = wait_blocked(&runtime, &handles);
+    let (rss1, pte1, maps1) = (rss_bytes(), page_table_bytes(), mappings());
+    let stack_slots = runtime.stats().stack_slots;
+
+    // 2. One message to each, a reply from each, all exit normally.
+    let exchange_start = Instant::now();
+    let replies = exchange(&runtime, handles.iter().map(|h| h.pid()).collect())?;
+    let mut normal = 0;
     for handle in handles {
         let exit = handle.wait();
-        ensure!(
-            exit.reason.is_normal(),
-            "an idle process ended {}",
-            exit.reason
-        );
+        if exit.reason == (ExitReason::Normal { code: 0 }) {
+            normal += 1;
+        } else {
+            bail!("an idle process ended {}", exit.reason);
+        }
     }
+    let exchange_s = exchange_start.elapsed().as_secs_f64();
+
+    // 3. Teardown with all of them live.
+    let handles = spawn_idle(bench, &runtime, &module, procs, "spawning again")?;
+    let blocked_again = wait_blocked(&runtime, &handles);
+    let shutdown_start = Instant::now();
+    let killed = runtime
+        .shutdown(Duration::ZERO)
+        .iter()
+        .filter(|exit| exit.reason == ExitReason::Killed)
+        .count();
+    let shutdown_s = shutdown_start.elapsed().as_secs_f64();
+    ensure!(
+        blocked_again == procs && killed == procs,
+        "teardown: {blocked_again} blocked, {killed} of {procs} killed"
+    );
+    drop(handles);
     bench.keep_trace(&runtime);
 
     let mut report = Report::of(&runtime, procs);
+    drop((module, runtime));
+    std::thread::sleep(SETTLE);
+    let (rss_after_teardown, maps_after_teardown) = (rss_bytes(), mappings());
+
+    let per_proc = |after: u64, before: u64| after.saturating_sub(before) as f64 / procs as f64;
     report.figure(
         "rss_bytes_per_proc",
-        rss1.saturating_sub(rss0) as f64 / procs as f64,
+        per_proc(rss1, rss0),
         "resident bytes per idle process",
+    );
+    report.figure(
+        "page_table_bytes_per_proc",
+        per_proc(pte1, pte0),
+        "page-table bytes per idle process (not in the RSS)",
     );
     report.figure("procs_alive", alive, "processes found blocked in receive");
     report.figure(
@@ -92,10 +167,85 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
         (maps1 as f64 - maps0 as f64) / procs as f64,
         "memory mappings added per process",
     );
+    report.figure("stack_slots", stack_slots, "fiber-stack slots ever used");
     report.figure(
         "rss_bytes_total",
         rss1,
         "resident bytes of this process, all idle",
     );
+    report.figure("spawn_s", spawned_s, "spawning the N idle processes (s)");
+    report.figure("replies", replies, "replies received, one per process");
+    report.figure("exited_normal", normal, "processes that exited normal(0)");
+    report.figure(
+        "exchange_s",
+        exchange_s,
+        "one message to each, every reply and every exit (s)",
+    );
+    report.figure(
+        "shutdown_s",
+        shutdown_s,
+        "shutdown with N live processes, no grace: all killed (s)",
+    );
+    report.figure(
+        "rss_before_runtime_bytes",
+        rss_before_runtime,
+        "resident bytes before the runtime was built",
+    );
+    report.figure(
+        "rss_after_teardown_bytes",
+        rss_after_teardown,
+        "resident bytes after shutdown and drop",
+    );
+    report.figure(
+        "mappings_before_runtime",
+        maps_before_runtime,
+        "memory mappings before the runtime was built",
+    );
+    report.figure(
+        "mappings_after_teardown",
+        maps_after_teardown,
+        "memory mappings after shutdown and drop",
+    );
+    if let Some(raised) = &raised {
+        report.figure(
+            "max_map_count_raised_from",
+            raised.from,
+            "vm.max_map_count before this run raised it",
+        );
+        report.figure(
+            "max_map_count_raised_to",
+            raised.to,
+            "vm.max_map_count during this run",
+        );
+    }
     Ok(report)
+}
+
+/// A native process sends one message to each of `pids` and counts the replies (tag 1).
+fn exchange(runtime: &shoal::Runtime, pids: Vec<Pid>) -> anyhow::Result<usize> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let driver = runtime.spawn_native(SpawnOptions::new(), move |cx| async move {
+        let n = pids.len();
+        for pid in pids {
+            if cx.send(pid, 0, []).is_err() {
+                return 1;
+            }
+        }
+        let mut replies = 0;
+        while replies < n {
+            match cx.receive(Some(1), Some(STUCK)).await {
+                Some(_) => replies += 1,
+                None => break,
+            }
+        }
+        let _ = tx.send(replies);
+        0
+    })?;
+    let exit = driver.wait();
+    ensure!(
+        exit.reason == (ExitReason::Normal { code: 0 }),
+        "the idle driver ended {}",
+        exit.reason
+    );
+    Ok(rx.recv()?)
 }

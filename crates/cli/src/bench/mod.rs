@@ -11,7 +11,7 @@
 //! | `fair` | CPU share of N spinners by fuel and by time on a worker: Jain's index, min and max share |
 //! | `wake` | lateness of a 1 ms sleep amid N spinners: p50, p99, max |
 //! | `spawn` | spawn-and-exit rate of trivial processes |
-//! | `idle` | resident memory per process blocked in receive |
+//! | `idle` | resident memory and mappings per process blocked in receive; a reply from each; teardown |
 //! | `ring` | messages per second around a ring of N processes |
 //! | `pingpong` | one round trip between two processes |
 //! | `skynet` | the 10-ary spawn tree of 10^D leaves, summed back up |
@@ -24,6 +24,7 @@
 mod fair;
 mod guests;
 mod idle;
+mod map_count;
 mod messaging;
 mod overhead;
 mod plot;
