@@ -98,7 +98,8 @@ const DIRTY: &str = r#"(module
     (local.get $old)))"#;
 
 #[test]
-fn a_hundred_thousand_processes_reuse_every_slot_with_a_new_generation_and_zeroed_memory() {
+fn a_hundred_thousand_processes_pass_through_a_thousand_slots_with_new_generations_and_zeroed_memory()
+ {
     const TOTAL: usize = 100_000;
     const CAPACITY: usize = 1_000;
     let rt = Runtime::builder()
@@ -124,13 +125,17 @@ fn a_hundred_thousand_processes_reuse_every_slot_with_a_new_generation_and_zeroe
                 .push(handle.pid().generation());
         }
     }
-    assert_eq!(
-        generations.len(),
-        CAPACITY,
-        "only the capacity's slots are used"
+    // A process can exit while its batch is still being spawned, so a slot may serve
+    // twice in one batch and how the uses spread over slots depends on the schedule.
+    // What holds on every schedule: no more slots than the capacity, every use counted,
+    // and each reuse under a new generation.
+    assert!(
+        generations.len() <= CAPACITY,
+        "{} slots used, capacity {CAPACITY}",
+        generations.len()
     );
+    assert_eq!(generations.values().map(Vec::len).sum::<usize>(), TOTAL);
     for (index, gens) in &generations {
-        assert_eq!(gens.len(), TOTAL / CAPACITY, "slot {index}");
         assert!(
             gens.windows(2).all(|w| w[0] < w[1]),
             "slot {index} was reused with a new generation each time: {gens:?}"
