@@ -34,6 +34,9 @@ struct ExitCounts {
     deadline: usize,
     killed: usize,
     host_error: usize,
+    noproc: usize,
+    shutdown: usize,
+    custom: usize,
 }
 
 impl ExitCounts {
@@ -45,6 +48,9 @@ impl ExitCounts {
             ExitKind::Deadline => &mut self.deadline,
             ExitKind::Killed => &mut self.killed,
             ExitKind::HostError => &mut self.host_error,
+            ExitKind::NoProc => &mut self.noproc,
+            ExitKind::Shutdown => &mut self.shutdown,
+            ExitKind::Custom => &mut self.custom,
         };
         *counter += 1;
     }
@@ -95,7 +101,8 @@ struct Fairness {
 struct ProcessRow {
     /// Its pid, displayed (`<0.3.1>`).
     pid: String,
-    /// `normal`, `trap`, `out_of_fuel`, `deadline`, `killed` or `host_error`.
+    /// The exit kind's name: `normal`, `trap`, `out_of_fuel`, `deadline`, `killed`,
+    /// `host_error`, `noproc`, `shutdown` or `custom`.
     exit: &'static str,
     /// The exit code of a normal exit, else null.
     code: Option<i32>,
@@ -230,9 +237,18 @@ pub(crate) fn human(outcome: &Outcome) -> String {
             ""
         },
     );
+    // Reasons only exit signals give; listed when there are any.
+    let signalled = if e.noproc + e.shutdown + e.custom > 0 {
+        format!(
+            ", {} noproc, {} shutdown, {} custom",
+            e.noproc, e.shutdown, e.custom
+        )
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "exits:     {} normal{nonzero}, {} trap, {} out_of_fuel, {} deadline, {} killed, {} host_error",
+        "exits:     {} normal{nonzero}, {} trap, {} out_of_fuel, {} deadline, {} killed, {} host_error{signalled}",
         e.normal, e.trap, e.out_of_fuel, e.deadline, e.killed, e.host_error
     );
     let failures = outcome

@@ -1,8 +1,13 @@
 //! Exits: why a process ended, structured all the way out.
 //!
-//! A caller matches on [`ExitReason`], never on a string. The enum is `non_exhaustive`:
-//! later issues add exits caused by links (`noproc`, an exit signal from a linked
-//! process) without breaking matches that have a wildcard arm.
+//! A caller matches on [`ExitReason`], never on a string. The enum is `non_exhaustive`,
+//! so later reasons do not break matches that have a wildcard arm.
+//!
+//! # On the wire
+//! Guests receive reasons (in `EXIT` and `DOWN` messages) and send them (`exit_signal`)
+//! as bytes: `kind: u8`, `code: i32` little-endian, then a payload. [`ExitReason::to_wire`]
+//! and [`ExitReason::from_wire`] are the two directions; docs/ABI.md has the table, and
+//! the kind and trap numbers here are stable.
 
 use std::fmt;
 
@@ -39,6 +44,8 @@ pub enum TrapCode {
     /// A pointer/length passed to a Shoal host function was outside the guest's memory
     /// (or the guest exports no memory).
     BadPointer,
+    /// The guest panicked (`shoal.panic`); the message is the panic's.
+    Panic,
     /// Any other trap wasmtime reports.
     Other,
 }
@@ -60,8 +67,54 @@ impl TrapCode {
             TrapCode::NullReference => "null_reference",
             TrapCode::AllocationTooLarge => "allocation_too_large",
             TrapCode::BadPointer => "bad_pointer",
+            TrapCode::Panic => "panic",
             TrapCode::Other => "other",
         }
+    }
+
+    /// The trap code's stable number on the wire (docs/ABI.md).
+    pub fn number(self) -> i32 {
+        match self {
+            TrapCode::StackOverflow => 0,
+            TrapCode::MemoryOutOfBounds => 1,
+            TrapCode::HeapMisaligned => 2,
+            TrapCode::TableOutOfBounds => 3,
+            TrapCode::IndirectCallToNull => 4,
+            TrapCode::BadSignature => 5,
+            TrapCode::IntegerOverflow => 6,
+            TrapCode::IntegerDivisionByZero => 7,
+            TrapCode::BadConversionToInteger => 8,
+            TrapCode::UnreachableCodeReached => 9,
+            TrapCode::NullReference => 10,
+            TrapCode::AllocationTooLarge => 11,
+            TrapCode::BadPointer => 12,
+            TrapCode::Panic => 13,
+            TrapCode::Other => 255,
+        }
+    }
+
+    /// The trap code with wire number `n`; unknown numbers are [`TrapCode::Other`].
+    pub fn from_number(n: i32) -> TrapCode {
+        const ALL: [TrapCode; 14] = [
+            TrapCode::StackOverflow,
+            TrapCode::MemoryOutOfBounds,
+            TrapCode::HeapMisaligned,
+            TrapCode::TableOutOfBounds,
+            TrapCode::IndirectCallToNull,
+            TrapCode::BadSignature,
+            TrapCode::IntegerOverflow,
+            TrapCode::IntegerDivisionByZero,
+            TrapCode::BadConversionToInteger,
+            TrapCode::UnreachableCodeReached,
+            TrapCode::NullReference,
+            TrapCode::AllocationTooLarge,
+            TrapCode::BadPointer,
+            TrapCode::Panic,
+        ];
+        usize::try_from(n)
+            .ok()
+            .and_then(|i| ALL.get(i).copied())
+            .unwrap_or(TrapCode::Other)
     }
 }
 
@@ -85,12 +138,25 @@ pub enum ExitReason {
     OutOfFuel,
     /// The wall-clock deadline passed.
     Deadline,
-    /// Killed by the host (or, later, by another process).
+    /// Killed: by the host, by an untrappable `kill` exit signal, or by a linked
+    /// process that was itself killed.
     Killed,
     /// A host function returned an error or panicked.
     HostError {
         /// What went wrong.
         message: String,
+    },
+    /// The process it linked to or monitored was not alive (the reason of the signal a
+    /// link to a dead pid gets, and of the `DOWN` a monitor of one gets).
+    NoProc,
+    /// Stopped by its supervisor, or by a runtime shutting down in order.
+    Shutdown,
+    /// A reason chosen by a process (`exit_signal` with a code and bytes).
+    Custom {
+        /// The code.
+        code: i32,
+        /// The bytes.
+        data: Vec<u8>,
     },
 }
 
@@ -109,17 +175,26 @@ pub enum ExitKind {
     Killed,
     /// [`ExitReason::HostError`].
     HostError,
+    /// [`ExitReason::NoProc`].
+    NoProc,
+    /// [`ExitReason::Shutdown`].
+    Shutdown,
+    /// [`ExitReason::Custom`].
+    Custom,
 }
 
 impl ExitKind {
     /// Every kind, in report order.
-    pub const ALL: [ExitKind; 6] = [
+    pub const ALL: [ExitKind; 9] = [
         ExitKind::Normal,
         ExitKind::Trap,
         ExitKind::OutOfFuel,
         ExitKind::Deadline,
         ExitKind::Killed,
         ExitKind::HostError,
+        ExitKind::NoProc,
+        ExitKind::Shutdown,
+        ExitKind::Custom,
     ];
 
     /// snake_case name, as reports print it.
@@ -131,8 +206,45 @@ impl ExitKind {
             ExitKind::Deadline => "deadline",
             ExitKind::Killed => "killed",
             ExitKind::HostError => "host_error",
+            ExitKind::NoProc => "noproc",
+            ExitKind::Shutdown => "shutdown",
+            ExitKind::Custom => "custom",
         }
     }
+
+    /// The kind's stable number on the wire (docs/ABI.md).
+    pub fn number(self) -> u8 {
+        match self {
+            ExitKind::Normal => 0,
+            ExitKind::Trap => 1,
+            ExitKind::OutOfFuel => 2,
+            ExitKind::Deadline => 3,
+            ExitKind::Killed => 4,
+            ExitKind::NoProc => 5,
+            ExitKind::Shutdown => 6,
+            ExitKind::HostError => 7,
+            ExitKind::Custom => 8,
+        }
+    }
+
+    /// The kind with wire number `n`.
+    pub fn from_number(n: u8) -> Option<ExitKind> {
+        ExitKind::ALL.into_iter().find(|k| k.number() == n)
+    }
+}
+
+/// The smallest encoded reason: a kind byte and a 32-bit code.
+pub const WIRE_HEADER: usize = 5;
+
+/// Bytes that are not an encoded exit reason.
+#[derive(Copy, Clone, PartialEq, Eq, Debug, thiserror::Error)]
+pub enum WireError {
+    /// Fewer than [`WIRE_HEADER`] bytes.
+    #[error("an encoded exit reason has at least 5 bytes, got {0}")]
+    Short(usize),
+    /// A kind byte no reason has.
+    #[error("unknown exit reason kind {0}")]
+    UnknownKind(u8),
 }
 
 impl ExitReason {
@@ -145,7 +257,55 @@ impl ExitReason {
             ExitReason::Deadline => ExitKind::Deadline,
             ExitReason::Killed => ExitKind::Killed,
             ExitReason::HostError { .. } => ExitKind::HostError,
+            ExitReason::NoProc => ExitKind::NoProc,
+            ExitReason::Shutdown => ExitKind::Shutdown,
+            ExitReason::Custom { .. } => ExitKind::Custom,
         }
+    }
+
+    /// The reason as guests receive it: kind, code, payload (see the module docs).
+    pub fn to_wire(&self) -> Vec<u8> {
+        let (code, payload): (i32, &[u8]) = match self {
+            ExitReason::Normal { code } => (*code, &[]),
+            ExitReason::Trap { code, message } => (code.number(), message.as_bytes()),
+            ExitReason::HostError { message } => (0, message.as_bytes()),
+            ExitReason::Custom { code, data } => (*code, data),
+            _ => (0, &[]),
+        };
+        let mut out = Vec::with_capacity(WIRE_HEADER + payload.len());
+        out.push(self.kind().number());
+        out.extend_from_slice(&code.to_le_bytes());
+        out.extend_from_slice(payload);
+        out
+    }
+
+    /// Decodes a reason encoded by [`to_wire`](Self::to_wire) or by a guest. Text
+    /// payloads that are not UTF-8 are decoded lossily.
+    pub fn from_wire(bytes: &[u8]) -> Result<ExitReason, WireError> {
+        if bytes.len() < WIRE_HEADER {
+            return Err(WireError::Short(bytes.len()));
+        }
+        let code = i32::from_le_bytes(bytes[1..WIRE_HEADER].try_into().expect("4 bytes"));
+        let payload = &bytes[WIRE_HEADER..];
+        let text = || String::from_utf8_lossy(payload).into_owned();
+        let kind = ExitKind::from_number(bytes[0]).ok_or(WireError::UnknownKind(bytes[0]))?;
+        Ok(match kind {
+            ExitKind::Normal => ExitReason::Normal { code },
+            ExitKind::Trap => ExitReason::Trap {
+                code: TrapCode::from_number(code),
+                message: text(),
+            },
+            ExitKind::OutOfFuel => ExitReason::OutOfFuel,
+            ExitKind::Deadline => ExitReason::Deadline,
+            ExitKind::Killed => ExitReason::Killed,
+            ExitKind::HostError => ExitReason::HostError { message: text() },
+            ExitKind::NoProc => ExitReason::NoProc,
+            ExitKind::Shutdown => ExitReason::Shutdown,
+            ExitKind::Custom => ExitReason::Custom {
+                code,
+                data: payload.to_vec(),
+            },
+        })
     }
 
     /// True for a normal exit, whatever its code.
@@ -168,6 +328,10 @@ impl fmt::Display for ExitReason {
             ExitReason::Normal { code } => write!(f, "normal({code})"),
             ExitReason::Trap { code, message } => write!(f, "trap({}: {message})", code.name()),
             ExitReason::HostError { message } => write!(f, "host_error({message})"),
+            ExitReason::Custom { code, data } if data.is_empty() => write!(f, "custom({code})"),
+            ExitReason::Custom { code, data } => {
+                write!(f, "custom({code}: {})", String::from_utf8_lossy(data))
+            }
             other => f.write_str(other.kind().name()),
         }
     }
@@ -207,6 +371,72 @@ mod tests {
         let mut names: Vec<_> = ExitKind::ALL.iter().map(|k| k.name()).collect();
         names.sort();
         names.dedup();
-        assert_eq!(names.len(), 6);
+        assert_eq!(names.len(), ExitKind::ALL.len());
+    }
+
+    #[test]
+    fn every_reason_survives_the_wire() {
+        let reasons = [
+            ExitReason::Normal { code: -3 },
+            ExitReason::Trap {
+                code: TrapCode::Panic,
+                message: "boom".into(),
+            },
+            ExitReason::OutOfFuel,
+            ExitReason::Deadline,
+            ExitReason::Killed,
+            ExitReason::HostError {
+                message: "h".into(),
+            },
+            ExitReason::NoProc,
+            ExitReason::Shutdown,
+            ExitReason::Custom {
+                code: 7,
+                data: vec![0, 255, 1],
+            },
+        ];
+        for reason in reasons {
+            let wire = reason.to_wire();
+            assert_eq!(wire[0], reason.kind().number());
+            assert_eq!(ExitReason::from_wire(&wire), Ok(reason));
+        }
+    }
+
+    #[test]
+    fn the_wire_numbers_are_the_documented_ones() {
+        assert_eq!(
+            ExitReason::Custom {
+                code: 1,
+                data: vec![]
+            }
+            .to_wire()[0],
+            8
+        );
+        assert_eq!(ExitReason::Shutdown.to_wire(), vec![6, 0, 0, 0, 0]);
+        assert_eq!(ExitReason::NoProc.to_wire()[0], 5);
+        let host = ExitReason::HostError {
+            message: "m".into(),
+        };
+        assert_eq!(host.to_wire(), vec![7, 0, 0, 0, 0, b'm']);
+        assert_eq!(
+            ExitReason::Normal { code: 2 }.to_wire(),
+            vec![0, 2, 0, 0, 0]
+        );
+        assert_eq!(TrapCode::Panic.number(), 13);
+        assert_eq!(TrapCode::from_number(13), TrapCode::Panic);
+        assert_eq!(TrapCode::from_number(200), TrapCode::Other);
+        assert_eq!(
+            TrapCode::from_number(TrapCode::Other.number()),
+            TrapCode::Other
+        );
+    }
+
+    #[test]
+    fn malformed_wire_reasons_are_typed_errors() {
+        assert_eq!(ExitReason::from_wire(&[0, 1]), Err(WireError::Short(2)));
+        assert_eq!(
+            ExitReason::from_wire(&[9, 0, 0, 0, 0]),
+            Err(WireError::UnknownKind(9))
+        );
     }
 }

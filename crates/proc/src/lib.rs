@@ -12,6 +12,10 @@
 //! | `mailbox` | MPSC mailboxes with tags, selective receive and bounds |
 //! | `exit_slot` | an exit, awaited by any number of joiners |
 //! | `process` | what every process has |
+//! | `reference` | unique references for monitors and reply aliases |
+//! | `signal` | exit signals and Erlang's rule for what a receiver does with one |
+//! | `relations` | links, monitors, trap-exits, the name: atomic pairwise changes |
+//! | `registry` | names of live processes, released when they end |
 //!
 //! | `sync` | the loom shim: std/parking_lot primitives, or loom's under `shoal_loom` |
 //!
@@ -36,6 +40,10 @@ mod exit_slot;
 mod mailbox;
 mod pid;
 mod process;
+mod reference;
+mod registry;
+mod relations;
+mod signal;
 mod state;
 mod sync;
 mod table;
@@ -44,10 +52,14 @@ mod table;
 mod loom_tests;
 
 pub use accounting::{Accounting, AccountingSnapshot};
-pub use exit::{Exit, ExitKind, ExitReason, TrapCode};
+pub use exit::{Exit, ExitKind, ExitReason, TrapCode, WIRE_HEADER, WireError};
 pub use exit_slot::ExitSlot;
-pub use mailbox::{Mailbox, MailboxError, Message, SAVED_POSITIONS};
+pub use mailbox::{Mailbox, MailboxError, Message, MessageKind, SAVED_POSITIONS};
 pub use pid::Pid;
 pub use process::ProcessCore;
+pub use reference::{REFERENCE_BASE, Reference, References, is_reference};
+pub use registry::{MAX_NAME_BYTES, RegisterError, Registry, check_name};
+pub use relations::{LinkOutcome, MonitorOutcome, Relations, Severed};
+pub use signal::{SignalOutcome, SignalReason, Via, on_exit_signal};
 pub use state::{IllegalTransition, State, StateCell, StateTimes, Transition, WaitReason};
 pub use table::{CapacityError, MAX_GENERATION, PAGE_SLOTS, ProcessTable};

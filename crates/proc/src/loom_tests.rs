@@ -97,13 +97,7 @@ fn loom_two_senders_and_a_polling_receiver_lose_nothing_and_keep_order() {
                 let mailbox = mailbox.clone();
                 thread::spawn(move || {
                     for i in 0..SENT[sender as usize] {
-                        mailbox
-                            .push(Message {
-                                from: None,
-                                tag: sender,
-                                data: vec![i],
-                            })
-                            .unwrap();
+                        mailbox.push(Message::data(None, sender, vec![i])).unwrap();
                     }
                 })
             })
@@ -141,13 +135,7 @@ fn loom_a_selective_receiver_is_woken_only_to_find_its_tag() {
             .map(|tag| {
                 let mailbox = mailbox.clone();
                 thread::spawn(move || {
-                    mailbox
-                        .push(Message {
-                            from: None,
-                            tag,
-                            data: vec![],
-                        })
-                        .unwrap();
+                    mailbox.push(Message::data(None, tag, vec![])).unwrap();
                 })
             })
             .collect();

@@ -31,13 +31,28 @@
 //! with [`MailboxError::Closed`], drops the waker and returns the messages never received,
 //! so nothing vanishes without the runtime seeing it. A closed mailbox registers no more
 //! wakers.
+//!
+//! # System messages
+//! `EXIT` and `DOWN` messages ([`MessageKind`]) share the one queue, so they keep their
+//! order with the sender's data messages. They are pushed with
+//! [`push_system`](Mailbox::push_system), which ignores the bound: a signal is never lost
+//! to a full mailbox.
+//!
+//! # Aliases: replies that cannot arrive late
+//! Tags in the reference range (`reference`) are reserved. A data message with such a
+//! tag is queued only while the receiver holds that reference open as an alias
+//! ([`open_alias`](Mailbox::open_alias)), and dropped otherwise. Closing an alias also
+//! removes the messages with its tag already queued. A request opens an alias, waits for
+//! the reply tagged with it, and closes it: a reply that comes after the requester gave up
+//! is dropped on arrival and can never be taken by a later receive.
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::task::{Context, Poll, Waker};
 
-use crate::Pid;
+use crate::reference::is_reference;
 use crate::sync::Mutex;
+use crate::{ExitReason, Pid, Reference};
 
 /// How many tags' scan positions a mailbox remembers. Erlang keeps one, for the receive
 /// being executed; four lets a process alternate between a few selective receives
@@ -47,12 +62,83 @@ pub const SAVED_POSITIONS: usize = 4;
 /// One message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
-    /// The sender; `None` when the host sent it.
+    /// The sender; `None` when the host sent it. For `EXIT`, the pid the signal is from;
+    /// for `DOWN`, the monitored pid.
     pub from: Option<Pid>,
-    /// Application-defined tag, matched by selective receive.
+    /// Application-defined tag, matched by selective receive; a `DOWN`'s is its monitor
+    /// reference, an `EXIT`'s is 0.
     pub tag: u64,
-    /// The payload.
+    /// The payload; a system message's is its reason on the wire (docs/ABI.md).
     pub data: Vec<u8>,
+    /// Data, or which system message.
+    pub kind: MessageKind,
+}
+
+/// What a message is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MessageKind {
+    /// Sent by a process or the host.
+    Data,
+    /// An exit signal, received as a message because the receiver traps exits.
+    Exit {
+        /// The signal's reason.
+        reason: ExitReason,
+    },
+    /// A monitored process ended (or was not alive when the monitor was made).
+    Down {
+        /// The monitor.
+        reference: Reference,
+        /// Why it ended.
+        reason: ExitReason,
+    },
+}
+
+impl MessageKind {
+    /// The kind's number in the guest ABI: 0 data, 1 exit, 2 down.
+    pub fn number(&self) -> i32 {
+        match self {
+            MessageKind::Data => 0,
+            MessageKind::Exit { .. } => 1,
+            MessageKind::Down { .. } => 2,
+        }
+    }
+}
+
+impl Message {
+    /// A data message.
+    pub fn data(from: Option<Pid>, tag: u64, data: impl Into<Vec<u8>>) -> Message {
+        Message {
+            from,
+            tag,
+            data: data.into(),
+            kind: MessageKind::Data,
+        }
+    }
+
+    /// `EXIT(from, reason)`.
+    pub fn exit(from: Option<Pid>, reason: ExitReason) -> Message {
+        Message {
+            from,
+            tag: 0,
+            data: reason.to_wire(),
+            kind: MessageKind::Exit { reason },
+        }
+    }
+
+    /// `DOWN(reference, pid, reason)`.
+    pub fn down(reference: Reference, pid: Pid, reason: ExitReason) -> Message {
+        Message {
+            from: Some(pid),
+            tag: reference.to_bits(),
+            data: reason.to_wire(),
+            kind: MessageKind::Down { reference, reason },
+        }
+    }
+
+    /// Whether this is a data message.
+    pub fn is_data(&self) -> bool {
+        matches!(self.kind, MessageKind::Data)
+    }
 }
 
 /// Why a push was refused.
@@ -91,6 +177,8 @@ struct Inner {
     closed: bool,
     /// Messages the last receive examined.
     last_scan: usize,
+    /// Open aliases: the reference tags data messages may carry.
+    aliases: Vec<u64>,
 }
 
 impl Inner {
@@ -160,6 +248,20 @@ impl Inner {
             }
         }
     }
+
+    /// Removes every message `matches` accepts, keeping scan positions exact. Returns
+    /// how many it removed.
+    fn remove_where(&mut self, matches: impl Fn(&Message) -> bool) -> usize {
+        let mut removed = 0;
+        for i in (0..self.queue.len()).rev() {
+            if matches(&self.queue[i]) {
+                self.queue.remove(i);
+                self.removed_at(i);
+                removed += 1;
+            }
+        }
+        removed
+    }
 }
 
 /// A process's mailbox.
@@ -191,14 +293,28 @@ impl Mailbox {
     }
 
     /// Queues a message and wakes the receiver if it waits. Refused if the mailbox is
-    /// full or closed.
+    /// full or closed. A data message with a reference tag that is not an open alias is
+    /// dropped, and the push still succeeds (module docs).
     pub fn push(&self, msg: Message) -> Result<(), MailboxError> {
+        self.push_inner(msg, self.bound)
+    }
+
+    /// Queues a system message (`EXIT`, `DOWN`) whatever the bound. Refused only if the
+    /// mailbox is closed.
+    pub fn push_system(&self, msg: Message) -> Result<(), MailboxError> {
+        self.push_inner(msg, None)
+    }
+
+    fn push_inner(&self, msg: Message, bound: Option<usize>) -> Result<(), MailboxError> {
         let waker = {
             let mut inner = self.inner.lock();
             if inner.closed {
                 return Err(MailboxError::Closed);
             }
-            if let Some(bound) = self.bound
+            if msg.is_data() && is_reference(msg.tag) && !inner.aliases.contains(&msg.tag) {
+                return Ok(());
+            }
+            if let Some(bound) = bound
                 && inner.queue.len() >= bound
             {
                 return Err(MailboxError::Full { bound });
@@ -248,6 +364,35 @@ impl Mailbox {
         queue.into()
     }
 
+    /// Opens `reference` as an alias: data messages tagged with it are queued from now on.
+    pub fn open_alias(&self, reference: Reference) {
+        let mut inner = self.inner.lock();
+        if !inner.closed && !inner.aliases.contains(&reference.to_bits()) {
+            inner.aliases.push(reference.to_bits());
+        }
+    }
+
+    /// Closes an alias: later data messages tagged with it are dropped on arrival, and
+    /// those already queued are removed. Whether it was open.
+    pub fn close_alias(&self, reference: Reference) -> bool {
+        let tag = reference.to_bits();
+        let mut inner = self.inner.lock();
+        let Some(i) = inner.aliases.iter().position(|a| *a == tag) else {
+            return false;
+        };
+        inner.aliases.swap_remove(i);
+        inner.remove_where(|m| m.is_data() && m.tag == tag);
+        true
+    }
+
+    /// Removes a queued `DOWN` of monitor `reference` (a demonitor with flush). Whether
+    /// there was one.
+    pub fn remove_down(&self, reference: Reference) -> bool {
+        self.inner.lock().remove_where(
+            |m| matches!(&m.kind, MessageKind::Down { reference: r, .. } if *r == reference),
+        ) > 0
+    }
+
     /// Queued messages.
     pub fn len(&self) -> usize {
         self.inner.lock().queue.len()
@@ -277,11 +422,7 @@ mod tests {
     use std::task::Wake;
 
     fn msg(tag: u64, byte: u8) -> Message {
-        Message {
-            from: None,
-            tag,
-            data: vec![byte],
-        }
+        Message::data(None, tag, vec![byte])
     }
 
     #[test]
@@ -490,12 +631,8 @@ mod tests {
                 let m = m.clone();
                 std::thread::spawn(move || {
                     for i in 0..1_000u32 {
-                        m.push(Message {
-                            from: None,
-                            tag,
-                            data: i.to_le_bytes().to_vec(),
-                        })
-                        .unwrap();
+                        m.push(Message::data(None, tag, i.to_le_bytes().to_vec()))
+                            .unwrap();
                     }
                 })
             })

@@ -7,6 +7,8 @@
 //! these steps, each on one part:
 //! - `state` → `Exiting`. This comes first: the CAS has exactly one winner, and only the
 //!   winner runs the rest, so a kill racing a trap ends the process once;
+//! - `close_relations`: no link, monitor or name is added from now on; the links,
+//!   monitors and name it had are handed back, to be signalled and released;
 //! - `mailbox.close()`: later sends fail with `Closed`, and the unreceived messages are
 //!   handed back;
 //! - the table's `remove`: the pid is dead, its slot's next occupant gets a new
@@ -19,7 +21,7 @@
 
 use std::time::Instant;
 
-use crate::{Accounting, ExitSlot, Mailbox, Pid, StateCell};
+use crate::{Accounting, ExitSlot, Mailbox, Pid, Relations, StateCell};
 
 /// The core of a process.
 #[derive(Debug)]
@@ -34,6 +36,14 @@ pub struct ProcessCore {
     pub mailbox: Mailbox,
     /// Its exit, once it has one.
     pub exit: ExitSlot,
+    /// Links, monitors, trap-exits and name (`relations`).
+    pub relations: Relations,
+}
+
+impl AsRef<ProcessCore> for ProcessCore {
+    fn as_ref(&self) -> &ProcessCore {
+        self
+    }
 }
 
 impl ProcessCore {
@@ -45,6 +55,7 @@ impl ProcessCore {
             accounting: Accounting::new(spawned_at),
             mailbox: Mailbox::new(mailbox_bound),
             exit: ExitSlot::new(),
+            relations: Relations::default(),
         }
     }
 }

@@ -158,6 +158,9 @@ pub enum SendError {
         /// The limit.
         max: usize,
     },
+    /// No live process is registered under the name.
+    #[error("no process is registered as `{0}`")]
+    NoName(String),
 }
 
 /// The pid names no live process.

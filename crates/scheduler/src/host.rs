@@ -13,9 +13,10 @@
 
 use std::sync::Arc;
 
-use shoal_proc::{Message, Pid};
+use shoal_proc::{ExitReason, Message, Pid, Reference, RegisterError, SignalReason};
 use wasmtime::{AsContextMut, Caller, Linker, Memory, StoreLimits};
 
+use crate::actor::Bind;
 use crate::error::SendError;
 use crate::module::Module;
 use crate::process::{Process, YieldCause};
@@ -40,6 +41,22 @@ pub(crate) const HOST_FUNCTIONS: &[&str] = &[
     "sleep",
     "now",
     "exit",
+    "message_kind",
+    "link",
+    "unlink",
+    "trap_exit",
+    "exit_signal",
+    "spawn_link",
+    "spawn_monitor",
+    "monitor",
+    "demonitor",
+    "alias",
+    "unalias",
+    "register",
+    "unregister",
+    "whereis",
+    "send_name",
+    "panic",
 ];
 
 /// Largest message: 16 MiB. Larger payloads belong in shared storage, not in a copy
@@ -66,6 +83,14 @@ pub mod status {
     pub const TOO_LARGE: i32 = -7;
     /// Spawn refused: shutting down.
     pub const SHUTTING_DOWN: i32 = -8;
+    /// `register`: the name is held by a live process.
+    pub const NAME_TAKEN: i32 = -9;
+    /// `register`: the process has a name already.
+    pub const ALREADY_NAMED: i32 = -10;
+    /// `exit_signal`: a reason kind that cannot be sent.
+    pub const BAD_REASON: i32 = -11;
+    /// A name that is empty, too long or not UTF-8.
+    pub const BAD_NAME: i32 = -12;
 }
 
 /// Raised by `shoal.exit(code)`: unwinds the guest and ends it as `normal(code)`.
@@ -73,7 +98,13 @@ pub mod status {
 #[error("guest called exit({0})")]
 pub(crate) struct GuestExit(pub i32);
 
-/// Raised by the epoch callback to end a running guest.
+/// Raised by `shoal.panic`: ends the guest as `trap(panic: message)`.
+#[derive(Debug, thiserror::Error)]
+#[error("guest panicked: {0}")]
+pub(crate) struct GuestPanic(pub String);
+
+/// Raised by the epoch callback to end a running guest, and by a host call after which
+/// the caller is killed (an exit signal to itself, a link to a dead pid).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Interrupt {
     /// Killed by the host.
@@ -212,28 +243,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
          name_len: i32,
          arg: i64|
          -> wasmtime::Result<i64> {
-            sync_fuel(&caller, false);
-            let (memory, range) =
-                guest_range(caller.data().memory, &caller, "spawn", name_ptr, name_len)?;
-            let Ok(name) = std::str::from_utf8(&memory.data(&caller)[range]) else {
-                return Ok(i64::from(status::BAD_EXPORT));
-            };
-            let name = name.to_owned();
-            let state = caller.data();
-            // No overrides: the child gets the runtime's defaults.
-            let options = crate::config::Limits::default();
-            Ok(
-                match state.shared.spawn_process(
-                    &state.module,
-                    &name,
-                    arg,
-                    &options,
-                    Some(state.process.pid()),
-                ) {
-                    Ok(child) => child.pid().to_bits() as i64,
-                    Err(e) => i64::from(crate::shared::spawn_status(&e)),
-                },
-            )
+            spawn_bound(&caller, "spawn", name_ptr, name_len, arg, |_| Bind::None)
         },
     )?;
 
@@ -250,19 +260,10 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
             let (memory, range) = guest_range(caller.data().memory, &caller, "send", ptr, len)?;
             let data = memory.data(&caller)[range].to_vec();
             let state = caller.data();
-            let message = Message {
-                from: Some(state.process.pid()),
-                tag: tag as u64,
-                data,
-            };
-            Ok(
-                match state.shared.send(Pid::from_bits(pid as u64), message) {
-                    Ok(()) => status::OK,
-                    Err(SendError::NoProc(_)) => status::NOPROC,
-                    Err(SendError::MailboxFull { .. }) => status::MAILBOX_FULL,
-                    Err(SendError::TooLarge { .. }) => status::TOO_LARGE,
-                },
-            )
+            let message = Message::data(Some(state.process.pid()), tag as u64, data);
+            Ok(send_status(
+                state.shared.send(Pid::from_bits(pid as u64), message),
+            ))
         },
     )?;
 
@@ -355,6 +356,347 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
                 }
                 begin_new_quantum(&mut caller);
             })
+        },
+    )?;
+
+    add_actor_functions(linker)?;
+    Ok(())
+}
+
+/// Reads a name argument; `Err(BAD_NAME)` as a status if it is not a valid name.
+fn read_name(
+    caller: &Caller<'_, HostState>,
+    function: &'static str,
+    ptr: i32,
+    len: i32,
+) -> wasmtime::Result<Result<String, i32>> {
+    let (memory, range) = guest_range(caller.data().memory, caller, function, ptr, len)?;
+    Ok(match std::str::from_utf8(&memory.data(caller)[range]) {
+        Ok(name) if shoal_proc::check_name(name).is_ok() => Ok(name.to_owned()),
+        _ => Err(status::BAD_NAME),
+    })
+}
+
+/// After a host call that may have killed the caller: unwind it now rather than at its
+/// next quantum.
+fn unless_killed(caller: &Caller<'_, HostState>) -> wasmtime::Result<()> {
+    if caller.data().process.is_killed() {
+        Err(wasmtime::Error::new(Interrupt::Killed))
+    } else {
+        Ok(())
+    }
+}
+
+/// The status of a refused send.
+fn send_status(result: Result<(), SendError>) -> i32 {
+    match result {
+        Ok(()) => status::OK,
+        Err(SendError::NoProc(_) | SendError::NoName(_)) => status::NOPROC,
+        Err(SendError::MailboxFull { .. }) => status::MAILBOX_FULL,
+        Err(SendError::TooLarge { .. }) => status::TOO_LARGE,
+    }
+}
+
+/// Spawns the export named at `(ptr, len)`, bound to the caller as `bind` says.
+fn spawn_bound(
+    caller: &Caller<'_, HostState>,
+    function: &'static str,
+    name_ptr: i32,
+    name_len: i32,
+    arg: i64,
+    bind: impl for<'a> FnOnce(&'a Process) -> Bind<'a>,
+) -> wasmtime::Result<i64> {
+    sync_fuel(caller, false);
+    let (memory, range) = guest_range(caller.data().memory, caller, function, name_ptr, name_len)?;
+    let Ok(name) = std::str::from_utf8(&memory.data(caller)[range]) else {
+        return Ok(i64::from(status::BAD_EXPORT));
+    };
+    let name = name.to_owned();
+    let state = caller.data();
+    // No overrides: the child gets the runtime's defaults.
+    let options = crate::config::Limits::default();
+    Ok(
+        match state.shared.spawn_process(
+            &state.module,
+            &name,
+            arg,
+            &options,
+            Some(&state.process),
+            bind(&state.process),
+        ) {
+            Ok(child) => child.pid().to_bits() as i64,
+            Err(e) => i64::from(crate::shared::spawn_status(&e)),
+        },
+    )
+}
+
+/// The reason `exit_signal` sends, from its arguments; `None` for a kind that cannot be
+/// sent.
+fn signal_reason(kind: i32, code: i32, data: Vec<u8>) -> Option<SignalReason> {
+    Some(match kind {
+        0 => SignalReason::Reason(ExitReason::Normal { code }),
+        4 => SignalReason::Kill,
+        6 => SignalReason::Reason(ExitReason::Shutdown),
+        8 => SignalReason::Reason(ExitReason::Custom { code, data }),
+        _ => return None,
+    })
+}
+
+/// The host functions of the actor model (docs/ABI.md, "Actors").
+fn add_actor_functions(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    linker.func_wrap(
+        HOST_MODULE,
+        "message_kind",
+        |caller: Caller<'_, HostState>| -> i32 {
+            caller
+                .data()
+                .current
+                .as_ref()
+                .map_or(status::NO_MESSAGE, |m| m.kind.number())
+        },
+    )?;
+
+    linker.func_wrap(
+        HOST_MODULE,
+        "link",
+        |caller: Caller<'_, HostState>, pid: i64| -> wasmtime::Result<i32> {
+            let state = caller.data();
+            state
+                .shared
+                .link(&state.process, Pid::from_bits(pid as u64));
+            unless_killed(&caller)?;
+            Ok(status::OK)
+        },
+    )?;
+
+    linker.func_wrap(
+        HOST_MODULE,
+        "unlink",
+        |caller: Caller<'_, HostState>, pid: i64| -> i32 {
+            let state = caller.data();
+            state
+                .shared
+                .unlink(&state.process, Pid::from_bits(pid as u64));
+            status::OK
+        },
+    )?;
+
+    linker.func_wrap(
+        HOST_MODULE,
+        "trap_exit",
+        |caller: Caller<'_, HostState>, on: i32| -> i32 {
+            i32::from(caller.data().process.core.set_trap_exit(on != 0))
+        },
+    )?;
+
+    linker.func_wrap(
+        HOST_MODULE,
+        "exit_signal",
+        |caller: Caller<'_, HostState>,
+         pid: i64,
+         kind: i32,
+         code: i32,
+         ptr: i32,
+         len: i32|
+         -> wasmtime::Result<i32> {
+            sync_fuel(&caller, false);
+            let data = if kind == 8 {
+                let (memory, range) =
+                    guest_range(caller.data().memory, &caller, "exit_signal", ptr, len)?;
+                memory.data(&caller)[range].to_vec()
+            } else {
+                Vec::new()
+            };
+            let Some(reason) = signal_reason(kind, code, data) else {
+                return Ok(status::BAD_REASON);
+            };
+            let state = caller.data();
+            let sent = state.shared.exit_signal(
+                Some(state.process.pid()),
+                Pid::from_bits(pid as u64),
+                reason,
+            );
+            unless_killed(&caller)?;
+            Ok(match sent {
+                Ok(()) => status::OK,
+                Err(_) => status::NOPROC,
+            })
+        },
+    )?;
+
+    linker.func_wrap(
+        HOST_MODULE,
+        "spawn_link",
+        |caller: Caller<'_, HostState>,
+         name_ptr: i32,
+         name_len: i32,
+         arg: i64|
+         -> wasmtime::Result<i64> {
+            spawn_bound(&caller, "spawn_link", name_ptr, name_len, arg, |p| {
+                Bind::Link(p)
+            })
+        },
+    )?;
+
+    linker.func_wrap(
+        HOST_MODULE,
+        "spawn_monitor",
+        |mut caller: Caller<'_, HostState>,
+         name_ptr: i32,
+         name_len: i32,
+         arg: i64,
+         ref_ptr: i32|
+         -> wasmtime::Result<i64> {
+            // Check the reference's range before anything is spawned.
+            let (memory, range) =
+                guest_range(caller.data().memory, &caller, "spawn_monitor", ref_ptr, 8)?;
+            let reference = caller.data().shared.make_ref();
+            let pid = spawn_bound(&caller, "spawn_monitor", name_ptr, name_len, arg, |p| {
+                Bind::Monitor(p, reference)
+            })?;
+            if pid >= 0 {
+                memory.data_mut(&mut caller)[range]
+                    .copy_from_slice(&reference.to_bits().to_le_bytes());
+            }
+            Ok(pid)
+        },
+    )?;
+
+    linker.func_wrap(
+        HOST_MODULE,
+        "monitor",
+        |caller: Caller<'_, HostState>, pid: i64| -> i64 {
+            let state = caller.data();
+            state
+                .shared
+                .monitor(&state.process, Pid::from_bits(pid as u64))
+                .to_bits() as i64
+        },
+    )?;
+
+    linker.func_wrap(
+        HOST_MODULE,
+        "demonitor",
+        |caller: Caller<'_, HostState>, reference: i64, flush: i32| -> i32 {
+            let Some(reference) = Reference::from_bits(reference as u64) else {
+                return 0;
+            };
+            let state = caller.data();
+            i32::from(
+                state
+                    .shared
+                    .demonitor(&state.process, reference, flush != 0),
+            )
+        },
+    )?;
+
+    linker.func_wrap(
+        HOST_MODULE,
+        "alias",
+        |caller: Caller<'_, HostState>| -> i64 {
+            let state = caller.data();
+            let reference = state.shared.make_ref();
+            state.process.core.mailbox.open_alias(reference);
+            reference.to_bits() as i64
+        },
+    )?;
+
+    linker.func_wrap(
+        HOST_MODULE,
+        "unalias",
+        |caller: Caller<'_, HostState>, reference: i64| -> i32 {
+            Reference::from_bits(reference as u64).map_or(0, |r| {
+                i32::from(caller.data().process.core.mailbox.close_alias(r))
+            })
+        },
+    )?;
+
+    linker.func_wrap(
+        HOST_MODULE,
+        "register",
+        |caller: Caller<'_, HostState>, ptr: i32, len: i32, pid: i64| -> wasmtime::Result<i32> {
+            let name = match read_name(&caller, "register", ptr, len)? {
+                Ok(name) => name,
+                Err(status) => return Ok(status),
+            };
+            Ok(
+                match caller
+                    .data()
+                    .shared
+                    .register(&name, Pid::from_bits(pid as u64))
+                {
+                    Ok(()) => status::OK,
+                    Err(RegisterError::NoProc(_)) => status::NOPROC,
+                    Err(RegisterError::NameTaken { .. }) => status::NAME_TAKEN,
+                    Err(RegisterError::AlreadyNamed { .. }) => status::ALREADY_NAMED,
+                    Err(RegisterError::BadName(_)) => status::BAD_NAME,
+                },
+            )
+        },
+    )?;
+
+    linker.func_wrap(
+        HOST_MODULE,
+        "unregister",
+        |caller: Caller<'_, HostState>, ptr: i32, len: i32| -> wasmtime::Result<i32> {
+            let name = match read_name(&caller, "unregister", ptr, len)? {
+                Ok(name) => name,
+                Err(status) => return Ok(status),
+            };
+            Ok(match caller.data().shared.unregister(&name) {
+                Some(_) => status::OK,
+                None => status::NOPROC,
+            })
+        },
+    )?;
+
+    linker.func_wrap(
+        HOST_MODULE,
+        "whereis",
+        |caller: Caller<'_, HostState>, ptr: i32, len: i32| -> wasmtime::Result<i64> {
+            let name = match read_name(&caller, "whereis", ptr, len)? {
+                Ok(name) => name,
+                Err(status) => return Ok(i64::from(status)),
+            };
+            Ok(caller
+                .data()
+                .shared
+                .whereis(&name)
+                .map_or(i64::from(status::NOPROC), |p| p.to_bits() as i64))
+        },
+    )?;
+
+    linker.func_wrap(
+        HOST_MODULE,
+        "send_name",
+        |caller: Caller<'_, HostState>,
+         name_ptr: i32,
+         name_len: i32,
+         tag: i64,
+         ptr: i32,
+         len: i32|
+         -> wasmtime::Result<i32> {
+            sync_fuel(&caller, false);
+            let name = match read_name(&caller, "send_name", name_ptr, name_len)? {
+                Ok(name) => name,
+                Err(status) => return Ok(status),
+            };
+            let (memory, range) =
+                guest_range(caller.data().memory, &caller, "send_name", ptr, len)?;
+            let data = memory.data(&caller)[range].to_vec();
+            let state = caller.data();
+            let message = Message::data(Some(state.process.pid()), tag as u64, data);
+            Ok(send_status(state.shared.send_name(&name, message)))
+        },
+    )?;
+
+    linker.func_wrap(
+        HOST_MODULE,
+        "panic",
+        |caller: Caller<'_, HostState>, ptr: i32, len: i32| -> wasmtime::Result<()> {
+            let (memory, range) = guest_range(caller.data().memory, &caller, "panic", ptr, len)?;
+            let message = String::from_utf8_lossy(&memory.data(&caller)[range]).into_owned();
+            Err(wasmtime::Error::new(GuestPanic(message)))
         },
     )?;
 

@@ -23,6 +23,7 @@
 //! | `trace` | the optional, bounded schedule trace |
 //! | `wait` | receive, sleep and yield without holding a worker |
 //! | `native` | native processes: Rust futures scheduled as processes |
+//! | `actor` | links, monitors, exit signals, names: `proc`'s rules on live processes |
 //! | `runtime`, `handle` | the host API |
 //!
 //! # Scheduling policy
@@ -64,6 +65,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod actor;
 mod arena;
 mod clock;
 mod config;
@@ -94,9 +96,10 @@ pub use error::{CompileError, ConfigError, NoProc, SendError, SpawnError};
 pub use handle::{ProcessHandle, ProcessInfo, RuntimeStats};
 pub use host::{MAX_MESSAGE_BYTES, status};
 pub use module::Module;
-pub use native::NativeContext;
+pub use native::{NativeContext, RequestError, split_request};
 pub use runtime::Runtime;
 pub use shoal_proc::{
-    AccountingSnapshot, Exit, ExitKind, ExitReason, Message, Pid, State, TrapCode, WaitReason,
+    AccountingSnapshot, Exit, ExitKind, ExitReason, MAX_NAME_BYTES, Message, MessageKind, Pid,
+    Reference, RegisterError, SignalReason, State, TrapCode, WaitReason, WireError,
 };
 pub use trace::{Trace, TraceEvent, TraceKind, Track};

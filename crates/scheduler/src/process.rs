@@ -15,7 +15,9 @@
 //!
 //! # Kill and deadline
 //! Both are flags checked at the top of every poll, before the guest runs: a killed or
-//! expired process never runs another instruction. A task dropped before it finished
+//! expired process never runs another instruction. A kill carries its reason: `killed`
+//! from the host or an untrappable `kill`, or the reason of an exit signal the process did
+//! not trap (a linked process's trap, say), which it then ends with and passes on. A task dropped before it finished
 //! records `killed` too, so every process that was spawned has an exit. A running guest is reached by the
 //! epoch callback (within a tick) or by its next fuel yield (within a quantum); a waiting
 //! one is woken by [`Process::kill`] or by its deadline timer.
@@ -23,8 +25,8 @@
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use futures::task::AtomicWaker;
@@ -32,7 +34,7 @@ use futures::task::AtomicWaker;
 use shoal_proc::{ExitReason, Pid, ProcessCore, TrapCode};
 
 use crate::config::Limits;
-use crate::host::{BadPointer, GuestExit, Interrupt};
+use crate::host::{BadPointer, GuestExit, GuestPanic, Interrupt};
 use crate::shared::Shared;
 
 /// The period over which a process's running time decides whether its wake-ups are
@@ -67,6 +69,9 @@ pub(crate) struct Process {
     pub core: ProcessCore,
     /// Set by `kill`; checked at every poll and by the epoch callback. Never unset.
     killed: AtomicBool,
+    /// The reason the process is killed with: `killed` by the host, or the reason of an
+    /// exit signal it did not trap. Set once, before `killed`; the first one wins.
+    kill_reason: OnceLock<Box<ExitReason>>,
     /// Clock reading (ns) at which the process ends as `deadline`.
     pub deadline_ns: Option<u64>,
     /// The process that spawned it; `None` when host code did.
@@ -103,6 +108,7 @@ impl Process {
             parent,
             core: ProcessCore::new(pid, limits.mailbox_bound, now_ns, std::time::Instant::now()),
             killed: AtomicBool::new(false),
+            kill_reason: OnceLock::new(),
             deadline_ns: limits
                 .deadline
                 .map(|d| now_ns.saturating_add(crate::clock::duration_ns(d))),
@@ -123,9 +129,23 @@ impl Process {
     /// Requests that the process end as `killed`. A waiting process is woken so it ends
     /// at once; a running one stops at its next tick or quantum.
     pub(crate) fn kill(&self) {
+        self.kill_with(ExitReason::Killed);
+    }
+
+    /// Requests that the process end with `reason` (an exit signal it does not trap), as
+    /// [`kill`](Self::kill) does. The first reason asked for is the one it ends with.
+    pub(crate) fn kill_with(&self, reason: ExitReason) {
+        let _ = self.kill_reason.set(Box::new(reason));
         if !self.killed.swap(true, Ordering::AcqRel) {
             self.task_waker.wake();
         }
+    }
+
+    /// The reason a killed process ends with.
+    pub(crate) fn kill_reason(&self) -> ExitReason {
+        self.kill_reason
+            .get()
+            .map_or(ExitReason::Killed, |r| (**r).clone())
     }
 
     #[inline]
@@ -201,6 +221,12 @@ impl Process {
     }
 }
 
+impl AsRef<ProcessCore> for Process {
+    fn as_ref(&self) -> &ProcessCore {
+        &self.core
+    }
+}
+
 /// Applies a transition that the scheduler's invariants guarantee: an illegal one here is
 /// a bug in the scheduler, reported with the invariant that broke.
 #[track_caller]
@@ -263,7 +289,7 @@ impl Future for ProcessFuture {
             return Poll::Ready(());
         };
         if this.process.is_killed() {
-            return this.finish(ExitReason::Killed);
+            return this.finish(this.process.kill_reason());
         }
         if this.process.deadline_ns.is_some()
             && this.process.deadline_passed(this.shared.clock.now_ns())
@@ -274,6 +300,10 @@ impl Future for ProcessFuture {
         // process, never the worker.
         match std::panic::catch_unwind(AssertUnwindSafe(|| run.as_mut().poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
+            // An interrupt by a kill carries the reason the process was killed with.
+            Ok(Poll::Ready(ExitReason::Killed)) if this.process.is_killed() => {
+                this.finish(this.process.kill_reason())
+            }
             Ok(Poll::Ready(reason)) => this.finish(reason),
             Err(panic) => this.finish(ExitReason::HostError {
                 message: format!("host function panicked: {}", panic_message(&panic)),
@@ -301,6 +331,12 @@ pub(crate) fn exit_reason_of(error: wasmtime::Error) -> ExitReason {
         return match interrupt {
             Interrupt::Killed => ExitReason::Killed,
             Interrupt::Deadline => ExitReason::Deadline,
+        };
+    }
+    if let Some(GuestPanic(message)) = error.downcast_ref::<GuestPanic>() {
+        return ExitReason::Trap {
+            code: TrapCode::Panic,
+            message: message.clone(),
         };
     }
     if let Some(bad) = error.downcast_ref::<BadPointer>() {

@@ -27,9 +27,12 @@ use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 use parking_lot::{Condvar, Mutex};
-use shoal_proc::{Exit, Message, Pid, ProcessTable};
+use shoal_proc::{
+    Exit, Message, Pid, ProcessTable, References, RegisterError, Registry, SignalReason,
+};
 use wasmtime::Linker;
 
+use crate::actor::Bind;
 use crate::arena::{MAPPINGS_PER_GUEST, MappingBudget};
 use crate::clock::Clock;
 use crate::config::{Config, Preemption, RuntimeBuilder, SpawnOptions};
@@ -138,6 +141,8 @@ impl Runtime {
             guests_live: CachePadded::new(AtomicUsize::new(0)),
             linker,
             table: ProcessTable::with_capacity(config.capacity),
+            registry: Registry::default(),
+            references: References::default(),
             queues,
             clock: if config.deterministic {
                 Clock::virtual_at_zero()
@@ -251,9 +256,9 @@ impl Runtime {
         arg: i64,
         options: SpawnOptions,
     ) -> Result<ProcessHandle, SpawnError> {
-        let process = self
-            .shared()
-            .spawn_process(module, export, arg, &options.limits, None)?;
+        let process =
+            self.shared()
+                .spawn_process(module, export, arg, &options.limits, None, Bind::None)?;
         Ok(ProcessHandle { process })
     }
 
@@ -272,24 +277,53 @@ impl Runtime {
         Fut: Future<Output = i32> + Send + 'static,
     {
         let shared = self.shared();
-        let process = shared.spawn_native(&options.limits, |process| {
-            let context = crate::native::context(shared.clone(), process.clone());
-            crate::native::run(shared.clone(), process, f(context))
-        })?;
+        let process = crate::native::spawn(shared, &options, None, Bind::None, f)?;
         Ok(ProcessHandle { process })
     }
 
     /// Sends a message from the host. FIFO per sender; never delivered to a later
     /// process that reuses a dead pid's slot.
     pub fn send(&self, to: Pid, tag: u64, data: impl Into<Vec<u8>>) -> Result<(), SendError> {
-        self.shared().send(
-            to,
-            Message {
-                from: None,
-                tag,
-                data: data.into(),
-            },
-        )
+        self.shared().send(to, Message::data(None, tag, data))
+    }
+
+    /// Sends a message from the host to the process registered as `name`.
+    pub fn send_name(
+        &self,
+        name: &str,
+        tag: u64,
+        data: impl Into<Vec<u8>>,
+    ) -> Result<(), SendError> {
+        self.shared()
+            .send_name(name, Message::data(None, tag, data))
+    }
+
+    /// Sends an exit signal from the host to `pid` (docs/ABI.md has the table of what the
+    /// receiver does): [`SignalReason::Kill`] kills it whether or not it traps exits;
+    /// another reason kills it unless it traps exits or the reason is normal.
+    pub fn exit(&self, pid: Pid, reason: SignalReason) -> Result<(), NoProc> {
+        self.shared().exit_signal(None, pid, reason)
+    }
+
+    /// Registers the live process `pid` as `name`. A name is released when its process
+    /// ends.
+    pub fn register(&self, name: &str, pid: Pid) -> Result<(), RegisterError> {
+        self.shared().register(name, pid)
+    }
+
+    /// Removes a name; the pid it named, or `None` if no live process had it.
+    pub fn unregister(&self, name: &str) -> Option<Pid> {
+        self.shared().unregister(name)
+    }
+
+    /// The live process registered as `name`.
+    pub fn whereis(&self, name: &str) -> Option<Pid> {
+        self.shared().whereis(name)
+    }
+
+    /// How many names are registered.
+    pub fn registered(&self) -> usize {
+        self.shared().registry.len()
     }
 
     fn lookup(&self, pid: Pid) -> Result<Arc<Process>, NoProc> {

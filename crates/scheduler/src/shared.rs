@@ -29,8 +29,9 @@
 //!
 //! # Exit
 //! `complete` runs on the worker that polled the process to its end, after the store was
-//! dropped: state `Exiting`, mailbox closed (later sends get `NoProc`), table slot freed,
-//! state `Exited`, exit published to joiners. A message to the old pid can never reach a
+//! dropped: state `Exiting`, relations closed (no link, monitor or name is added any
+//! more), mailbox closed (later sends get `NoProc`), table slot freed, name released and
+//! exit signals and `DOWN`s sent (`actor`), state `Exited`, exit published to joiners. A message to the old pid can never reach a
 //! later process in the same slot: the table compares generations.
 
 use std::sync::Arc;
@@ -39,9 +40,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use async_task::ScheduleInfo;
 use crossbeam_utils::CachePadded;
 use parking_lot::{Condvar, Mutex};
-use shoal_proc::{Exit, ExitReason, MailboxError, Message, Pid, ProcessTable, State};
+use shoal_proc::{
+    Exit, ExitReason, MailboxError, Message, Pid, ProcessTable, References, Registry, State,
+};
 use wasmtime::{Engine, Linker};
 
+use crate::actor::Bind;
 use crate::arena::{MAPPINGS_PER_GUEST, MappingBudget, StackArena};
 use crate::clock::Clock;
 use crate::config::{Config, Limits, validate_limits};
@@ -85,6 +89,10 @@ pub(crate) struct Shared {
     pub linker: Linker<HostState>,
     /// Live processes by pid.
     pub table: ProcessTable<Process>,
+    /// Registered names.
+    pub registry: Registry,
+    /// The source of monitor references and aliases.
+    pub references: References,
     /// Run queues and parked workers.
     pub queues: Queues,
     /// Real or virtual.
@@ -141,7 +149,8 @@ impl Shared {
         export: &str,
         arg: i64,
         options: &Limits,
-        parent: Option<Pid>,
+        parent: Option<&Process>,
+        bind: Bind<'_>,
     ) -> Result<Arc<Process>, SpawnError> {
         if self.shutting_down.load(Ordering::Acquire) {
             return Err(SpawnError::ShuttingDown);
@@ -151,7 +160,8 @@ impl Shared {
         validate_limits(&limits, self.config.fuel_metering, self.config.max_memory)?;
 
         let slot = self.reserve_guest()?;
-        let process = self.insert(&limits, parent)?;
+        let process = self.insert(&limits, parent.map(Process::pid))?;
+        self.bind(&process, bind);
         let run = crate::guest::run(
             slot,
             process.clone(),
@@ -170,13 +180,16 @@ impl Shared {
     pub(crate) fn spawn_native(
         self: &Arc<Self>,
         options: &Limits,
+        parent: Option<&Process>,
+        bind: Bind<'_>,
         make: impl FnOnce(Arc<Process>) -> GuestRun,
     ) -> Result<Arc<Process>, SpawnError> {
         if self.shutting_down.load(Ordering::Acquire) {
             return Err(SpawnError::ShuttingDown);
         }
         let limits = merge(&self.config.limits, options);
-        let process = self.insert(&limits, None)?;
+        let process = self.insert(&limits, parent.map(Process::pid))?;
+        self.bind(&process, bind);
         self.start_task(&process, make(process.clone()));
         tracing::debug!(pid = %process.pid(), "spawn native");
         Ok(process)
@@ -410,10 +423,14 @@ impl Shared {
             state.transition_to_exiting(now),
             "a finishing process is alive",
         );
+        let severed = process.core.close_relations();
         let unread = process.core.mailbox.close();
         drop(process.task_waker.take());
         process.deadline_timer.store(true, Ordering::Release);
         self.table.remove(process.pid());
+        if let Some(severed) = severed {
+            self.sever(process.pid(), &reason, severed);
+        }
         crate::process::expect_transition(
             state.transition_to_exited(now),
             "an exiting process can exit",

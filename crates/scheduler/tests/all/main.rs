@@ -13,6 +13,7 @@ mod kill;
 mod messages;
 mod native;
 mod scale;
+mod signals;
 mod trace;
 mod traps;
 

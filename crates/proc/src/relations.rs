@@ -1,0 +1,470 @@
+//! Links, monitors, the trap-exits flag and the registered name: a process's relations.
+//!
+//! # What is kept
+//! Each process's [`Relations`] hold, behind one short lock: whether it traps exits, the
+//! pids it is linked to, the monitors others hold on it (`watchers`: reference → the
+//! watching pid), the monitors it holds (`monitoring`: reference → the watched pid), its
+//! registered name, and whether it has ended (`closed`). A link is kept on both sides, a
+//! monitor on both sides. Most processes have none of these: the sets live in a box made
+//! on first use, so a process without relations pays one word for them.
+//!
+//! # Atomicity
+//! Every change to a pair (link, unlink, monitor) holds both processes' locks, taken in
+//! pid order so two pairs never deadlock. A process ends by [`close`](ProcessCore::close_relations):
+//! under its own lock it marks itself closed and takes everything. From then on:
+//! - a `link` or `monitor` to it sees `closed` and answers `noproc` (a signal, a `DOWN`)
+//!   instead of adding to sets nobody will read again;
+//! - the ending process delivers its signals one receiver at a time, under that receiver's
+//!   lock, and only if the receiver still holds the link or monitor. So an `unlink` or
+//!   `demonitor` that returned before the delivery takes the receiver's lock prevents it,
+//!   and one that comes after finds the signal already delivered: there is no window in
+//!   which a signal is lost or arrives after the call that removed its cause.
+//!
+//! Lock order: registry, then relations (in pid order), then mailbox. Nothing takes a
+//! relations lock while holding a mailbox lock, and the ending process holds no lock of
+//! its own while it delivers.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use crate::signal::{SignalOutcome, Via, on_exit_signal};
+use crate::sync::Mutex;
+use crate::{ExitReason, Message, Pid, ProcessCore, Reference};
+
+/// A process's relations (module docs).
+#[derive(Debug, Default)]
+pub struct Relations {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Inner {
+    /// The process has ended: no relation is added any more.
+    pub(crate) closed: bool,
+    /// Exit signals arrive as messages.
+    trap_exit: bool,
+    /// The sets, made on first use.
+    sets: Option<Box<Sets>>,
+}
+
+#[derive(Debug, Default)]
+struct Sets {
+    links: HashSet<Pid>,
+    watchers: HashMap<Reference, Pid>,
+    monitoring: HashMap<Reference, Pid>,
+    name: Option<Arc<str>>,
+}
+
+impl Inner {
+    fn sets(&mut self) -> &mut Sets {
+        self.sets.get_or_insert_with(Box::default)
+    }
+
+    pub(crate) fn name(&self) -> Option<&Arc<str>> {
+        self.sets.as_ref()?.name.as_ref()
+    }
+
+    pub(crate) fn set_name(&mut self, name: Option<Arc<str>>) {
+        self.sets().name = name;
+    }
+}
+
+/// What a process left behind when it ended: whom to signal, and its name to release.
+#[must_use = "the relations of an ended process must be signalled and its name released"]
+#[derive(Debug, Default)]
+pub struct Severed {
+    /// Processes linked to it: each gets its exit signal.
+    pub links: Vec<Pid>,
+    /// Monitors on it, (reference, watcher): each watcher gets a `DOWN`.
+    pub watchers: Vec<(Reference, Pid)>,
+    /// Monitors it held, (reference, watched): removed from the watched processes.
+    pub monitoring: Vec<(Reference, Pid)>,
+    /// Its registered name.
+    pub name: Option<Arc<str>>,
+}
+
+/// What a `link` did.
+#[must_use = "a link to a dead process means an exit signal for the caller"]
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum LinkOutcome {
+    /// The link exists now (it may have existed before: links are idempotent).
+    Linked,
+    /// The other process is not alive: the caller gets a `noproc` exit signal.
+    NoProc,
+}
+
+/// What a `monitor` did.
+#[must_use]
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum MonitorOutcome {
+    /// The monitor is in place.
+    Monitoring,
+    /// The process is not alive; `DOWN(ref, pid, noproc)` has been queued.
+    NoProc,
+}
+
+impl Relations {
+    pub(crate) fn lock(&self) -> impl std::ops::DerefMut<Target = Inner> + '_ {
+        self.inner.lock()
+    }
+}
+
+/// Locks two processes' relations in pid order; `a` and `b` differ.
+fn lock_pair<'a>(
+    a: &'a ProcessCore,
+    b: &'a ProcessCore,
+) -> (
+    impl std::ops::DerefMut<Target = Inner> + 'a,
+    impl std::ops::DerefMut<Target = Inner> + 'a,
+) {
+    debug_assert_ne!(a.pid, b.pid);
+    if a.pid < b.pid {
+        let ga = a.relations.lock();
+        let gb = b.relations.lock();
+        (ga, gb)
+    } else {
+        let gb = b.relations.lock();
+        let ga = a.relations.lock();
+        (ga, gb)
+    }
+}
+
+impl ProcessCore {
+    /// Sets the trap-exits flag; returns the previous value.
+    pub fn set_trap_exit(&self, on: bool) -> bool {
+        std::mem::replace(&mut self.relations.lock().trap_exit, on)
+    }
+
+    /// Whether exit signals arrive as messages.
+    pub fn traps_exit(&self) -> bool {
+        self.relations.lock().trap_exit
+    }
+
+    /// Links this process and `other` (`None`: the pid `other_pid` is not alive).
+    pub fn link(&self, other_pid: Pid, other: Option<&ProcessCore>) -> LinkOutcome {
+        let Some(other) = other.filter(|o| o.pid == other_pid) else {
+            return LinkOutcome::NoProc;
+        };
+        if other.pid == self.pid {
+            return LinkOutcome::Linked;
+        }
+        let (mut me, mut them) = lock_pair(self, other);
+        if them.closed {
+            return LinkOutcome::NoProc;
+        }
+        if !me.closed {
+            me.sets().links.insert(other.pid);
+            them.sets().links.insert(self.pid);
+        }
+        LinkOutcome::Linked
+    }
+
+    /// Removes the link with `other_pid`, if any. `other` is that process if alive.
+    pub fn unlink(&self, other_pid: Pid, other: Option<&ProcessCore>) {
+        let remove = |inner: &mut Inner, pid: Pid| {
+            if let Some(sets) = inner.sets.as_mut() {
+                sets.links.remove(&pid);
+            }
+        };
+        match other.filter(|o| o.pid == other_pid && o.pid != self.pid) {
+            Some(other) => {
+                let (mut me, mut them) = lock_pair(self, other);
+                remove(&mut me, other_pid);
+                remove(&mut them, self.pid);
+            }
+            None => remove(&mut self.relations.lock(), other_pid),
+        }
+    }
+
+    /// Whether this process is linked to `pid`.
+    pub fn is_linked(&self, pid: Pid) -> bool {
+        let inner = self.relations.lock();
+        inner.sets.as_ref().is_some_and(|s| s.links.contains(&pid))
+    }
+
+    /// Monitors `target_pid` (`target`: that process if alive) under `reference`.
+    pub fn monitor(
+        &self,
+        reference: Reference,
+        target_pid: Pid,
+        target: Option<&ProcessCore>,
+    ) -> MonitorOutcome {
+        let target = target.filter(|t| t.pid == target_pid);
+        let live = match target {
+            Some(t) if t.pid == self.pid => {
+                let mut me = self.relations.lock();
+                let sets = me.sets();
+                sets.watchers.insert(reference, self.pid);
+                sets.monitoring.insert(reference, self.pid);
+                true
+            }
+            Some(t) => {
+                let (mut me, mut them) = lock_pair(self, t);
+                if them.closed {
+                    false
+                } else {
+                    if !me.closed {
+                        me.sets().monitoring.insert(reference, t.pid);
+                        them.sets().watchers.insert(reference, self.pid);
+                    }
+                    true
+                }
+            }
+            None => false,
+        };
+        if live {
+            MonitorOutcome::Monitoring
+        } else {
+            let _ =
+                self.mailbox
+                    .push_system(Message::down(reference, target_pid, ExitReason::NoProc));
+            MonitorOutcome::NoProc
+        }
+    }
+
+    /// Removes the monitor `reference`; with `flush`, also a `DOWN` for it already
+    /// queued. `lookup` finds the watched process if it is alive. Whether the monitor
+    /// was active.
+    pub fn demonitor<R, T>(
+        &self,
+        reference: Reference,
+        flush: bool,
+        lookup: impl FnOnce(Pid) -> Option<R>,
+    ) -> bool
+    where
+        R: std::ops::Deref<Target = T>,
+        T: AsRef<ProcessCore>,
+    {
+        let target = {
+            let mut me = self.relations.lock();
+            me.sets
+                .as_mut()
+                .and_then(|s| s.monitoring.remove(&reference))
+        };
+        if let Some(target) = target
+            && let Some(process) = lookup(target)
+        {
+            (*process).as_ref().remove_watcher(reference);
+        }
+        if flush {
+            self.mailbox.remove_down(reference);
+        }
+        target.is_some()
+    }
+
+    /// Forgets a monitor on this process (its watcher removed it, or ended).
+    pub fn remove_watcher(&self, reference: Reference) {
+        if let Some(sets) = self.relations.lock().sets.as_mut() {
+            sets.watchers.remove(&reference);
+        }
+    }
+
+    /// Ends this process's relations (module docs). `None` if they were ended already.
+    pub fn close_relations(&self) -> Option<Severed> {
+        let mut inner = self.relations.lock();
+        if std::mem::replace(&mut inner.closed, true) {
+            return None;
+        }
+        let Some(sets) = inner.sets.take() else {
+            return Some(Severed::default());
+        };
+        let me = self.pid;
+        Some(Severed {
+            links: sets.links.into_iter().collect(),
+            watchers: sets
+                .watchers
+                .into_iter()
+                .filter(|(_, w)| *w != me)
+                .collect(),
+            monitoring: sets
+                .monitoring
+                .into_iter()
+                .filter(|(_, t)| *t != me)
+                .collect(),
+            name: sets.name,
+        })
+    }
+
+    /// The exit signal of linked process `from`, which ended with `reason`. Delivered
+    /// only if the link still stands (it is removed now); an `EXIT` message is queued here
+    /// if the outcome says so, a death is the caller's to carry out.
+    pub fn on_linked_exit(&self, from: Pid, reason: &ExitReason) -> SignalOutcome {
+        let mut inner = self.relations.lock();
+        if inner.closed || !inner.sets.as_mut().is_some_and(|s| s.links.remove(&from)) {
+            return SignalOutcome::Drop;
+        }
+        let outcome = on_exit_signal(
+            Some(from),
+            self.pid,
+            Via::Link(reason.clone()),
+            inner.trap_exit,
+        );
+        self.queue_exit_message(Some(from), &outcome);
+        outcome
+    }
+
+    /// An exit signal sent with `exit(pid, reason)` (or the `noproc` of a link to a dead
+    /// pid, as [`Via::Link`]). As [`on_linked_exit`](Self::on_linked_exit), without a link
+    /// to check.
+    pub fn on_exit_signal(&self, from: Option<Pid>, via: Via) -> SignalOutcome {
+        let inner = self.relations.lock();
+        if inner.closed {
+            return SignalOutcome::Drop;
+        }
+        let outcome = on_exit_signal(from, self.pid, via, inner.trap_exit);
+        self.queue_exit_message(from, &outcome);
+        outcome
+    }
+
+    fn queue_exit_message(&self, from: Option<Pid>, outcome: &SignalOutcome) {
+        if let SignalOutcome::Message(reason) = outcome {
+            // A closed mailbox means the process is ending anyway.
+            let _ = self
+                .mailbox
+                .push_system(Message::exit(from, reason.clone()));
+        }
+    }
+
+    /// `DOWN(reference, from, reason)` for this process's monitor of `from`. Queued only
+    /// if the monitor is still active (it is removed now). Whether it was queued.
+    pub fn on_monitored_exit(&self, reference: Reference, from: Pid, reason: &ExitReason) -> bool {
+        let mut inner = self.relations.lock();
+        if inner.closed
+            || inner
+                .sets
+                .as_mut()
+                .and_then(|s| s.monitoring.remove(&reference))
+                .is_none()
+        {
+            return false;
+        }
+        self.mailbox
+            .push_system(Message::down(reference, from, reason.clone()))
+            .is_ok()
+    }
+}
+
+#[cfg(all(test, not(shoal_loom)))]
+mod tests {
+    use super::*;
+    use crate::{MessageKind, References};
+    use std::time::Instant;
+
+    fn core(index: u32) -> ProcessCore {
+        ProcessCore::new(Pid::new(index, 1), None, 0, Instant::now())
+    }
+
+    #[test]
+    fn a_link_is_kept_on_both_sides_and_at_most_once() {
+        let (a, b) = (core(1), core(2));
+        assert_eq!(a.link(b.pid, Some(&b)), LinkOutcome::Linked);
+        assert_eq!(b.link(a.pid, Some(&a)), LinkOutcome::Linked);
+        assert!(a.is_linked(b.pid) && b.is_linked(a.pid));
+        let severed = a.close_relations().unwrap();
+        assert_eq!(severed.links, vec![b.pid], "one link, however often made");
+    }
+
+    #[test]
+    fn a_link_to_an_ended_process_is_noproc() {
+        let (a, b) = (core(1), core(2));
+        let _ = b.close_relations();
+        assert_eq!(a.link(b.pid, Some(&b)), LinkOutcome::NoProc);
+        assert_eq!(a.link(Pid::new(9, 9), None), LinkOutcome::NoProc);
+        assert!(!a.is_linked(b.pid));
+    }
+
+    #[test]
+    fn an_unlinked_process_gets_no_signal_from_the_link() {
+        let (a, b) = (core(1), core(2));
+        let _ = a.link(b.pid, Some(&b));
+        a.unlink(b.pid, Some(&b));
+        let severed = b.close_relations().unwrap();
+        assert!(severed.links.is_empty());
+        assert_eq!(
+            a.on_linked_exit(b.pid, &ExitReason::Shutdown),
+            SignalOutcome::Drop
+        );
+    }
+
+    #[test]
+    fn a_linked_exit_is_delivered_once_and_as_a_message_when_trapping() {
+        let (a, b) = (core(1), core(2));
+        let _ = a.link(b.pid, Some(&b));
+        assert!(!a.set_trap_exit(true));
+        let reason = ExitReason::Shutdown;
+        assert_eq!(
+            a.on_linked_exit(b.pid, &reason),
+            SignalOutcome::Message(reason.clone())
+        );
+        let msg = a.mailbox.try_receive(None).unwrap();
+        assert_eq!(msg.kind, MessageKind::Exit { reason });
+        assert_eq!(msg.from, Some(b.pid));
+        assert_eq!(
+            a.on_linked_exit(b.pid, &ExitReason::Killed),
+            SignalOutcome::Drop,
+            "the link is gone with the first signal"
+        );
+    }
+
+    #[test]
+    fn monitors_stack_and_each_fires_once() {
+        let refs = References::default();
+        let (w, t) = (core(1), core(2));
+        let (r1, r2) = (refs.next(), refs.next());
+        assert_eq!(w.monitor(r1, t.pid, Some(&t)), MonitorOutcome::Monitoring);
+        assert_eq!(w.monitor(r2, t.pid, Some(&t)), MonitorOutcome::Monitoring);
+        let severed = t.close_relations().unwrap();
+        assert_eq!(severed.watchers.len(), 2);
+        for (r, watcher) in severed.watchers {
+            assert_eq!(watcher, w.pid);
+            assert!(w.on_monitored_exit(r, t.pid, &ExitReason::Killed));
+            assert!(!w.on_monitored_exit(r, t.pid, &ExitReason::Killed));
+        }
+        assert_eq!(w.mailbox.len(), 2);
+    }
+
+    #[test]
+    fn a_monitor_of_an_ended_process_is_down_noproc_at_once() {
+        let refs = References::default();
+        let (w, t) = (core(1), core(2));
+        let _ = t.close_relations();
+        let r = refs.next();
+        assert_eq!(w.monitor(r, t.pid, Some(&t)), MonitorOutcome::NoProc);
+        let msg = w.mailbox.try_receive(Some(r.to_bits())).unwrap();
+        assert_eq!(
+            msg.kind,
+            MessageKind::Down {
+                reference: r,
+                reason: ExitReason::NoProc
+            }
+        );
+    }
+
+    #[test]
+    fn demonitor_with_flush_removes_a_queued_down() {
+        let refs = References::default();
+        let (w, t) = (core(1), core(2));
+        let r = refs.next();
+        let _ = w.monitor(r, t.pid, Some(&t));
+        let severed = t.close_relations().unwrap();
+        assert!(w.on_monitored_exit(severed.watchers[0].0, t.pid, &ExitReason::Shutdown));
+        assert!(
+            !w.demonitor(r, true, |_| None::<Arc<ProcessCore>>),
+            "it had fired"
+        );
+        assert!(w.mailbox.is_empty(), "flushed");
+    }
+
+    #[test]
+    fn demonitor_before_the_exit_prevents_the_down() {
+        let refs = References::default();
+        let (w, t) = (Arc::new(core(1)), Arc::new(core(2)));
+        let r = refs.next();
+        let _ = w.monitor(r, t.pid, Some(&t));
+        assert!(w.demonitor(r, false, |_| Some(t.clone())));
+        let severed = t.close_relations().unwrap();
+        assert!(severed.watchers.is_empty(), "removed from the watched side");
+        assert!(!w.on_monitored_exit(r, t.pid, &ExitReason::Shutdown));
+        assert!(w.mailbox.is_empty());
+    }
+}
