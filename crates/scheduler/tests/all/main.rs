@@ -4,6 +4,7 @@
 //! Tests assert behaviour, never speed: the only time limits are generous guards that
 //! turn a hang into a failure.
 
+mod actors;
 mod bad_input;
 mod determinism;
 mod epoch;
