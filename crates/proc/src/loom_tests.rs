@@ -1,5 +1,5 @@
-//! Model-checked tests of the concurrent core: the state cell, the mailbox and the
-//! process table. Run with
+//! Model-checked tests of the concurrent core: the state cell, the mailbox, the process
+//! table, and links racing the end of a process. Run with
 //! `RUSTFLAGS="--cfg shoal_loom" cargo test -p shoal-proc --release --lib loom`.
 //!
 //! Under `shoal_loom` the crate's atomics and mutexes are loom's (see `sync`) and the
@@ -199,5 +199,55 @@ fn loom_racing_inserts_get_distinct_slots_and_respect_capacity() {
         assert!(table.insert_with(|pid| pid).is_ok());
         assert!(table.insert_with(|pid| pid).is_err());
         assert_eq!(table.entries().len(), 3);
+    });
+}
+
+fn core(index: u32) -> crate::ProcessCore {
+    crate::ProcessCore::new(Pid::new(index, 1), None, 0, std::time::Instant::now())
+}
+
+#[test]
+fn loom_a_link_racing_the_end_of_its_target_is_either_signalled_or_noproc() {
+    loom::model(|| {
+        let (a, b) = (Arc::new(core(1)), Arc::new(core(2)));
+        let linker = {
+            let (a, b) = (a.clone(), b.clone());
+            thread::spawn(move || a.link(b.pid, Some(&b)))
+        };
+        let severed = b.close_relations().unwrap();
+        let outcome = linker.join().unwrap();
+        let signalled = severed.links.contains(&a.pid);
+        // Exactly one: the ending process signals the link, or the linker was told noproc.
+        assert_eq!(
+            outcome == crate::LinkOutcome::NoProc,
+            !signalled,
+            "{outcome:?}, signalled {signalled}"
+        );
+    });
+}
+
+#[test]
+fn loom_no_exit_signal_arrives_after_unlink_returns() {
+    loom::model(|| {
+        let (a, b) = (Arc::new(core(1)), Arc::new(core(2)));
+        let _ = a.set_trap_exit(true);
+        assert_eq!(a.link(b.pid, Some(&b)), crate::LinkOutcome::Linked);
+        let unlinker = {
+            let (a, b) = (a.clone(), b.clone());
+            thread::spawn(move || {
+                a.unlink(b.pid, Some(&b));
+                a.mailbox.len()
+            })
+        };
+        if let Some(severed) = b.close_relations() {
+            for pid in severed.links {
+                assert_eq!(pid, a.pid);
+                let _ = a.on_linked_exit(b.pid, &crate::ExitReason::Shutdown);
+            }
+        }
+        let queued_at_unlink = unlinker.join().unwrap();
+        assert_eq!(a.mailbox.len(), queued_at_unlink, "an EXIT came after unlink");
+        assert!(a.mailbox.len() <= 1);
+        assert!(!a.is_linked(b.pid));
     });
 }

@@ -8,8 +8,13 @@
 //! cannot starve the others: it shares the workers round-robin, while processes woken
 //! from a sleep or a receive run ahead of the CPU-bound ones.
 //!
+//! Processes are actors with Erlang's semantics: links and exit signals, monitors, trap
+//! exits, registered names, request/reply ([`NativeContext`] for native processes,
+//! docs/ABI.md for guests).
+//!
 //! Every process ends with a structured [`Exit`]: a reason ([`ExitReason`]: normal with
-//! a code, trap, out of fuel, deadline, killed, host error) and its accounting
+//! a code, trap, out of fuel, deadline, killed, host error, noproc, shutdown, or a custom
+//! reason with a code and bytes) and its accounting
 //! ([`AccountingSnapshot`]: fuel, quanta, yields, preemptions and time per state).
 //!
 //! This crate is the facade to embed: it re-exports the scheduler's API
