@@ -260,7 +260,7 @@ impl RuntimeBuilder {
     /// Memory mappings the runtime may use for guests' fiber stacks, two per live guest.
     /// Default: what `vm.max_map_count` leaves after the host's current mappings and
     /// [`MAPPING_HEADROOM`](crate::MAPPING_HEADROOM). Lower it to keep more mappings for
-    /// the embedding application; a spawn past it is [`SpawnError::MappingBudget`](crate::SpawnError::MappingBudget).
+    /// the embedding application; a spawn past it is [`SpawnError::MappingSetting`](crate::SpawnError::MappingSetting).
     pub fn mapping_budget(mut self, mappings: usize) -> Self {
         self.mapping_budget = Some(mappings);
         self

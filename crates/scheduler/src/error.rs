@@ -110,6 +110,21 @@ pub enum SpawnError {
         /// The runtime's process capacity.
         capacity: usize,
     },
+    /// The runtime's own mapping budget (`RuntimeBuilder::mapping_budget`), set lower
+    /// than the host allows, admits no more live guests.
+    #[error(
+        "at the runtime's mapping budget: {guests} live wasm processes at {per_guest} mappings each, as RuntimeBuilder::mapping_budget({setting}) allows; raise that setting to reach the capacity of {capacity}"
+    )]
+    MappingSetting {
+        /// Live guests the setting admits.
+        guests: usize,
+        /// Mappings per live guest.
+        per_guest: usize,
+        /// The setting, in mappings.
+        setting: usize,
+        /// The runtime's process capacity.
+        capacity: usize,
+    },
     /// The runtime is shutting down and takes no new processes.
     #[error("the runtime is shutting down")]
     ShuttingDown,

@@ -202,7 +202,16 @@ impl Shared {
         if live >= self.guest_limit {
             // Dropping the slot undoes the count.
             drop(slot);
-            return Err(if self.guest_limit < self.config.capacity {
+            return Err(if let Some(setting) = self.config.mapping_budget
+                && self.guest_limit < self.config.capacity
+            {
+                SpawnError::MappingSetting {
+                    guests: self.guest_limit,
+                    per_guest: MAPPINGS_PER_GUEST,
+                    setting,
+                    capacity: self.config.capacity,
+                }
+            } else if self.guest_limit < self.config.capacity {
                 SpawnError::MappingBudget {
                     guests: self.guest_limit,
                     per_guest: MAPPINGS_PER_GUEST,
@@ -506,7 +515,9 @@ fn merge(defaults: &Limits, options: &Limits) -> Limits {
 /// The guest status for a refused spawn (docs/ABI.md).
 pub(crate) fn spawn_status(error: &SpawnError) -> i32 {
     match error {
-        SpawnError::Capacity { .. } | SpawnError::MappingBudget { .. } => status::CAPACITY,
+        SpawnError::Capacity { .. }
+        | SpawnError::MappingBudget { .. }
+        | SpawnError::MappingSetting { .. } => status::CAPACITY,
         SpawnError::MissingExport { .. } | SpawnError::WrongSignature { .. } => status::BAD_EXPORT,
         SpawnError::ShuttingDown => status::SHUTTING_DOWN,
         // Defaults were validated at build; a child takes the defaults.

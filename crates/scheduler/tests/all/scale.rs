@@ -5,7 +5,9 @@
 
 use std::collections::HashMap;
 
-use shoal_scheduler::{ExitReason, MAPPINGS_PER_GUEST, Runtime, SpawnError, SpawnOptions};
+use shoal_scheduler::{
+    ExitReason, MAPPINGS_PER_GUEST, MappingBudget, Runtime, SpawnError, SpawnOptions,
+};
 
 use crate::{RECEIVER, epoch, exit_of};
 
@@ -154,7 +156,7 @@ fn a_hundred_thousand_processes_pass_through_a_thousand_slots_with_new_generatio
 }
 
 #[test]
-fn a_spawn_past_the_mapping_budget_is_a_typed_error_naming_the_sysctl() {
+fn a_spawn_past_the_mapping_budget_setting_is_a_typed_error_naming_the_setting() {
     let rt = Runtime::builder()
         .workers(1)
         .preemption(epoch())
@@ -166,23 +168,19 @@ fn a_spawn_past_the_mapping_budget_is_a_typed_error_naming_the_sysctl() {
     let m = rt.compile_wat(RECEIVER).unwrap();
     let live: Vec<_> = (0..3).map(|_| rt.spawn(&m, "main", 0).unwrap()).collect();
     let error = rt.spawn(&m, "main", 0).unwrap_err();
-    let SpawnError::MappingBudget {
-        guests,
-        per_guest,
-        max_map_count,
-        wanted,
-        capacity,
-    } = error.clone()
-    else {
-        panic!("expected a mapping-budget error, got {error}");
-    };
-    assert_eq!((guests, per_guest, capacity), (3, MAPPINGS_PER_GUEST, 10));
-    assert!(wanted > 10 * MAPPINGS_PER_GUEST && max_map_count > 0);
+    assert_eq!(
+        error,
+        SpawnError::MappingSetting {
+            guests: 3,
+            per_guest: MAPPINGS_PER_GUEST,
+            setting: 3 * MAPPINGS_PER_GUEST,
+            capacity: 10
+        }
+    );
     let message = error.to_string();
     assert!(
-        message.contains("vm.max_map_count")
-            && message.contains(&format!("sysctl -w vm.max_map_count={wanted}")),
-        "{message}"
+        message.contains("RuntimeBuilder::mapping_budget(6)") && !message.contains("sysctl"),
+        "the setting is the limit, not the kernel: {message}"
     );
     // Native processes cost no mappings and still spawn.
     let native = rt
@@ -195,6 +193,26 @@ fn a_spawn_past_the_mapping_budget_is_a_typed_error_naming_the_sysctl() {
     let again = rt.spawn(&m, "main", 0).unwrap();
     rt.send(again.pid(), 0, []).unwrap();
     assert_eq!(exit_of(&again).reason, ExitReason::Normal { code: 0 });
+}
+
+#[test]
+fn the_kernel_mapping_budget_error_names_the_sysctl_that_raises_it() {
+    let budget = MappingBudget::of_host();
+    let wanted = budget.max_map_count_for(1_000_000);
+    let error = SpawnError::MappingBudget {
+        guests: budget.guests,
+        per_guest: MAPPINGS_PER_GUEST,
+        max_map_count: budget.max_map_count,
+        wanted,
+        capacity: 1_000_000,
+    };
+    assert!(wanted > 1_000_000 * MAPPINGS_PER_GUEST);
+    let message = error.to_string();
+    assert!(
+        message.contains(&format!("vm.max_map_count = {}", budget.max_map_count))
+            && message.contains(&format!("sysctl -w vm.max_map_count={wanted}")),
+        "{message}"
+    );
 }
 
 #[test]
