@@ -21,8 +21,9 @@ use crate::Exit;
 /// A process's exit, once it has one.
 #[derive(Debug, Default)]
 pub struct ExitSlot {
-    /// The exit; set once.
-    exit: OnceLock<Exit>,
+    /// The exit; set once. Boxed: an exit with its accounting is some 150 bytes, and
+    /// an idle process, which has none yet, should not pay for them.
+    exit: OnceLock<Box<Exit>>,
     /// Notified (all listeners) when the exit is set.
     event: Event,
 }
@@ -40,14 +41,14 @@ impl ExitSlot {
         reason = "the API hands the caller's exit back, as OnceLock::set does; it is cold"
     )]
     pub fn set(&self, exit: Exit) -> Result<(), Exit> {
-        self.exit.set(exit)?;
+        self.exit.set(Box::new(exit)).map_err(|exit| *exit)?;
         self.event.notify(usize::MAX);
         Ok(())
     }
 
     /// The exit, if set.
     pub fn get(&self) -> Option<&Exit> {
-        self.exit.get()
+        self.exit.get().map(|exit| &**exit)
     }
 
     /// Waits for the exit; a clone of it.

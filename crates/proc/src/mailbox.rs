@@ -177,8 +177,9 @@ struct Inner {
     closed: bool,
     /// Messages the last receive examined.
     last_scan: usize,
-    /// Open aliases: the reference tags data messages may carry.
-    aliases: Vec<u64>,
+    /// Open aliases: the reference tags data messages may carry. Boxed: most processes
+    /// never open one, and a mailbox is in every idle process.
+    aliases: Option<Box<Vec<u64>>>,
 }
 
 impl Inner {
@@ -249,6 +250,11 @@ impl Inner {
         }
     }
 
+    /// Whether `tag` is an open alias.
+    fn alias_open(&self, tag: u64) -> bool {
+        self.aliases.as_ref().is_some_and(|a| a.contains(&tag))
+    }
+
     /// Removes every message `matches` accepts, keeping scan positions exact. Returns
     /// how many it removed.
     fn remove_where(&mut self, matches: impl Fn(&Message) -> bool) -> usize {
@@ -311,7 +317,7 @@ impl Mailbox {
             if inner.closed {
                 return Err(MailboxError::Closed);
             }
-            if msg.is_data() && is_reference(msg.tag) && !inner.aliases.contains(&msg.tag) {
+            if msg.is_data() && is_reference(msg.tag) && !inner.alias_open(msg.tag) {
                 return Ok(());
             }
             if let Some(bound) = bound
@@ -367,8 +373,11 @@ impl Mailbox {
     /// Opens `reference` as an alias: data messages tagged with it are queued from now on.
     pub fn open_alias(&self, reference: Reference) {
         let mut inner = self.inner.lock();
-        if !inner.closed && !inner.aliases.contains(&reference.to_bits()) {
-            inner.aliases.push(reference.to_bits());
+        if !inner.closed && !inner.alias_open(reference.to_bits()) {
+            inner
+                .aliases
+                .get_or_insert_with(Box::default)
+                .push(reference.to_bits());
         }
     }
 
@@ -377,10 +386,13 @@ impl Mailbox {
     pub fn close_alias(&self, reference: Reference) -> bool {
         let tag = reference.to_bits();
         let mut inner = self.inner.lock();
-        let Some(i) = inner.aliases.iter().position(|a| *a == tag) else {
+        let Some(aliases) = inner.aliases.as_mut() else {
             return false;
         };
-        inner.aliases.swap_remove(i);
+        let Some(i) = aliases.iter().position(|a| *a == tag) else {
+            return false;
+        };
+        aliases.swap_remove(i);
         inner.remove_where(|m| m.is_data() && m.tag == tag);
         true
     }
