@@ -177,9 +177,8 @@ struct Inner {
     closed: bool,
     /// Messages the last receive examined.
     last_scan: usize,
-    /// Open aliases: the reference tags data messages may carry. Boxed: most processes
-    /// never open one, and a mailbox is in every idle process.
-    aliases: Option<Box<Vec<u64>>>,
+    /// Open aliases: the reference tags data messages may carry.
+    aliases: Vec<u64>,
 }
 
 impl Inner {
@@ -252,7 +251,7 @@ impl Inner {
 
     /// Whether `tag` is an open alias.
     fn alias_open(&self, tag: u64) -> bool {
-        self.aliases.as_ref().is_some_and(|a| a.contains(&tag))
+        self.aliases.contains(&tag)
     }
 
     /// Removes every message `matches` accepts, keeping scan positions exact. Returns
@@ -374,10 +373,7 @@ impl Mailbox {
     pub fn open_alias(&self, reference: Reference) {
         let mut inner = self.inner.lock();
         if !inner.closed && !inner.alias_open(reference.to_bits()) {
-            inner
-                .aliases
-                .get_or_insert_with(Box::default)
-                .push(reference.to_bits());
+            inner.aliases.push(reference.to_bits());
         }
     }
 
@@ -386,13 +382,10 @@ impl Mailbox {
     pub fn close_alias(&self, reference: Reference) -> bool {
         let tag = reference.to_bits();
         let mut inner = self.inner.lock();
-        let Some(aliases) = inner.aliases.as_mut() else {
+        let Some(i) = inner.aliases.iter().position(|a| *a == tag) else {
             return false;
         };
-        let Some(i) = aliases.iter().position(|a| *a == tag) else {
-            return false;
-        };
-        aliases.swap_remove(i);
+        inner.aliases.swap_remove(i);
         inner.remove_where(|m| m.is_data() && m.tag == tag);
         true
     }

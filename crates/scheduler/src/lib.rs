@@ -24,6 +24,7 @@
 //! | `wait` | receive, sleep and yield without holding a worker |
 //! | `native` | native processes: Rust futures scheduled as processes |
 //! | `actor` | links, monitors, exit signals, names: `proc`'s rules on live processes |
+//! | `supervisor` | supervisors: OTP's restart strategies and intensity, on native processes |
 //! | `runtime`, `handle` | the host API |
 //!
 //! # Scheduling policy
@@ -81,6 +82,7 @@ mod process;
 mod queue;
 mod runtime;
 mod shared;
+mod supervisor;
 mod ticker;
 mod timer;
 mod trace;
@@ -101,5 +103,10 @@ pub use runtime::Runtime;
 pub use shoal_proc::{
     AccountingSnapshot, Exit, ExitKind, ExitReason, MAX_NAME_BYTES, Message, MessageKind, Pid,
     Reference, RegisterError, SignalReason, State, TrapCode, WaitReason, WireError,
+};
+pub use supervisor::{
+    ChildInfo, ChildSpec, DEFAULT_MAX_RESTARTS, DEFAULT_PERIOD, DEFAULT_SHUTDOWN_TIMEOUT,
+    MAX_CHILD_ID_BYTES, Restart, Shutdown, StartFn, Strategy, Supervisor, SupervisorBuilder,
+    SupervisorError, WHICH_CHILDREN_TAG,
 };
 pub use trace::{Trace, TraceEvent, TraceKind, Track};

@@ -15,6 +15,7 @@ mod messages;
 mod native;
 mod scale;
 mod signals;
+mod supervisor;
 mod trace;
 mod traps;
 
