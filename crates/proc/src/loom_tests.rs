@@ -246,7 +246,11 @@ fn loom_no_exit_signal_arrives_after_unlink_returns() {
             }
         }
         let queued_at_unlink = unlinker.join().unwrap();
-        assert_eq!(a.mailbox.len(), queued_at_unlink, "an EXIT came after unlink");
+        assert_eq!(
+            a.mailbox.len(),
+            queued_at_unlink,
+            "an EXIT came after unlink"
+        );
         assert!(a.mailbox.len() <= 1);
         assert!(!a.is_linked(b.pid));
     });

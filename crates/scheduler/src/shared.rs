@@ -202,28 +202,30 @@ impl Shared {
         if live >= self.guest_limit {
             // Dropping the slot undoes the count.
             drop(slot);
-            return Err(if let Some(setting) = self.config.mapping_budget
-                && self.guest_limit < self.config.capacity
-            {
-                SpawnError::MappingSetting {
-                    guests: self.guest_limit,
-                    per_guest: MAPPINGS_PER_GUEST,
-                    setting,
-                    capacity: self.config.capacity,
-                }
-            } else if self.guest_limit < self.config.capacity {
-                SpawnError::MappingBudget {
-                    guests: self.guest_limit,
-                    per_guest: MAPPINGS_PER_GUEST,
-                    max_map_count: self.mapping.max_map_count,
-                    wanted: self.mapping.max_map_count_for(self.config.capacity),
-                    capacity: self.config.capacity,
-                }
-            } else {
-                SpawnError::Capacity {
-                    capacity: self.config.capacity,
-                }
-            });
+            return Err(
+                if let Some(setting) = self.config.mapping_budget
+                    && self.guest_limit < self.config.capacity
+                {
+                    SpawnError::MappingSetting {
+                        guests: self.guest_limit,
+                        per_guest: MAPPINGS_PER_GUEST,
+                        setting,
+                        capacity: self.config.capacity,
+                    }
+                } else if self.guest_limit < self.config.capacity {
+                    SpawnError::MappingBudget {
+                        guests: self.guest_limit,
+                        per_guest: MAPPINGS_PER_GUEST,
+                        max_map_count: self.mapping.max_map_count,
+                        wanted: self.mapping.max_map_count_for(self.config.capacity),
+                        capacity: self.config.capacity,
+                    }
+                } else {
+                    SpawnError::Capacity {
+                        capacity: self.config.capacity,
+                    }
+                },
+            );
         }
         Ok(slot)
     }

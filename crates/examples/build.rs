@@ -1,0 +1,142 @@
+//! Builds the example guests (examples/guests/, a workspace of its own) for
+//! `wasm32-unknown-unknown` and leaves `ring.wasm`, `pool.wasm` and `chat.wasm` in
+//! `OUT_DIR`, where src/lib.rs embeds them.
+//!
+//! # A cargo inside a cargo
+//! The guests are built by a second `cargo build --release --target wasm32-unknown-unknown`
+//! with its own `--target-dir` under `OUT_DIR`: the outer build holds the lock on the
+//! workspace's target directory, so sharing it would deadlock, and the guests' release
+//! profile (theirs, in examples/guests/Cargo.toml) must not depend on the outer profile.
+//! The outer build's flags are meant for the host: `CARGO_ENCODED_RUSTFLAGS`, `RUSTFLAGS`
+//! and the like are removed so that, say, `-C target-cpu=native` or coverage
+//! instrumentation never reach the wasm build. The jobserver (`CARGO_MAKEFLAGS`) is
+//! inherited, so the inner build shares the outer one's job slots.
+//!
+//! # Without the target
+//! A machine without the wasm32 target must still build the workspace: the build script
+//! then prints a `cargo:warning` naming `rustup target add wasm32-unknown-unknown`, leaves
+//! empty modules, and hands the same message to the library (`SHOAL_GUESTS_ERROR`), whose
+//! examples print it at run time and exit non-zero. A guest that does not compile is a
+//! bug in this repository and fails the build. `SHOAL_SKIP_GUESTS=1` takes the
+//! without-the-target path on purpose (to check it, or to save the guests' build time
+//! when only the host crates matter).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The guests' target triple.
+const TARGET: &str = "wasm32-unknown-unknown";
+
+/// (crate in examples/guests/, its artifact's file stem, the name src/lib.rs embeds).
+const GUESTS: [(&str, &str, &str); 3] = [
+    ("ring", "shoal_guest_ring", "ring.wasm"),
+    ("pool", "shoal_guest_pool", "pool.wasm"),
+    ("chat", "shoal_guest_chat", "chat.wasm"),
+];
+
+/// Environment variables of the outer build that must not reach the inner one.
+const HOST_ONLY_ENV: [&str; 7] = [
+    "CARGO_ENCODED_RUSTFLAGS",
+    "RUSTFLAGS",
+    "CARGO_BUILD_RUSTFLAGS",
+    "CARGO_TARGET_DIR",
+    "CARGO_BUILD_TARGET",
+    "CARGO_BUILD_TARGET_DIR",
+    "RUSTC_WORKSPACE_WRAPPER",
+];
+
+fn main() {
+    let manifest_dir = PathBuf::from(env("CARGO_MANIFEST_DIR"));
+    let out_dir = PathBuf::from(env("OUT_DIR"));
+    let root = manifest_dir.join("../..");
+    let guests = root.join("examples/guests");
+
+    for path in [
+        guests.join("Cargo.toml"),
+        guests.join("Cargo.lock"),
+        root.join("crates/guest/Cargo.toml"),
+        root.join("crates/guest/src"),
+    ] {
+        println!("cargo:rerun-if-changed={}", path.display());
+    }
+    for (name, _, _) in GUESTS {
+        println!("cargo:rerun-if-changed={}", guests.join(name).display());
+    }
+    println!("cargo:rerun-if-env-changed=SHOAL_SKIP_GUESTS");
+
+    match build_guests(&guests, &out_dir) {
+        Ok(()) => println!("cargo:rustc-env=SHOAL_GUESTS_ERROR="),
+        Err(Missing(message)) => {
+            println!("cargo:warning={message}");
+            println!("cargo:rustc-env=SHOAL_GUESTS_ERROR={message}");
+            for (_, _, file) in GUESTS {
+                std::fs::write(out_dir.join(file), b"").expect("write a placeholder module");
+            }
+        }
+    }
+}
+
+/// Why the guests were not built, for a warning and for the examples to print.
+struct Missing(String);
+
+fn build_guests(guests: &Path, out_dir: &Path) -> Result<(), Missing> {
+    if std::env::var_os("SHOAL_SKIP_GUESTS").is_some() {
+        return Err(Missing(
+            "the example guests were not built (SHOAL_SKIP_GUESTS is set)".into(),
+        ));
+    }
+    if !target_installed() {
+        return Err(Missing(format!(
+            "the example guests need the {TARGET} target: run `rustup target add {TARGET}` \
+             and build again"
+        )));
+    }
+
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let target_dir = out_dir.join("guests-target");
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(guests)
+        .args(["build", "--release", "--target", TARGET, "--target-dir"])
+        .arg(&target_dir)
+        // A build script's stdout is for `cargo:` lines: the inner cargo's goes to stderr.
+        .stdout(std::process::Stdio::from(std::io::stderr()));
+    for var in HOST_ONLY_ENV {
+        command.env_remove(var);
+    }
+    let status = command
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run cargo to build the example guests: {e}"));
+    assert!(
+        status.success(),
+        "building the example guests in {} failed ({status}); see the errors above",
+        guests.display()
+    );
+
+    for (_, stem, file) in GUESTS {
+        let built = target_dir
+            .join(TARGET)
+            .join("release")
+            .join(format!("{stem}.wasm"));
+        std::fs::copy(&built, out_dir.join(file))
+            .unwrap_or_else(|e| panic!("copy {}: {e}", built.display()));
+    }
+    Ok(())
+}
+
+/// Whether the toolchain that builds us has the wasm32 standard library.
+fn target_installed() -> bool {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let Ok(output) = Command::new(rustc)
+        .args(["--print", "target-libdir", "--target", TARGET])
+        .output()
+    else {
+        return false;
+    };
+    let libdir = String::from_utf8_lossy(&output.stdout);
+    output.status.success() && Path::new(libdir.trim()).is_dir()
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("cargo sets {name} for build scripts"))
+}

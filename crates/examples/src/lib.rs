@@ -1,0 +1,108 @@
+//! The example guests, compiled to wasm by build.rs and embedded here, for the example
+//! programs in examples/ (`ring`, `supervised_pool`, `chat`).
+//!
+//! Each guest is a Rust crate in examples/guests/ written with the `shoal-guest` SDK.
+//! Their message types live in each guest's `protocol.rs`, which the host programs
+//! include with `#[path]`, so host and guest encode the same serde types with postcard.
+//!
+//! On a machine without the `wasm32-unknown-unknown` target the workspace still builds;
+//! [`module`] then says what to install, and the examples print it and exit non-zero.
+
+#![forbid(unsafe_code)]
+
+/// The ring guest: `ring(pack(n, m))` and `node`.
+pub const RING: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ring.wasm"));
+/// The pool guest: `worker(index)` and `client(pack(jobs, workers))`.
+pub const POOL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/pool.wasm"));
+/// The chat guest: `room()` and `member(pack(index, members))`.
+pub const CHAT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/chat.wasm"));
+
+/// Why build.rs could not build the guests; empty when it did.
+const BUILD_ERROR: &str = env!("SHOAL_GUESTS_ERROR");
+
+/// The guests were not built (see build.rs); the message says what to do.
+#[derive(Debug)]
+pub struct GuestsMissing(pub &'static str);
+
+impl std::fmt::Display for GuestsMissing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for GuestsMissing {}
+
+/// `bytes` (one of [`RING`], [`POOL`], [`CHAT`]) if the guests were built.
+pub fn module(bytes: &'static [u8]) -> Result<&'static [u8], GuestsMissing> {
+    if BUILD_ERROR.is_empty() && !bytes.is_empty() {
+        Ok(bytes)
+    } else {
+        Err(GuestsMissing(BUILD_ERROR))
+    }
+}
+
+/// The example programs' `main` prologue: the module, or the build's message on stderr
+/// and exit status 1.
+pub fn module_or_exit(bytes: &'static [u8]) -> &'static [u8] {
+    module(bytes).unwrap_or_else(|missing| {
+        eprintln!("error: {missing}");
+        std::process::exit(1)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use shoal_guest::{ALIAS_BYTES, Reference, Request};
+
+    #[test]
+    fn a_guest_request_is_what_the_host_splits_as_a_request() {
+        let alias = Reference::from_raw((1 << 62) + 42).unwrap();
+        let body = ("job", 7u32);
+        let bytes = shoal_guest::encode(&Request { alias, body }).unwrap();
+        let (split_alias, payload) = shoal::split_request(&bytes).expect("a request");
+        assert_eq!(split_alias.to_bits(), alias.to_raw());
+        assert_eq!(payload, &bytes[ALIAS_BYTES..]);
+        assert_eq!(postcard::from_bytes::<(&str, u32)>(payload).unwrap(), body);
+    }
+
+    #[test]
+    fn a_host_request_decodes_as_a_guest_request() {
+        let alias = shoal_guest::REFERENCE_MIN + 9;
+        let mut bytes = alias.to_le_bytes().to_vec();
+        bytes.extend(postcard::to_allocvec(&"who?").unwrap());
+        let request: Request<String> = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(request.alias.to_raw(), alias);
+        assert_eq!(request.body, "who?");
+    }
+
+    #[test]
+    fn host_and_guest_agree_on_exit_reasons_on_the_wire() {
+        let cases = [
+            shoal::ExitReason::Normal { code: 3 },
+            shoal::ExitReason::Killed,
+            shoal::ExitReason::NoProc,
+            shoal::ExitReason::Shutdown,
+            shoal::ExitReason::HostError {
+                message: "x".into(),
+            },
+            shoal::ExitReason::Custom {
+                code: 5,
+                data: vec![1],
+            },
+        ];
+        for host in cases {
+            let guest = shoal_guest::ExitReason::decode(&host.to_wire()).unwrap();
+            assert_eq!(guest.to_string(), host.to_string(), "{host:?}");
+        }
+    }
+
+    #[test]
+    fn the_guests_are_built_or_the_build_says_why() {
+        for bytes in [super::RING, super::POOL, super::CHAT] {
+            match super::module(bytes) {
+                Ok(wasm) => assert_eq!(&wasm[..4], b"\0asm"),
+                Err(missing) => assert!(!missing.0.is_empty()),
+            }
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! Registered names: a process found by a well-known name instead of a pid.
+//!
+//! Names are UTF-8, 1 to 255 bytes. A process has at most one name and a name names at
+//! most one live process; a name is released when its process ends, before its exit
+//! signals go out, so a supervisor that restarts a named server can register the new
+//! one as soon as it sees the old one's `EXIT` or `DOWN` (docs/ABI.md, "Names").
+
+use serde::Serialize;
+
+use crate::error::{NoProc, RegisterError, SendError};
+use crate::mailbox::{self, DEFAULT_TAG};
+use crate::pid::Pid;
+use crate::{status, sys};
+
+/// Registers `name` for `pid` (usually [`self_pid`](crate::self_pid)).
+pub fn register(name: &str, pid: Pid) -> Result<(), RegisterError> {
+    RegisterError::check(sys::register(name, pid.to_raw()))
+}
+
+/// Releases `name`; [`NoProc`] if no process has it.
+pub fn unregister(name: &str) -> Result<(), NoProc> {
+    match sys::unregister(name) {
+        status::OK => Ok(()),
+        status::NOPROC => Err(NoProc),
+        other => status::unexpected("unregister", other.into()),
+    }
+}
+
+/// The process registered under `name`, if any. A name no process could have (empty,
+/// longer than 255 bytes) has none.
+pub fn whereis(name: &str) -> Option<Pid> {
+    match sys::whereis(name) {
+        raw if raw >= 0 => Pid::from_raw(raw),
+        raw if raw == i64::from(status::NOPROC) || raw == i64::from(status::BAD_NAME) => None,
+        other => status::unexpected("whereis", other),
+    }
+}
+
+/// Sends `msg`, postcard-encoded, with tag [`DEFAULT_TAG`] to the process registered
+/// under `name`; [`SendError::NoProc`] if there is none.
+pub fn send_name<M: Serialize + ?Sized>(name: &str, msg: &M) -> Result<(), SendError> {
+    send_name_tagged(name, DEFAULT_TAG, msg)
+}
+
+/// [`send_name`] with a tag.
+pub fn send_name_tagged<M: Serialize + ?Sized>(
+    name: &str,
+    tag: u64,
+    msg: &M,
+) -> Result<(), SendError> {
+    let bytes = mailbox::encode(msg)?;
+    SendError::check("send_name", sys::send_name(name, tag, &bytes))
+}

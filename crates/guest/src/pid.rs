@@ -1,0 +1,118 @@
+//! Pids and references: the two kinds of identity a guest handles.
+//!
+//! A [`Pid`] names a process: `(generation << 32) | index` on the wire, never negative,
+//! never reused (docs/ABI.md, "Pids"). Guests treat it as opaque; `Debug` and `Display`
+//! use the host's spelling, Erlang's `<0.index.generation>`, so that what a guest and the
+//! host say about one process reads the same.
+//!
+//! A [`Reference`] is a value unique for the runtime's life in `[2^62, 2^63)`: a
+//! monitor's reference (the tag of its `DOWN`) or an alias (the tag a reply is sent
+//! with). Both serialize as plain integers, so they can travel inside messages.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A process identifier.
+#[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Pid(i64);
+
+impl Pid {
+    /// The pid with the ABI's `i64` value `bits`, or `None` for a negative value (the
+    /// ABI's "no pid" and statuses).
+    pub fn from_raw(bits: i64) -> Option<Pid> {
+        (bits >= 0).then_some(Pid(bits))
+    }
+
+    /// The ABI's `i64` value.
+    pub fn to_raw(self) -> i64 {
+        self.0
+    }
+
+    /// The slot index in the host's process table.
+    pub fn index(self) -> u32 {
+        self.0 as u32
+    }
+
+    /// How many times the slot was reused before this process.
+    pub fn generation(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+}
+
+impl fmt::Display for Pid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<0.{}.{}>", self.index(), self.generation())
+    }
+}
+
+impl fmt::Debug for Pid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// The first reference value: references lie in `[2^62, 2^63)` (docs/ABI.md,
+/// "References"), so a tag below this is never a monitor's or an alias.
+pub const REFERENCE_MIN: u64 = 1 << 62;
+
+/// A monitor reference or an alias.
+#[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Reference(u64);
+
+impl Reference {
+    /// The reference with value `value`, or `None` outside the reference range.
+    pub fn from_raw(value: u64) -> Option<Reference> {
+        (REFERENCE_MIN..1 << 63)
+            .contains(&value)
+            .then_some(Reference(value))
+    }
+
+    /// The value: also the tag of the `DOWN` (for a monitor) or of the reply (for an
+    /// alias).
+    pub fn to_raw(self) -> u64 {
+        self.0
+    }
+
+    /// The reference a host call returned as an `i64`; anything else is the host
+    /// breaking the ABI.
+    pub(crate) fn from_host(function: &str, value: i64) -> Reference {
+        Reference::from_raw(value as u64)
+            .unwrap_or_else(|| crate::status::unexpected(function, value))
+    }
+}
+
+impl fmt::Debug for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#Ref<{:#x}>", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pid_shows_like_the_hosts_zero_index_generation() {
+        let pid = Pid::from_raw((3 << 32) | 17).unwrap();
+        assert_eq!(pid.to_string(), "<0.17.3>");
+        assert_eq!((pid.generation(), pid.index()), (3, 17));
+    }
+
+    #[test]
+    fn negative_values_are_not_pids() {
+        assert_eq!(Pid::from_raw(-1), None);
+        assert_eq!(Pid::from_raw(-5), None);
+    }
+
+    #[test]
+    fn references_lie_between_two_to_the_62_and_63() {
+        assert!(Reference::from_raw(REFERENCE_MIN).is_some());
+        assert!(Reference::from_raw((1 << 63) - 1).is_some());
+        assert!(Reference::from_raw(REFERENCE_MIN - 1).is_none());
+        assert!(Reference::from_raw(1 << 63).is_none());
+        assert!(Reference::from_raw(0).is_none());
+    }
+}
