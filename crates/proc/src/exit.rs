@@ -10,6 +10,7 @@
 //! the kind and trap numbers here are stable.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::{AccountingSnapshot, Pid};
 
@@ -346,6 +347,18 @@ pub struct Exit {
     pub reason: ExitReason,
     /// Its accounting at the end.
     pub accounting: AccountingSnapshot,
+    /// What it wrote to stdout and stderr, if they were captured (a WASI process
+    /// spawned to capture them).
+    pub output: Option<Arc<CapturedOutput>>,
+}
+
+/// A process's captured stdout and stderr.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CapturedOutput {
+    /// Everything written to stdout.
+    pub stdout: Vec<u8>,
+    /// Everything written to stderr.
+    pub stderr: Vec<u8>,
 }
 
 #[cfg(test)]

@@ -94,6 +94,7 @@ mod tests {
             pid: Pid::new(0, 0),
             reason: ExitReason::Normal { code },
             accounting: AccountingSnapshot::default(),
+            output: None,
         }
     }
 

@@ -52,7 +52,7 @@ mod table;
 mod loom_tests;
 
 pub use accounting::{Accounting, AccountingSnapshot};
-pub use exit::{Exit, ExitKind, ExitReason, TrapCode, WIRE_HEADER, WireError};
+pub use exit::{CapturedOutput, Exit, ExitKind, ExitReason, TrapCode, WIRE_HEADER, WireError};
 pub use exit_slot::ExitSlot;
 pub use mailbox::{Mailbox, MailboxError, Message, MessageKind, SAVED_POSITIONS};
 pub use pid::Pid;

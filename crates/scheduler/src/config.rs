@@ -150,6 +150,8 @@ pub(crate) struct Limits {
     pub max_memory: Option<usize>,
     /// Cap on queued messages; `None` is unbounded.
     pub mailbox_bound: Option<usize>,
+    /// What a WASI process sees; `None`: an empty config.
+    pub wasi: Option<crate::wasi::WasiConfig>,
 }
 
 /// Options for one spawn, each overriding the runtime's default for that process only.
@@ -186,6 +188,13 @@ impl SpawnOptions {
     /// Cap on this process's queued messages.
     pub fn mailbox_bound(mut self, messages: usize) -> Self {
         self.limits.mailbox_bound = Some(messages);
+        self
+    }
+
+    /// What this process sees if its module imports WASI: arguments, environment,
+    /// stdio, directories (see [`WasiConfig`](crate::WasiConfig)).
+    pub fn wasi(mut self, config: crate::wasi::WasiConfig) -> Self {
+        self.limits.wasi = Some(config);
         self
     }
 }

@@ -54,7 +54,7 @@ pub enum CompileError {
     },
     /// The module imports something Shoal does not provide.
     #[error(
-        "unknown import `{module}::{name}`: Shoal provides only the `shoal` host module (docs/ABI.md)"
+        "unknown import `{module}::{name}`: Shoal provides the `shoal` host module (docs/ABI.md) and WASI preview 1 (`wasi_snapshot_preview1`)"
     )]
     UnknownImport {
         /// Import module.
@@ -128,6 +128,13 @@ pub enum SpawnError {
     /// The runtime is shutting down and takes no new processes.
     #[error("the runtime is shutting down")]
     ShuttingDown,
+    /// A WASI process's stdio could not be set up (a stdin file that cannot be read, an
+    /// output file that cannot be created), or the WASI I/O runtime could not start.
+    #[error("cannot start the WASI process: {message}")]
+    Wasi {
+        /// What failed, naming the file.
+        message: String,
+    },
     /// A per-process option was refused.
     #[error("invalid spawn option `{setting}`: {reason}")]
     Config {

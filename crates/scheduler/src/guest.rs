@@ -14,24 +14,35 @@ use crate::host::{HostState, Interrupt};
 use crate::module::{Entry, Module};
 use crate::process::{GuestRun, Process, YieldCause, exit_reason_of};
 use crate::shared::GuestSlot;
+use crate::wasi::Captured;
 
 /// Table elements per process: enough for the function tables of modules compiled from
 /// C or Rust with a few thousand address-taken functions, and a bound on the heap one
 /// instance's tables can take (8 bytes an element).
 const TABLE_ELEMENTS: usize = 10_000;
 
-/// The run of `export` with `arg` as process `process`, as a future for its task. It
-/// holds the guest's `slot` in the mapping budget until its store is gone.
+/// What a process calls: an export of an entry type, with its argument.
+pub(crate) struct Call {
+    /// The export's type.
+    pub entry: Entry,
+    /// The export.
+    pub export: String,
+    /// The argument, passed if the entry takes one.
+    pub arg: i64,
+}
+
+/// The run of `call` as process `process`, as a future for its task. It holds the
+/// guest's `slot` in the mapping budget until its store is gone.
 pub(crate) fn run(
     slot: GuestSlot,
     process: Arc<Process>,
     module: Module,
-    entry: Entry,
-    export: String,
-    arg: i64,
+    call: Call,
     limits: Limits,
+    wasi: Option<(wasmtime_wasi::p1::WasiP1Ctx, Captured)>,
 ) -> GuestRun {
     Box::pin(async move {
+        let Call { entry, export, arg } = call;
         let shared = slot.shared().clone();
         // Declared first, so dropped last: after the store has returned its slots.
         let _slot = slot;
@@ -56,6 +67,17 @@ pub(crate) fn run(
                 .build(),
             fuel_budget,
             ticks_in_slice: 0,
+            wasi: None,
+        };
+        let (state, captured) = match wasi {
+            Some((context, captured)) => (
+                HostState {
+                    wasi: Some(Box::new(context)),
+                    ..state
+                },
+                Some(captured),
+            ),
+            None => (state, None),
         };
         let mut store = Store::new(&shared.engine, state);
         store.limiter(|state| &mut state.limits);
@@ -72,13 +94,16 @@ pub(crate) fn run(
             store.epoch_deadline_callback(move |ctx| on_epoch(ctx, slice_ticks));
         }
 
-        let outcome = call(&mut store, &module, entry, &export, arg).await;
+        let outcome = call_entry(&mut store, &module, entry, &export, arg).await;
         if config.fuel_metering
             && let Ok(remaining) = store.get_fuel()
         {
             process.sync_fuel(store.data().fuel_consumed(remaining), true);
         }
         drop(store);
+        if let Some(output) = captured.and_then(Captured::take) {
+            let _ = process.output.set(Arc::new(output));
+        }
         match outcome {
             Ok(code) => ExitReason::Normal { code },
             Err(error) => exit_reason_of(error),
@@ -86,7 +111,7 @@ pub(crate) fn run(
     })
 }
 
-async fn call(
+async fn call_entry(
     store: &mut Store<HostState>,
     module: &Module,
     entry: Entry,

@@ -141,6 +141,8 @@ pub(crate) struct HostState {
     pub fuel_budget: u64,
     /// Epoch ticks since the current slice began.
     pub ticks_in_slice: u64,
+    /// The WASI context of a module that imports WASI (`wasi`).
+    pub wasi: Option<Box<wasmtime_wasi::p1::WasiP1Ctx>>,
 }
 
 impl HostState {
@@ -205,6 +207,15 @@ fn begin_new_quantum(caller: &mut Caller<'_, HostState>) {
 
 /// Installs the `shoal` module into `linker`.
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    // WASI preview 1, async: only modules that import it call it, and each of those
+    // processes has a context (`guest`), so the accessor's panic is unreachable; were it
+    // reached, it would end that process as `host_error`, never the host.
+    wasmtime_wasi::p1::add_to_linker_async(linker, |state: &mut HostState| {
+        state
+            .wasi
+            .as_deref_mut()
+            .expect("a process of a WASI module has a WASI context")
+    })?;
     linker.func_wrap(
         HOST_MODULE,
         "self",

@@ -24,6 +24,7 @@
 //! | `wait` | receive, sleep and yield without holding a worker |
 //! | `native` | native processes: Rust futures scheduled as processes |
 //! | `actor` | links, monitors, exit signals, names: `proc`'s rules on live processes |
+//! | `wasi` | WASI preview 1 command modules: per-process stdio, args, env, shared preopens |
 //! | `supervisor` | supervisors: OTP's restart strategies and intensity, on native processes |
 //! | `runtime`, `handle` | the host API |
 //!
@@ -87,6 +88,7 @@ mod ticker;
 mod timer;
 mod trace;
 mod wait;
+mod wasi;
 mod worker;
 
 pub use arena::{MAPPING_HEADROOM, MAPPINGS_PER_GUEST, MappingBudget};
@@ -101,8 +103,9 @@ pub use module::Module;
 pub use native::{NativeContext, RequestError, split_request};
 pub use runtime::Runtime;
 pub use shoal_proc::{
-    AccountingSnapshot, Exit, ExitKind, ExitReason, MAX_NAME_BYTES, Message, MessageKind, Pid,
-    Reference, RegisterError, SignalReason, State, TrapCode, WaitReason, WireError,
+    AccountingSnapshot, CapturedOutput, Exit, ExitKind, ExitReason, MAX_NAME_BYTES, Message,
+    MessageKind, Pid, Reference, RegisterError, SignalReason, State, TrapCode, WaitReason,
+    WireError,
 };
 pub use supervisor::{
     ChildInfo, ChildSpec, DEFAULT_MAX_RESTARTS, DEFAULT_PERIOD, DEFAULT_SHUTDOWN_TIMEOUT,
@@ -110,3 +113,4 @@ pub use supervisor::{
     SupervisorError, WHICH_CHILDREN_TAG,
 };
 pub use trace::{Trace, TraceEvent, TraceKind, Track};
+pub use wasi::{MAX_CAPTURE_BYTES, Output, Preopen, PreopenError, Stdin, WasiConfig};

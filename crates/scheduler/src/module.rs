@@ -12,6 +12,7 @@ use wasmtime::{ExternType, InstancePre, ValType};
 
 use crate::error::{CompileError, SpawnError};
 use crate::host::{HOST_FUNCTIONS, HOST_MODULE, HostState};
+use crate::wasi::WASI_MODULE;
 
 /// The entry types a process can start from (docs/ABI.md).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -39,6 +40,8 @@ struct ModuleInner {
     pre: InstancePre<HostState>,
     /// Function exports by name.
     exports: HashMap<String, ExportKind>,
+    /// Whether it imports WASI preview 1: its processes get a WASI context.
+    uses_wasi: bool,
 }
 
 /// A compiled module. Cheap to clone: every process of a module shares one.
@@ -64,7 +67,13 @@ impl Module {
         let module = wasmtime::Module::new(engine, bytes).map_err(|e| CompileError::Invalid {
             message: format!("{e:#}"),
         })?;
+        let mut uses_wasi = false;
         for import in module.imports() {
+            if import.module() == WASI_MODULE {
+                // Resolved (or refused as unknown) by the linker's WASI functions below.
+                uses_wasi = true;
+                continue;
+            }
             if import.module() != HOST_MODULE || !HOST_FUNCTIONS.contains(&import.name()) {
                 return Err(CompileError::UnknownImport {
                     module: import.module().to_owned(),
@@ -85,7 +94,11 @@ impl Module {
             })
             .collect();
         Ok(Module {
-            inner: Arc::new(ModuleInner { pre, exports }),
+            inner: Arc::new(ModuleInner {
+                pre,
+                exports,
+                uses_wasi,
+            }),
         })
     }
 
@@ -100,6 +113,11 @@ impl Module {
                 export: export.to_owned(),
             }),
         }
+    }
+
+    /// Whether the module imports WASI preview 1 (`wasi_snapshot_preview1`).
+    pub fn uses_wasi(&self) -> bool {
+        self.inner.uses_wasi
     }
 
     pub(crate) fn instance_pre(&self) -> &InstancePre<HostState> {

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use shoal_proc::{Message, Pid, Reference, RegisterError, SignalReason, WaitReason};
+use shoal_proc::{Message, Pid, Reference, RegisterError, SignalReason};
 
 use crate::actor::Bind;
 use crate::config::SpawnOptions;
@@ -288,26 +288,15 @@ where
     Fut: Future<Output = i32> + Send + 'static,
 {
     let mut future = Box::pin(future);
-    Box::pin(std::future::poll_fn(move |cx: &mut Context<'_>| {
-        match future.as_mut().poll(cx) {
+    Box::pin(std::future::poll_fn(
+        move |cx: &mut Context<'_>| match future.as_mut().poll(cx) {
             Poll::Ready(code) => Poll::Ready(shoal_proc::ExitReason::Normal { code }),
             Poll::Pending => {
-                let state = &process.core.state;
-                // Still Running: pending on a foreign future, unless it woke itself
-                // (a yield), which the schedule function sees as Running and queues.
-                if state.get() == shoal_proc::State::Running && !process.yield_pending() {
-                    crate::process::expect_transition(
-                        state.transition_to_waiting(
-                            WaitReason::HostCall,
-                            shared.quantum_end_now(&process),
-                        ),
-                        "a polled process is Running",
-                    );
-                }
+                crate::process::note_pending(&process, &shared);
                 Poll::Pending
             }
-        }
-    }))
+        },
+    ))
 }
 
 /// Starts a native process: `f` gets its context and returns the future it runs.

@@ -31,7 +31,7 @@ use std::task::{Context, Poll};
 
 use futures::task::AtomicWaker;
 
-use shoal_proc::{ExitReason, Pid, ProcessCore, TrapCode};
+use shoal_proc::{CapturedOutput, ExitReason, Pid, ProcessCore, TrapCode, WaitReason};
 
 use crate::config::Limits;
 use crate::host::{BadPointer, GuestExit, GuestPanic, Interrupt};
@@ -78,6 +78,8 @@ pub(crate) struct Process {
     pub parent: Option<Pid>,
     /// Cancels the deadline timer once the process has exited.
     pub deadline_timer: Arc<AtomicBool>,
+    /// Its captured stdout and stderr, set by a WASI guest's run as it ends.
+    pub output: OnceLock<Arc<CapturedOutput>>,
     /// What caused the current yield; read and reset by the schedule function.
     yield_cause: AtomicU8,
     /// Fuel consumed when the current fuel quantum began, to attribute a fuel
@@ -113,6 +115,7 @@ impl Process {
                 .deadline
                 .map(|d| now_ns.saturating_add(crate::clock::duration_ns(d))),
             deadline_timer: Arc::new(AtomicBool::new(false)),
+            output: OnceLock::new(),
             yield_cause: AtomicU8::new(YieldCause::Fuel as u8),
             quantum_start_fuel: AtomicU64::new(0),
             vruntime: AtomicU64::new(vruntime),
@@ -227,6 +230,24 @@ impl AsRef<ProcessCore> for Process {
     }
 }
 
+/// After a poll of a process's run returned `Pending`: if the process is still
+/// `Running`, it is pending on something other than the scheduler's own waits (a native
+/// future's channel, a WASI call's I/O or timer), and is marked `Waiting(HostCall)` so that
+/// it holds no worker and its wake-up is scheduled as one. A process that yielded (its
+/// waker already ran and queued it) or that waits in a receive or sleep is left as it is.
+pub(crate) fn note_pending(process: &Process, shared: &Shared) {
+    let state = &process.core.state;
+    if state.get() == shoal_proc::State::Running && !process.yield_pending() {
+        // A wake racing this check finds `Running` and queues the process as a yield;
+        // then the transition below fails its edge and is skipped.
+        let _ = state.transition_from(
+            shoal_proc::State::Running,
+            shoal_proc::State::Waiting(WaitReason::HostCall),
+            shared.quantum_end_now(process),
+        );
+    }
+}
+
 /// Applies a transition that the scheduler's invariants guarantee: an illegal one here is
 /// a bug in the scheduler, reported with the invariant that broke.
 #[track_caller]
@@ -332,6 +353,9 @@ pub(crate) fn exit_reason_of(error: wasmtime::Error) -> ExitReason {
             Interrupt::Killed => ExitReason::Killed,
             Interrupt::Deadline => ExitReason::Deadline,
         };
+    }
+    if let Some(wasmtime_wasi::I32Exit(code)) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return ExitReason::Normal { code: *code };
     }
     if let Some(GuestPanic(message)) = error.downcast_ref::<GuestPanic>() {
         return ExitReason::Trap {

@@ -143,6 +143,7 @@ impl Runtime {
             table: ProcessTable::with_capacity(config.capacity),
             registry: Registry::default(),
             references: References::default(),
+            wasi_io: crate::wasi::WasiIo::default(),
             queues,
             clock: if config.deterministic {
                 Clock::virtual_at_zero()

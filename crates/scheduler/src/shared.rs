@@ -93,6 +93,8 @@ pub(crate) struct Shared {
     pub registry: Registry,
     /// The source of monitor references and aliases.
     pub references: References,
+    /// The tokio runtime of WASI I/O, started by the first WASI process.
+    pub wasi_io: crate::wasi::WasiIo,
     /// Run queues and parked workers.
     pub queues: Queues,
     /// Real or virtual.
@@ -159,18 +161,39 @@ impl Shared {
         let limits = merge(&self.config.limits, options);
         validate_limits(&limits, self.config.fuel_metering, self.config.max_memory)?;
 
+        // A WASI process's stdio and the I/O runtime, before it takes a slot: a file
+        // that cannot be opened is this spawn's error.
+        let wasi = if module.uses_wasi() {
+            let io = self.wasi_io.handle().map_err(|e| SpawnError::Wasi {
+                message: format!("cannot start the WASI I/O runtime: {e}"),
+            })?;
+            let config = limits.wasi.clone().unwrap_or_default();
+            Some((config.context()?, io))
+        } else {
+            None
+        };
         let slot = self.reserve_guest()?;
         let process = self.insert(&limits, parent.map(Process::pid))?;
         self.bind(&process, bind);
-        let run = crate::guest::run(
+        let (context, io) = match wasi {
+            Some(((context, captured), io)) => (Some((context, captured)), Some(io)),
+            None => (None, None),
+        };
+        let mut run = crate::guest::run(
             slot,
             process.clone(),
             module.clone(),
-            entry,
-            export.to_owned(),
-            arg,
+            crate::guest::Call {
+                entry,
+                export: export.to_owned(),
+                arg,
+            },
             limits,
+            context,
         );
+        if let Some(io) = io {
+            run = crate::wasi::run_wasi(run, process.clone(), self.clone(), io);
+        }
         self.start_task(&process, run);
         tracing::debug!(pid = %process.pid(), export, "spawn");
         Ok(process)
@@ -454,6 +477,7 @@ impl Shared {
             pid: process.pid(),
             reason,
             accounting: process.core.accounting.snapshot(state.times(now)),
+            output: process.output.get().cloned(),
         };
         match &exit.reason {
             ExitReason::Normal { .. } => {
@@ -511,6 +535,7 @@ fn merge(defaults: &Limits, options: &Limits) -> Limits {
         deadline: options.deadline.or(defaults.deadline),
         max_memory: options.max_memory.or(defaults.max_memory),
         mailbox_bound: options.mailbox_bound.or(defaults.mailbox_bound),
+        wasi: options.wasi.clone().or_else(|| defaults.wasi.clone()),
     }
 }
 
@@ -522,7 +547,8 @@ pub(crate) fn spawn_status(error: &SpawnError) -> i32 {
         | SpawnError::MappingSetting { .. } => status::CAPACITY,
         SpawnError::MissingExport { .. } | SpawnError::WrongSignature { .. } => status::BAD_EXPORT,
         SpawnError::ShuttingDown => status::SHUTTING_DOWN,
-        // Defaults were validated at build; a child takes the defaults.
-        SpawnError::Config { .. } => status::BAD_EXPORT,
+        // Defaults were validated at build; a child takes the defaults. A WASI child's
+        // stdio comes from the runtime's default config, which the host chose.
+        SpawnError::Config { .. } | SpawnError::Wasi { .. } => status::BAD_EXPORT,
     }
 }

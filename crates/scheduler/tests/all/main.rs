@@ -18,6 +18,7 @@ mod signals;
 mod supervisor;
 mod trace;
 mod traps;
+mod wasi;
 
 use std::time::{Duration, Instant};
 
