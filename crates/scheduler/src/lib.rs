@@ -12,6 +12,7 @@
 //! | `engine` | the wasmtime engine: allocation, stacks, fuel, epochs |
 //! | `arena` | linear memories and fiber stacks in two mappings; the mapping budget |
 //! | `module` | compile once, one shared `InstancePre`, entry checks |
+//! | `cache` | the on-disk cache of compiled modules |
 //! | `host` | the `shoal` host module (docs/ABI.md) |
 //! | `guest` | one guest's run: store set-up, instantiate, call, the epoch callback |
 //! | `process` | the scheduler's process and the future a worker polls |
@@ -62,13 +63,15 @@
 //!   and its store, instance and mailbox on the heap. Untouched slots cost address space
 //!   only (`MAP_NORESERVE`).
 
-// Unsafe code is allowed in `arena` alone, where memories and stacks are carved out of
-// mappings of our own; every block there says why it holds.
+// Unsafe code is allowed in `arena`, where memories and stacks are carved out of
+// mappings of our own, and in `cache`'s one load of a compiled module; every block says
+// why it holds.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 mod actor;
 mod arena;
+mod cache;
 mod clock;
 mod config;
 mod engine;
@@ -92,6 +95,7 @@ mod wasi;
 mod worker;
 
 pub use arena::{MAPPING_HEADROOM, MAPPINGS_PER_GUEST, MappingBudget};
+pub use cache::CacheOutcome;
 pub use config::{
     DEFAULT_CAPACITY, DEFAULT_EPOCH_TICK, DEFAULT_FUEL_QUANTUM, DEFAULT_MAX_MEMORY,
     DEFAULT_SLICE_TICKS, MAX_CAPACITY, Preemption, RuntimeBuilder, SpawnOptions,

@@ -67,6 +67,14 @@ impl Module {
         let module = wasmtime::Module::new(engine, bytes).map_err(|e| CompileError::Invalid {
             message: format!("{e:#}"),
         })?;
+        Self::link(linker, module)
+    }
+
+    /// A compiled wasmtime module, checked and linked against the host functions.
+    pub(crate) fn link(
+        linker: &wasmtime::Linker<HostState>,
+        module: wasmtime::Module,
+    ) -> Result<Module, CompileError> {
         let mut uses_wasi = false;
         for import in module.imports() {
             if import.module() == WASI_MODULE {

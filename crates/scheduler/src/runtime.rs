@@ -34,6 +34,7 @@ use wasmtime::Linker;
 
 use crate::actor::Bind;
 use crate::arena::{MAPPINGS_PER_GUEST, MappingBudget};
+use crate::cache::CacheOutcome;
 use crate::clock::Clock;
 use crate::config::{Config, Preemption, RuntimeBuilder, SpawnOptions};
 use crate::error::{CompileError, ConfigError, NoProc, SendError, SpawnError};
@@ -221,6 +222,21 @@ impl Runtime {
     pub fn compile(&self, bytes: &[u8]) -> Result<Module, CompileError> {
         let shared = self.shared();
         Module::compile(&shared.engine, &shared.linker, bytes)
+    }
+
+    /// Compiles a module (wasm or WAT), through the on-disk cache in `cache_dir`: a module
+    /// compiled before by an engine with the same settings is loaded instead of compiled.
+    /// Loading maps native code from the directory, so it must be as trusted as the
+    /// program itself; a file that wasmtime refuses is recompiled and replaced.
+    pub fn compile_cached(
+        &self,
+        bytes: &[u8],
+        cache_dir: impl AsRef<Path>,
+    ) -> Result<(Module, CacheOutcome), CompileError> {
+        let shared = self.shared();
+        let (module, outcome) =
+            crate::cache::load_or_compile(&shared.engine, cache_dir.as_ref(), bytes)?;
+        Ok((Module::link(&shared.linker, module)?, outcome))
     }
 
     /// Compiles a module from WAT text.

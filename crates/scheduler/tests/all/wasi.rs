@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use shoal_scheduler::{
-    ExitReason, Output, Runtime, SpawnOptions, State, Stdin, WaitReason, WasiConfig,
+    CacheOutcome, ExitReason, Output, Runtime, SpawnOptions, State, Stdin, WaitReason, WasiConfig,
 };
 
 use crate::{epoch, exit_of, runtime, wait_for_state};
@@ -264,4 +264,33 @@ fn an_unknown_wasi_function_is_a_compile_error_naming_it() {
         )
         .unwrap_err();
     assert!(error.to_string().contains("no_such_call"), "{error}");
+}
+
+#[test]
+fn a_cached_module_is_compiled_once_then_loaded_and_a_corrupt_entry_is_replaced() {
+    let dir = std::env::temp_dir().join(format!("shoal-cache-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let rt = runtime(1, epoch());
+    let (m, first) = rt.compile_cached(HELLO.as_bytes(), &dir).unwrap();
+    assert_eq!(first, CacheOutcome::Stored);
+    let (again, second) = rt.compile_cached(HELLO.as_bytes(), &dir).unwrap();
+    assert_eq!(second, CacheOutcome::Hit);
+    for module in [&m, &again] {
+        let h = rt.spawn(module, "_start", 0).unwrap();
+        assert_eq!(exit_of(&h).reason, ExitReason::Normal { code: 3 });
+    }
+    // Another module is another entry.
+    let (_, other) = rt.compile_cached(ARGS.as_bytes(), &dir).unwrap();
+    assert_eq!(other, CacheOutcome::Stored);
+    let entries: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert_eq!(entries.len(), 2);
+    // A corrupt entry is refused by wasmtime, recompiled and replaced.
+    for entry in entries {
+        std::fs::write(entry.unwrap().path(), b"not a compiled module").unwrap();
+    }
+    let (fixed, outcome) = rt.compile_cached(HELLO.as_bytes(), &dir).unwrap();
+    assert_eq!(outcome, CacheOutcome::Stored);
+    let h = rt.spawn(&fixed, "_start", 0).unwrap();
+    assert_eq!(exit_of(&h).reason, ExitReason::Normal { code: 3 });
+    let _ = std::fs::remove_dir_all(&dir);
 }
