@@ -98,6 +98,34 @@ pub(crate) struct RunArgs {
     /// Print one JSON object on stdout instead of the human summary.
     #[arg(long)]
     pub json: bool,
+
+    /// WASI: a host directory the processes see, as `HOST` (same path in the guest) or
+    /// `HOST::GUEST`. Opened once and shared by all the processes. Repeatable.
+    #[arg(long = "dir", value_name = "HOST[::GUEST]")]
+    pub dirs: Vec<String>,
+
+    /// WASI: an environment variable, `KEY=VALUE`. Repeatable.
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub envs: Vec<String>,
+
+    /// WASI: every process's stdin is this file's contents. Default: empty.
+    #[arg(long, value_name = "FILE")]
+    pub stdin: Option<PathBuf>,
+
+    /// WASI: write each process's stdout and stderr to `DIR/<index>.stdout` and
+    /// `DIR/<index>.stderr`. Default: inherited (discarded with --json, whose stdout is
+    /// the report).
+    #[arg(long, value_name = "DIR")]
+    pub stdout_dir: Option<PathBuf>,
+
+    /// Keep compiled modules in DIR and load them from there next time.
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// WASI: arguments after `--`, passed to every process after `argv[0]` (the module's
+    /// file name), as wasmtime does.
+    #[arg(last = true, value_name = "ARGS")]
+    pub guest_args: Vec<String>,
 }
 
 fn main() -> ExitCode {

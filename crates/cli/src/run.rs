@@ -8,7 +8,10 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use shoal::{CompileError, Exit, Module, Preemption, Runtime, RuntimeStats, SpawnError, guests};
+use shoal::{
+    CompileError, Exit, Module, Output, Preemption, Runtime, RuntimeStats, SpawnError,
+    SpawnOptions, Stdin, WasiConfig, guests,
+};
 
 use crate::RunArgs;
 
@@ -60,13 +63,31 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<Outcome> {
     let runtime = build_runtime(args)?;
     let (module, source) = compile(&runtime, args)?;
     let export = entry_export(&module, args.invoke.as_deref())?;
+    if !module.uses_wasi() && wasi_options_given(args) {
+        bail!(
+            "--dir, --env, --stdin, --stdout-dir and arguments after -- are for WASI modules; {source} does not import wasi_snapshot_preview1"
+        );
+    }
+    let wasi = if module.uses_wasi() {
+        Some(wasi_config(args)?)
+    } else {
+        None
+    };
+    if let Some(dir) = &args.stdout_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create --stdout-dir {}", dir.display()))?;
+    }
 
     let started = Instant::now();
     let mut handles = Vec::with_capacity(procs);
     for index in 0..procs {
         let arg = args.arg.unwrap_or(index as i64);
+        let mut options = SpawnOptions::new();
+        if let Some(config) = &wasi {
+            options = options.wasi(process_wasi(args, config.clone(), index));
+        }
         let handle = runtime
-            .spawn(&module, &export, arg)
+            .spawn_with(&module, &export, arg, options)
             .with_context(|| format!("cannot spawn process {} of {procs}", index + 1))?;
         handles.push(handle);
     }
@@ -117,12 +138,75 @@ fn build_runtime(args: &RunArgs) -> anyhow::Result<Runtime> {
     Ok(builder.build()?)
 }
 
-/// Compiles the file named on the command line, or the built-in module.
+/// Whether any WASI option was given.
+fn wasi_options_given(args: &RunArgs) -> bool {
+    !args.dirs.is_empty()
+        || !args.envs.is_empty()
+        || args.stdin.is_some()
+        || args.stdout_dir.is_some()
+        || !args.guest_args.is_empty()
+}
+
+/// The WASI settings every process of a WASI module shares, as under wasmtime:
+/// `argv[0]` is the module's file name and the arguments after `--` follow it; the
+/// environment; the directories, opened once here; stdin; inherited output.
+fn wasi_config(args: &RunArgs) -> anyhow::Result<WasiConfig> {
+    let argv0 = args
+        .module
+        .as_ref()
+        .and_then(|p| p.file_name())
+        .map_or_else(|| "main".to_owned(), |n| n.to_string_lossy().into_owned());
+    let mut config = WasiConfig::new()
+        .arg(argv0)
+        .args(args.guest_args.iter().cloned());
+    for pair in &args.envs {
+        let Some((key, value)) = pair.split_once('=') else {
+            bail!("--env {pair:?}: expected KEY=VALUE");
+        };
+        config = config.env(key, value);
+    }
+    for dir in &args.dirs {
+        let (host, guest) = dir.split_once("::").unwrap_or((dir, dir));
+        config = config.preopen_dir(host, guest, false)?;
+    }
+    if let Some(path) = &args.stdin {
+        config = config.stdin(Stdin::File(path.clone()));
+    }
+    let (stdout, stderr) = if args.json {
+        (Output::Discard, Output::Discard)
+    } else {
+        (Output::Inherit, Output::Inherit)
+    };
+    Ok(config.stdout(stdout).stderr(stderr))
+}
+
+/// Process `index`'s config: the shared one, with its own output files under
+/// `--stdout-dir`.
+fn process_wasi(args: &RunArgs, config: WasiConfig, index: usize) -> WasiConfig {
+    match &args.stdout_dir {
+        Some(dir) => config
+            .stdout(Output::File(dir.join(format!("{index}.stdout"))))
+            .stderr(Output::File(dir.join(format!("{index}.stderr")))),
+        None => config,
+    }
+}
+
+/// Compiles the file named on the command line, or the built-in module, through the
+/// cache when `--cache-dir` is given.
 fn compile(runtime: &Runtime, args: &RunArgs) -> anyhow::Result<(Module, String)> {
     match &args.module {
         Some(path) => {
             let source = path.display().to_string();
-            let module = runtime.compile_file(path).map_err(|error| match error {
+            let compiled = match &args.cache_dir {
+                Some(dir) => std::fs::read(path)
+                    .map_err(|error| CompileError::Io {
+                        path: path.clone(),
+                        error,
+                    })
+                    .and_then(|bytes| runtime.compile_cached(&bytes, dir).map(|(m, _)| m)),
+                None => runtime.compile_file(path),
+            };
+            let module = compiled.map_err(|error| match error {
                 // The I/O error names the path already.
                 CompileError::Io { .. } => anyhow::Error::new(error),
                 other => anyhow::anyhow!(located(&source, &other.to_string())),

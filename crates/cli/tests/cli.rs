@@ -323,3 +323,82 @@ fn bench_refuses_options_that_do_not_apply_with_one_line() {
     let line = error_line(&["bench", "fair", "--secs", "0"]);
     assert!(line.contains("--secs"), "{line}");
 }
+
+/// A WASI command: writes its argument buffer, its environment buffer and the contents
+/// of `data.txt` in its first preopened directory (fd 3) to stdout, "err" to stderr, then
+/// `proc_exit(7)`.
+const WASI_ECHO: &str = r#"(module
+  (import "wasi_snapshot_preview1" "args_sizes_get" (func $args_sizes (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "args_get" (func $args_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "environ_sizes_get" (func $env_sizes (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "environ_get" (func $env_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "path_open" (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (memory (export "memory") 2)
+  (data (i32.const 900) "data.txt")
+  (data (i32.const 920) "err")
+  (func $write (param $fd i32) (param $ptr i32) (param $len i32)
+    (i32.store (i32.const 0) (local.get $ptr))
+    (i32.store (i32.const 4) (local.get $len))
+    (drop (call $fd_write (local.get $fd) (i32.const 0) (i32.const 1) (i32.const 8))))
+  (func (export "_start")
+    (drop (call $args_sizes (i32.const 16) (i32.const 20)))
+    (drop (call $args_get (i32.const 1024) (i32.const 4096)))
+    (call $write (i32.const 1) (i32.const 4096) (i32.load (i32.const 20)))
+    (drop (call $env_sizes (i32.const 16) (i32.const 20)))
+    (drop (call $env_get (i32.const 1024) (i32.const 8192)))
+    (call $write (i32.const 1) (i32.const 8192) (i32.load (i32.const 20)))
+    (if (i32.eqz (call $path_open (i32.const 3) (i32.const 0) (i32.const 900) (i32.const 8)
+                   (i32.const 0) (i64.const 2) (i64.const 0) (i32.const 0) (i32.const 24)))
+      (then
+        (i32.store (i32.const 0) (i32.const 12288))
+        (i32.store (i32.const 4) (i32.const 4096))
+        (drop (call $fd_read (i32.load (i32.const 24)) (i32.const 0) (i32.const 1) (i32.const 28)))
+        (call $write (i32.const 1) (i32.const 12288) (i32.load (i32.const 28)))))
+    (call $write (i32.const 2) (i32.const 920) (i32.const 3))
+    (call $proc_exit (i32.const 7))))"#;
+
+#[test]
+fn wasi_arguments_environment_directories_and_per_process_output_files() {
+    let module = temp_module("echo.wat", WASI_ECHO);
+    let base = std::env::temp_dir().join(format!("shoal-cli-{}-wasi", std::process::id()));
+    let (data, out) = (base.join("data"), base.join("out"));
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("data.txt"), "from the host").unwrap();
+    let v = json(&[
+        module.path(),
+        "--procs",
+        "3",
+        "--dir",
+        &format!("{}::/data", data.display()),
+        "--env",
+        "K=V",
+        "--stdout-dir",
+        out.to_str().unwrap(),
+        "--",
+        "a",
+        "b c",
+    ]);
+    assert_eq!(v["exits"]["normal"], 3);
+    assert_eq!(v["processes"][2]["code"], 7);
+    let argv0 = module.0.file_name().unwrap().to_str().unwrap().to_owned();
+    for i in 0..3 {
+        let stdout = std::fs::read(out.join(format!("{i}.stdout"))).unwrap();
+        let expected = format!("{argv0}\0a\0b c\0K=V\0from the host");
+        assert_eq!(String::from_utf8_lossy(&stdout), expected, "process {i}");
+        assert_eq!(
+            std::fs::read(out.join(format!("{i}.stderr"))).unwrap(),
+            b"err"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+#[test]
+fn wasi_options_for_a_module_without_wasi_are_refused() {
+    let path = temp_module("plain.wat", "(module (func (export \"main\")))");
+    let line = error_line(&["run", path.path(), "--env", "K=V"]);
+    assert!(line.contains("wasi_snapshot_preview1"), "{line}");
+}

@@ -13,6 +13,7 @@ mod host_api;
 mod kill;
 mod messages;
 mod native;
+mod programs;
 mod scale;
 mod signals;
 mod supervisor;
