@@ -402,3 +402,35 @@ fn wasi_options_for_a_module_without_wasi_are_refused() {
     let line = error_line(&["run", path.path(), "--env", "K=V"]);
     assert!(line.contains("wasi_snapshot_preview1"), "{line}");
 }
+
+#[test]
+fn bench_wasi_runs_copies_of_a_command_beside_its_bare_wasmtime_baseline() {
+    let module = temp_module(
+        "copy.wat",
+        r#"(module
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 64))
+    (i32.store (i32.const 4) (i32.const 1024))
+    (drop (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (call $proc_exit (i32.const 0))))"#,
+    );
+    let v = bench(&["wasi", "--module", module.path(), "--procs", "4"]);
+    for key in [
+        "copies_per_s",
+        "raw_copies_per_s",
+        "raw_same_code_copies_per_s",
+        "ratio_vs_raw",
+        "jain_running",
+    ] {
+        assert!(v[key].is_number(), "{key}: {v}");
+    }
+    assert_eq!(v["failed"], 0);
+    assert_eq!(v["procs"], 4);
+    let line = error_line(&["bench", "wasi"]);
+    assert!(line.contains("--module"), "{line}");
+    let line = error_line(&["bench", "spawn", "--module", module.path()]);
+    assert!(line.contains("wasi workload only"), "{line}");
+}

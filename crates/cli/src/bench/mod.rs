@@ -17,6 +17,7 @@
 //! | `skynet` | the 10-ary spawn tree of 10^D leaves, summed back up |
 //! | `yield` | one preemption round trip, against raw wasmtime |
 //! | `overhead` | a CPU-bound loop under Shoal, against raw wasmtime with the same instrumentation and with none |
+//! | `wasi` | N copies of a real WASI program (`--module`), against the same copies one after another in a bare wasmtime store; fairness |
 //!
 //! Figures are medians where a workload repeats itself. Nothing here asserts a speed: a
 //! benchmark measures, the tests assert.
@@ -28,6 +29,7 @@ mod map_count;
 mod messaging;
 mod overhead;
 mod plot;
+mod program;
 mod raw;
 mod skynet;
 mod spawn;
@@ -102,6 +104,18 @@ pub(crate) struct BenchArgs {
     /// Draw an SVG: fair's sorted CPU shares against the ideal, wake's latencies.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+
+    /// The WASI command module the wasi workload runs.
+    #[arg(long, value_name = "FILE")]
+    pub module: Option<PathBuf>,
+
+    /// The wasi workload's stdin for every copy (a file's contents). Default: empty.
+    #[arg(long, value_name = "FILE")]
+    pub stdin: Option<PathBuf>,
+
+    /// The wasi workload's arguments after `--`, behind `argv[0]`.
+    #[arg(last = true, value_name = "ARGS")]
+    pub guest_args: Vec<String>,
 }
 
 /// The workloads.
@@ -125,6 +139,8 @@ pub(crate) enum Workload {
     Yield,
     /// A CPU-bound guest under each mode, against raw wasmtime.
     Overhead,
+    /// N copies of a real WASI program, against them one after another in bare wasmtime.
+    Wasi,
 }
 
 impl Workload {
@@ -139,6 +155,7 @@ impl Workload {
             Workload::Skynet => "skynet",
             Workload::Yield => "yield",
             Workload::Overhead => "overhead",
+            Workload::Wasi => "wasi",
         }
     }
 }
@@ -269,6 +286,10 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
     if args.plot.is_some() && !matches!(args.workload, Workload::Fair | Workload::Wake) {
         bail!("--plot draws the fair and wake workloads only");
     }
+    let wasi_options = args.module.is_some() || args.stdin.is_some() || !args.guest_args.is_empty();
+    if wasi_options && args.workload != Workload::Wasi {
+        bail!("--module, --stdin and arguments after -- apply to the wasi workload only");
+    }
     let bench = Bench {
         args,
         trace: std::cell::RefCell::new(None),
@@ -283,6 +304,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
         Workload::Skynet => skynet::run(&bench),
         Workload::Yield => yields::run(&bench),
         Workload::Overhead => overhead::run(&bench),
+        Workload::Wasi => program::run(&bench),
     }?;
 
     if let Some(path) = &args.trace {
