@@ -39,15 +39,23 @@ pub(crate) fn run(
     module: Module,
     call: Call,
     limits: Limits,
-    wasi: Option<(wasmtime_wasi::p1::WasiP1Ctx, Captured)>,
+    wasi: Option<Box<(wasmtime_wasi::p1::WasiP1Ctx, Captured)>>,
 ) -> GuestRun {
+    // Only what the run needs is moved into its future, which lives as long as the
+    // process: a whole `Limits` (with its WASI config) or an unboxed WASI context would
+    // cost every idle process hundreds of bytes.
+    let Limits {
+        fuel_limit,
+        max_memory,
+        ..
+    } = limits;
     Box::pin(async move {
         let Call { entry, export, arg } = call;
         let shared = slot.shared().clone();
         // Declared first, so dropped last: after the store has returned its slots.
         let _slot = slot;
         let config = &shared.config;
-        let fuel_budget = match (config.fuel_metering, limits.fuel_limit) {
+        let fuel_budget = match (config.fuel_metering, fuel_limit) {
             (false, _) => 0,
             (true, Some(limit)) => limit,
             (true, None) => u64::MAX,
@@ -59,7 +67,7 @@ pub(crate) fn run(
             memory: None,
             current: None,
             limits: StoreLimitsBuilder::new()
-                .memory_size(limits.max_memory.unwrap_or(config.max_memory))
+                .memory_size(max_memory.unwrap_or(config.max_memory))
                 .instances(1)
                 .memories(1)
                 .tables(1)
@@ -69,7 +77,7 @@ pub(crate) fn run(
             ticks_in_slice: 0,
             wasi: None,
         };
-        let (state, captured) = match wasi {
+        let (state, captured) = match wasi.map(|boxed| *boxed) {
             Some((context, captured)) => (
                 HostState {
                     wasi: Some(Box::new(context)),

@@ -176,7 +176,7 @@ impl Shared {
         let process = self.insert(&limits, parent.map(Process::pid))?;
         self.bind(&process, bind);
         let (context, io) = match wasi {
-            Some(((context, captured), io)) => (Some((context, captured)), Some(io)),
+            Some((context, io)) => (Some(Box::new(context)), Some(io)),
             None => (None, None),
         };
         let mut run = crate::guest::run(
