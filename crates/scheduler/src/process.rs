@@ -321,8 +321,10 @@ impl Future for ProcessFuture {
         // process, never the worker.
         match std::panic::catch_unwind(AssertUnwindSafe(|| run.as_mut().poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
-            // An interrupt by a kill carries the reason the process was killed with.
-            Ok(Poll::Ready(ExitReason::Killed)) if this.process.is_killed() => {
+            // A process killed during this poll ends with the kill's reason, whatever its
+            // run returned: the interrupt the kill caused, or (a native process that sent
+            // itself an exit signal and returned before its next await) its own result.
+            Ok(Poll::Ready(_)) if this.process.is_killed() => {
                 this.finish(this.process.kill_reason())
             }
             Ok(Poll::Ready(reason)) => this.finish(reason),

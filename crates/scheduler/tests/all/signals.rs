@@ -500,3 +500,15 @@ fn a_chain_of_ten_thousand_links_comes_down_with_the_reason_of_the_trap_at_its_e
     }
     assert_eq!(rig.rt.stats().live, 0);
 }
+
+#[test]
+fn a_native_exit_signal_to_itself_takes_effect_even_if_it_returns_at_once() {
+    let rig = Rig::new();
+    let p = rig.native(|cx| {
+        Box::pin(async move {
+            cx.exit(cx.pid(), SignalReason::Reason(custom())).unwrap();
+            0
+        })
+    });
+    assert_eq!(exit_of(&p).reason, custom());
+}
