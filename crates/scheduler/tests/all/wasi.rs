@@ -294,3 +294,38 @@ fn a_cached_module_is_compiled_once_then_loaded_and_a_corrupt_entry_is_replaced(
     assert_eq!(exit_of(&h).reason, ExitReason::Normal { code: 3 });
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// What a Rust program compiled for wasm32-wasip1 does when it panics: the message to
+/// stderr, then `unreachable`.
+const PANICS: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "thread 'main' panicked at src/main.rs:2:5:\nboom\n")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const 48))
+    (drop (call $fd_write (i32.const 2) (i32.const 0) (i32.const 1) (i32.const 8)))
+    unreachable))"#;
+
+#[test]
+fn a_panicking_command_is_a_trap_and_its_message_is_on_its_stderr() {
+    let rt = runtime(1, epoch());
+    let m = rt.compile_wat(PANICS).unwrap();
+    let h = rt
+        .spawn_with(&m, "_start", 0, SpawnOptions::new().wasi(captured()))
+        .unwrap();
+    let exit = exit_of(&h);
+    assert!(
+        matches!(
+            exit.reason,
+            ExitReason::Trap {
+                code: shoal_scheduler::TrapCode::UnreachableCodeReached,
+                ..
+            }
+        ),
+        "{}",
+        exit.reason
+    );
+    let stderr = String::from_utf8(exit.output.unwrap().stderr.clone()).unwrap();
+    assert!(stderr.contains("panicked at src/main.rs:2:5:\nboom"), "{stderr}");
+}
