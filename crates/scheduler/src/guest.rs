@@ -7,19 +7,58 @@
 use std::sync::Arc;
 
 use shoal_proc::ExitReason;
-use wasmtime::{Store, StoreContextMut, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime::{ResourceLimiter, Store, StoreContextMut, UpdateDeadline};
 
 use crate::config::Limits;
 use crate::host::{HostState, Interrupt};
 use crate::module::{Entry, Module};
 use crate::process::{GuestRun, Process, YieldCause, exit_reason_of};
 use crate::shared::GuestSlot;
-use crate::wasi::Captured;
+use crate::wasi::WasiState;
 
 /// Table elements per process: enough for the function tables of modules compiled from
 /// C or Rust with a few thousand address-taken functions, and a bound on the heap one
 /// instance's tables can take (8 bytes an element).
 const TABLE_ELEMENTS: usize = 10_000;
+
+/// A guest's resource limits: one instance, one memory of at most `memory_size` bytes,
+/// one table of at most [`TABLE_ELEMENTS`]. wasmtime's `StoreLimits` says the same in
+/// 64 bytes, which every idle process would carry; this is 8.
+pub(crate) struct GuestLimiter {
+    memory_size: usize,
+}
+
+impl ResourceLimiter for GuestLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= self.memory_size)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= TABLE_ELEMENTS)
+    }
+
+    fn instances(&self) -> usize {
+        1
+    }
+
+    fn tables(&self) -> usize {
+        1
+    }
+
+    fn memories(&self) -> usize {
+        1
+    }
+}
 
 /// What a process calls: an export of an entry type, with its argument.
 pub(crate) struct Call {
@@ -39,53 +78,35 @@ pub(crate) fn run(
     module: Module,
     call: Call,
     limits: Limits,
-    wasi: Option<Box<(wasmtime_wasi::p1::WasiP1Ctx, Captured)>>,
+    wasi: Option<Box<WasiState>>,
 ) -> GuestRun {
     // Only what the run needs is moved into its future, which lives as long as the
     // process: a whole `Limits` (with its WASI config) or an unboxed WASI context would
     // cost every idle process hundreds of bytes.
-    let Limits {
-        fuel_limit,
-        max_memory,
-        ..
-    } = limits;
+    let config = &slot.shared().config;
+    let fuel_budget = match (config.fuel_metering, limits.fuel_limit) {
+        (false, _) => 0,
+        (true, Some(limit)) => limit,
+        (true, None) => u64::MAX,
+    };
+    let memory_size = limits.max_memory.unwrap_or(config.max_memory);
+    drop(limits);
     Box::pin(async move {
         let Call { entry, export, arg } = call;
         let shared = slot.shared().clone();
         // Declared first, so dropped last: after the store has returned its slots.
         let _slot = slot;
         let config = &shared.config;
-        let fuel_budget = match (config.fuel_metering, fuel_limit) {
-            (false, _) => 0,
-            (true, Some(limit)) => limit,
-            (true, None) => u64::MAX,
-        };
         let state = HostState {
             process: process.clone(),
             shared: shared.clone(),
             module: module.clone(),
             memory: None,
             current: None,
-            limits: StoreLimitsBuilder::new()
-                .memory_size(max_memory.unwrap_or(config.max_memory))
-                .instances(1)
-                .memories(1)
-                .tables(1)
-                .table_elements(TABLE_ELEMENTS)
-                .build(),
+            limits: GuestLimiter { memory_size },
             fuel_budget,
             ticks_in_slice: 0,
-            wasi: None,
-        };
-        let (state, captured) = match wasi.map(|boxed| *boxed) {
-            Some((context, captured)) => (
-                HostState {
-                    wasi: Some(Box::new(context)),
-                    ..state
-                },
-                Some(captured),
-            ),
-            None => (state, None),
+            wasi,
         };
         let mut store = Store::new(&shared.engine, state);
         store.limiter(|state| &mut state.limits);
@@ -108,8 +129,9 @@ pub(crate) fn run(
         {
             process.sync_fuel(store.data().fuel_consumed(remaining), true);
         }
+        let wasi = store.data_mut().wasi.take();
         drop(store);
-        if let Some(output) = captured.and_then(Captured::take) {
+        if let Some(output) = wasi.and_then(|mut w| w.captured.take()) {
             let _ = process.output.set(Arc::new(output));
         }
         match outcome {

@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use shoal_proc::{ExitReason, Message, Pid, Reference, RegisterError, SignalReason};
-use wasmtime::{AsContextMut, Caller, Linker, Memory, StoreLimits};
+use wasmtime::{AsContextMut, Caller, Linker, Memory};
 
 use crate::actor::Bind;
 use crate::error::SendError;
@@ -136,13 +136,13 @@ pub(crate) struct HostState {
     /// The message the last receive took; read by `message_*`.
     pub current: Option<Message>,
     /// Memory, table and instance caps for this store.
-    pub limits: StoreLimits,
+    pub limits: crate::guest::GuestLimiter,
     /// Fuel the store started with: consumed = budget - remaining.
     pub fuel_budget: u64,
     /// Epoch ticks since the current slice began.
     pub ticks_in_slice: u64,
-    /// The WASI context of a module that imports WASI (`wasi`).
-    pub wasi: Option<Box<wasmtime_wasi::p1::WasiP1Ctx>>,
+    /// The WASI context of a module that imports WASI, and its captured output (`wasi`).
+    pub wasi: Option<Box<crate::wasi::WasiState>>,
 }
 
 impl HostState {
@@ -211,10 +211,11 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     // processes has a context (`guest`), so the accessor's panic is unreachable; were it
     // reached, it would end that process as `host_error`, never the host.
     wasmtime_wasi::p1::add_to_linker_async(linker, |state: &mut HostState| {
-        state
+        &mut state
             .wasi
             .as_deref_mut()
             .expect("a process of a WASI module has a WASI context")
+            .ctx
     })?;
     linker.func_wrap(
         HOST_MODULE,

@@ -221,7 +221,7 @@ impl WasiConfig {
     }
 
     /// A process's WASI context, and the pipes whose contents go into its exit.
-    pub(crate) fn context(&self) -> Result<(WasiP1Ctx, Captured), SpawnError> {
+    pub(crate) fn context(&self) -> Result<WasiState, SpawnError> {
         let io = |what: &str, path: &Path, e: std::io::Error| SpawnError::Wasi {
             message: format!("cannot open {what} {}: {e}", path.display()),
         };
@@ -278,8 +278,16 @@ impl WasiConfig {
             // preopens on the first WASI call.
             *ctx.ctx().ctx.filesystem() = (**filesystem).clone();
         }
-        Ok((ctx, captured))
+        Ok(WasiState { ctx, captured })
     }
+}
+
+/// A WASI process's context and its captured output, in its store.
+pub(crate) struct WasiState {
+    /// What the preview-1 functions work on.
+    pub ctx: WasiP1Ctx,
+    /// The pipes whose contents go into the exit.
+    pub captured: Captured,
 }
 
 /// The pipes of a process's captured output.
@@ -291,15 +299,15 @@ pub(crate) struct Captured {
 
 impl Captured {
     /// What was captured, if anything was to be.
-    pub(crate) fn take(self) -> Option<shoal_proc::CapturedOutput> {
+    pub(crate) fn take(&mut self) -> Option<shoal_proc::CapturedOutput> {
         if self.stdout.is_none() && self.stderr.is_none() {
             return None;
         }
         let bytes =
             |p: Option<MemoryOutputPipe>| p.map(|p| p.contents().to_vec()).unwrap_or_default();
         Some(shoal_proc::CapturedOutput {
-            stdout: bytes(self.stdout),
-            stderr: bytes(self.stderr),
+            stdout: bytes(self.stdout.take()),
+            stderr: bytes(self.stderr.take()),
         })
     }
 }

@@ -327,5 +327,8 @@ fn a_panicking_command_is_a_trap_and_its_message_is_on_its_stderr() {
         exit.reason
     );
     let stderr = String::from_utf8(exit.output.unwrap().stderr.clone()).unwrap();
-    assert!(stderr.contains("panicked at src/main.rs:2:5:\nboom"), "{stderr}");
+    assert!(
+        stderr.contains("panicked at src/main.rs:2:5:\nboom"),
+        "{stderr}"
+    );
 }
