@@ -161,8 +161,11 @@ impl Shared {
         let limits = merge(&self.config.limits, options);
         validate_limits(&limits, self.config.fuel_metering, self.config.max_memory)?;
 
-        // A WASI process's stdio and the I/O runtime, before it takes a slot: a file
-        // that cannot be opened is this spawn's error.
+        let slot = self.reserve_guest()?;
+        // A WASI process's stdio and the I/O runtime, before it takes a table slot: a
+        // file that cannot be opened is this spawn's error (and the guest slot goes back
+        // as `slot` drops). After the capacity check, so that a refused spawn creates no
+        // output file.
         let wasi = if module.uses_wasi() {
             let io = self.wasi_io.handle().map_err(|e| SpawnError::Wasi {
                 message: format!("cannot start the WASI I/O runtime: {e}"),
@@ -172,7 +175,6 @@ impl Shared {
         } else {
             None
         };
-        let slot = self.reserve_guest()?;
         let process = self.insert(&limits, parent.map(Process::pid))?;
         self.bind(&process, bind);
         let (context, io) = match wasi {

@@ -336,8 +336,10 @@ impl WasiIo {
             .enable_time()
             .enable_io()
             .build()?;
-        // A racing first use builds a second runtime, which is dropped here unused.
-        let _ = self.runtime.set(rt);
+        // A racing first use builds a second runtime, which is shut down here unused.
+        if let Err(spare) = self.runtime.set(rt) {
+            spare.shutdown_background();
+        }
         Ok(self.runtime.get().expect("just set").handle().clone())
     }
 }
