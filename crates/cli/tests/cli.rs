@@ -208,7 +208,12 @@ fn every_bench_workload_prints_its_json_keys_and_the_machine() {
         ),
         (
             &["spawn", "--procs", "300"],
-            &["spawns_per_s", "raw_spawns_per_s"],
+            &[
+                "spawns_per_s",
+                "raw_spawns_per_s",
+                "guest_spawns_per_s",
+                "guest_spawn_scaling",
+            ],
         ),
         (
             &["idle", "--procs", "50"],

@@ -170,6 +170,28 @@ pub(crate) const SKYNET: &str = r#"(module
     (drop (call $send (call $parent) (i64.const 1) (i32.const 8) (i32.const 8)))
     (i32.mul (global.get $failed) (i32.const 2))))"#;
 
+/// `main(m)`: spawns `m` children running `child`, which returns at once; a spawn refused
+/// for capacity (status -5) yields and tries again. Many of these at once measure spawns
+/// from guests, in parallel on every worker.
+pub(crate) const SPAWNER: &str = r#"(module
+  (import "shoal" "spawn" (func $spawn (param i32 i32 i64) (result i64)))
+  (import "shoal" "yield" (func $yield))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "child")
+  (func (export "child"))
+  (func (export "main") (param $m i64) (result i32)
+    (local $r i64)
+    (block $done
+      (loop $next
+        (br_if $done (i64.le_s (local.get $m) (i64.const 0)))
+        (local.set $r (call $spawn (i32.const 0) (i32.const 5) (i64.const 0)))
+        (if (i64.eq (local.get $r) (i64.const -5))
+          (then (call $yield) (br $next)))
+        (if (i64.lt_s (local.get $r) (i64.const 0)) (then unreachable))
+        (local.set $m (i64.sub (local.get $m) (i64.const 1)))
+        (br $next)))
+    (i32.const 0)))"#;
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -182,6 +204,7 @@ mod tests {
             ("SLEEPER", super::SLEEPER),
             ("RING_NODE", super::RING_NODE),
             ("SKYNET", super::SKYNET),
+            ("SPAWNER", super::SPAWNER),
         ] {
             wasmtime::Module::new(&wasmtime::Engine::default(), wat)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));

@@ -40,6 +40,9 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
     bench.keep_trace(&runtime);
     let rate = median(rates);
     let raw_rate = raw::spawn_rate(guests::TRIVIAL, RAW_SPAWNS)?;
+    // Spawns from guests, each on a runtime of its own (the first one idles meanwhile).
+    let guest_rate = guest_spawn_rate(bench, None, procs)?;
+    let guest_rate_one = guest_spawn_rate(bench, Some(1), procs)?;
 
     let mut report = Report::of(&runtime, procs);
     report.figure(
@@ -53,6 +56,21 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
         "raw wasmtime pooled instantiate + call, one thread",
     );
     report.figure("ratio_vs_raw", rate / raw_rate, "Shoal / raw");
+    report.figure(
+        "guest_spawns_per_s",
+        guest_rate,
+        "spawns by 100 guests at once, each spawning N/100 children",
+    );
+    report.figure(
+        "guest_spawns_per_s_one_worker",
+        guest_rate_one,
+        "the same on one worker",
+    );
+    report.figure(
+        "guest_spawn_scaling",
+        guest_rate / guest_rate_one,
+        "guest spawns: all workers / one worker",
+    );
     report.figure("rounds", ROUNDS, "median of this many rounds of N spawns");
     report.figure(
         "capacity_waits",
@@ -60,6 +78,41 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
         "spawns that waited for a slot, all rounds",
     );
     Ok(report)
+}
+
+/// Guests that spawn at once: enough to keep every worker spawning.
+const SPAWNERS: usize = 100;
+
+/// Spawns per second when [`SPAWNERS`] guests spawn `total` children between them, on the
+/// bench's workers (or `workers`), median of [`ROUNDS`]: from the first spawner's spawn
+/// until every child has exited.
+fn guest_spawn_rate(
+    bench: &Bench<'_>,
+    workers: Option<usize>,
+    total: usize,
+) -> anyhow::Result<f64> {
+    let runtime = bench.runtime(|b| match workers {
+        Some(n) => b.workers(n).capacity(DEFAULT_CAPACITY),
+        None => b.capacity(DEFAULT_CAPACITY),
+    })?;
+    let module = runtime.compile_wat(guests::SPAWNER)?;
+    let each = (total / SPAWNERS).max(1);
+    let mut rates = Vec::with_capacity(ROUNDS);
+    for _ in 0..ROUNDS {
+        let start = Instant::now();
+        let spawners = (0..SPAWNERS)
+            .map(|_| runtime.spawn(&module, "main", each as i64))
+            .collect::<Result<Vec<_>, _>>()?;
+        for spawner in spawners {
+            let exit = spawner.wait();
+            ensure!(exit.reason.is_normal(), "a spawner ended {}", exit.reason);
+        }
+        while runtime.stats().live > 0 {
+            std::thread::yield_now();
+        }
+        rates.push((SPAWNERS * each) as f64 / start.elapsed().as_secs_f64());
+    }
+    Ok(median(rates))
 }
 
 /// Spawns `n` processes, each waited for in spawn order; returns the spawns that had to
