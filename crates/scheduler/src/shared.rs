@@ -171,7 +171,11 @@ impl Shared {
                 message: format!("cannot start the WASI I/O runtime: {e}"),
             })?;
             let config = limits.wasi.clone().unwrap_or_default();
-            Some((config.context()?, io))
+            let context = {
+                let _entered = io.enter();
+                config.context()?
+            };
+            Some((context, io))
         } else {
             None
         };

@@ -34,7 +34,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use wasmtime_wasi::cli::OutputFile;
+use wasmtime_wasi::cli::AsyncStdoutStream;
 use wasmtime_wasi::filesystem::WasiFilesystemCtx;
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
@@ -48,6 +48,10 @@ pub(crate) const WASI_MODULE: &str = "wasi_snapshot_preview1";
 /// Most bytes captured of one process's stdout or stderr: 16 MiB, the same bound as a
 /// message. Writes past it fail in the guest, as a full pipe would.
 pub const MAX_CAPTURE_BYTES: usize = 16 << 20;
+
+/// Bytes an output file's writer takes before a write waits for it: 64 KiB, one pipe's
+/// worth, enough for a program's line-at-a-time output never to wait.
+const FILE_WRITE_BUDGET: usize = 64 << 10;
 
 /// Where a WASI process's stdin comes from.
 #[derive(Clone, Debug, Default)]
@@ -220,7 +224,8 @@ impl WasiConfig {
         &self.preopens
     }
 
-    /// A process's WASI context, and the pipes whose contents go into its exit.
+    /// A process's WASI context, and the pipes whose contents go into its exit. Called
+    /// with the WASI I/O runtime entered: an output file's writer is a task on it.
     pub(crate) fn context(&self) -> Result<WasiState, SpawnError> {
         let io = |what: &str, path: &Path, e: std::io::Error| SpawnError::Wasi {
             message: format!("cannot open {what} {}: {e}", path.display()),
@@ -264,10 +269,14 @@ impl WasiConfig {
                 Output::File(path) => {
                     let what = if stderr { "stderr" } else { "stdout" };
                     let file = std::fs::File::create(path).map_err(|e| io(what, path, e))?;
+                    // Written by tokio's blocking pool, never by the worker: each
+                    // `fd_write` waits (as `Waiting(HostCall)`) until its bytes are written.
+                    let stream =
+                        AsyncStdoutStream::new(FILE_WRITE_BUDGET, tokio::fs::File::from_std(file));
                     if stderr {
-                        builder.stderr(OutputFile::new(file));
+                        builder.stderr(stream);
                     } else {
-                        builder.stdout(OutputFile::new(file));
+                        builder.stdout(stream);
                     }
                 }
             }

@@ -332,3 +332,28 @@ fn a_panicking_command_is_a_trap_and_its_message_is_on_its_stderr() {
         "{stderr}"
     );
 }
+
+#[test]
+fn output_to_a_file_is_complete_when_the_process_has_exited() {
+    let rt = runtime(2, epoch());
+    let m = rt.compile_wat(CAT).unwrap();
+    let dir = std::env::temp_dir().join(format!("shoal-out-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let handles: Vec<_> = (0..20u8)
+        .map(|i| {
+            let input: Vec<u8> = (0..50_000u32).map(|j| (j as u8) ^ i).collect();
+            let config = WasiConfig::new()
+                .stdin(Stdin::Bytes(input.into()))
+                .stdout(Output::File(dir.join(format!("{i}.out"))));
+            rt.spawn_with(&m, "_start", 0, SpawnOptions::new().wasi(config))
+                .unwrap()
+        })
+        .collect();
+    for (i, h) in handles.iter().enumerate() {
+        assert_eq!(exit_of(h).reason, ExitReason::Normal { code: 0 });
+        let written = std::fs::read(dir.join(format!("{i}.out"))).unwrap();
+        let expected: Vec<u8> = (0..50_000u32).map(|j| (j as u8) ^ i as u8).collect();
+        assert!(written == expected, "file {i}: {} bytes", written.len());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
