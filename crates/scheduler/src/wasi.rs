@@ -54,7 +54,7 @@ pub const MAX_CAPTURE_BYTES: usize = 16 << 20;
 const FILE_WRITE_BUDGET: usize = 64 << 10;
 
 /// Where a WASI process's stdin comes from.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Stdin {
     /// Nothing: the first read is end of file.
     #[default]
@@ -118,10 +118,13 @@ impl fmt::Debug for WasiConfig {
     }
 }
 
+/// Two configs are equal when they give a process the same arguments, environment, stdio
+/// and directories (the opened directory handles themselves are not compared).
 impl PartialEq for WasiConfig {
     fn eq(&self, other: &Self) -> bool {
         self.args == other.args
             && self.env == other.env
+            && self.stdin == other.stdin
             && self.stdout == other.stdout
             && self.stderr == other.stderr
             && self.preopens == other.preopens
