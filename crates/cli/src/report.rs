@@ -58,13 +58,13 @@ impl ExitCounts {
 
 /// How evenly one resource was shared among the processes.
 #[derive(Debug, Serialize)]
-struct Share {
+pub(crate) struct Share {
     /// Jain's index.
-    jain: f64,
+    pub jain: f64,
     /// The smallest amount any process got, divided by the mean (1 if the mean is 0).
-    min_over_mean: f64,
+    pub min_over_mean: f64,
     /// The largest amount any process got, divided by the mean (1 if the mean is 0).
-    max_over_mean: f64,
+    pub max_over_mean: f64,
 }
 
 impl Share {
@@ -73,7 +73,7 @@ impl Share {
         xs.iter().any(|&x| x > 0.0).then(|| Share::of(xs))
     }
 
-    fn of(xs: &[f64]) -> Share {
+    pub(crate) fn of(xs: &[f64]) -> Share {
         let mean = if xs.is_empty() {
             0.0
         } else {

@@ -170,21 +170,20 @@ impl Shared {
             let io = self.wasi_io.handle().map_err(|e| SpawnError::Wasi {
                 message: format!("cannot start the WASI I/O runtime: {e}"),
             })?;
-            let config = limits.wasi.clone().unwrap_or_default();
             let context = {
                 let _entered = io.enter();
-                config.context()?
+                match &limits.wasi {
+                    Some(config) => config.context()?,
+                    None => crate::wasi::WasiConfig::default().context()?,
+                }
             };
-            Some((context, io))
+            Some((Box::new(context), io))
         } else {
             None
         };
         let process = self.insert(&limits, parent.map(Process::pid))?;
         self.bind(&process, bind);
-        let (context, io) = match wasi {
-            Some((context, io)) => (Some(Box::new(context)), Some(io)),
-            None => (None, None),
-        };
+        let (context, io) = wasi.unzip();
         let mut run = crate::guest::run(
             slot,
             process.clone(),

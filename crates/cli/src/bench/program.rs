@@ -16,7 +16,7 @@ use shoal::{ExitReason, Output, SpawnOptions, Stdin, WasiConfig};
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 
 use super::{Bench, Report};
-use crate::report::jain_index;
+use crate::report::Share;
 
 /// Copies by default: enough to keep every worker busy for a while.
 const DEFAULT_PROCS: usize = 50;
@@ -122,21 +122,20 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
         "Shoal: all copies, first spawn to last exit (s)",
     );
     report.figure("raw_elapsed_s", raw_s, "bare wasmtime: all copies (s)");
+    let share = Share::of(&running);
     report.figure(
         "jain_running",
-        jain_index(&running),
+        share.jain,
         "Jain's index over each copy's running time",
     );
-    let mean = running.iter().sum::<f64>() / procs as f64;
-    let rel = |x: f64| if mean > 0.0 { x / mean } else { 1.0 };
     report.figure(
         "min_share",
-        rel(running.iter().copied().fold(f64::INFINITY, f64::min)),
+        share.min_over_mean,
         "least running time of a copy / the mean",
     );
     report.figure(
         "max_share",
-        rel(running.iter().copied().fold(0.0, f64::max)),
+        share.max_over_mean,
         "most running time of a copy / the mean",
     );
     report.figure("failed", failed, "copies that did not exit normal(0)");
