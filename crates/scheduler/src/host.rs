@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use shoal_proc::{ExitReason, Message, Pid, Reference, RegisterError, SignalReason};
+use shoal_proc::{ExitKind, ExitReason, Message, Pid, Reference, RegisterError, SignalReason};
 use wasmtime::{AsContextMut, Caller, Linker, Memory};
 
 use crate::actor::Bind;
@@ -442,14 +442,20 @@ fn spawn_bound(
     )
 }
 
+/// The exit-reason kind of `exit_signal`'s `kind` argument: the wire numbers of
+/// docs/ABI.md, as `ExitKind::number` gives them.
+fn signal_kind(kind: i32) -> Option<ExitKind> {
+    ExitKind::from_number(u8::try_from(kind).ok()?)
+}
+
 /// The reason `exit_signal` sends, from its arguments; `None` for a kind that cannot be
-/// sent.
-fn signal_reason(kind: i32, code: i32, data: Vec<u8>) -> Option<SignalReason> {
+/// sent (normal, kill, shutdown and custom can).
+fn signal_reason(kind: ExitKind, code: i32, data: Vec<u8>) -> Option<SignalReason> {
     Some(match kind {
-        0 => SignalReason::Reason(ExitReason::Normal { code }),
-        4 => SignalReason::Kill,
-        6 => SignalReason::Reason(ExitReason::Shutdown),
-        8 => SignalReason::Reason(ExitReason::Custom { code, data }),
+        ExitKind::Normal => SignalReason::Reason(ExitReason::Normal { code }),
+        ExitKind::Killed => SignalReason::Kill,
+        ExitKind::Shutdown => SignalReason::Reason(ExitReason::Shutdown),
+        ExitKind::Custom => SignalReason::Reason(ExitReason::Custom { code, data }),
         _ => return None,
     })
 }
@@ -512,7 +518,10 @@ fn add_actor_functions(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
          len: i32|
          -> wasmtime::Result<i32> {
             sync_fuel(&caller, false);
-            let data = if kind == 8 {
+            let Some(kind) = signal_kind(kind) else {
+                return Ok(status::BAD_REASON);
+            };
+            let data = if kind == ExitKind::Custom {
                 let (memory, range) =
                     guest_range(caller.data().memory, &caller, "exit_signal", ptr, len)?;
                 memory.data(&caller)[range].to_vec()
