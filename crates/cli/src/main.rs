@@ -8,8 +8,9 @@
 //! read or compiled, a missing or mistyped entry export, or a setting the runtime refuses.
 //! Each of those prints one line, `shoal: error: ...`, on stderr.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
+mod allocator;
 mod bench;
 mod preempt;
 mod report;
@@ -21,12 +22,6 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::preempt::PreemptArgs;
-
-/// mimalloc, not glibc malloc: a process is allocated by its spawner and freed by the
-/// worker it exits on, and glibc's per-arena locks made that cross-thread free the
-/// largest cost of a spawn (`shoal bench spawn`, BENCHMARKS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Run many WebAssembly processes fairly on a fixed pool of worker threads.
 #[derive(Debug, Parser)]

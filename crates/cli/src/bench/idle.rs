@@ -9,7 +9,8 @@
 //!    must reply and exit normally, with none lost.
 //! 3. Spawn N blocked guests again and time `shutdown` with no grace period, which kills
 //!    them all; then drop the runtime and measure the RSS left over against the RSS
-//!    before the runtime was built.
+//!    before the runtime was built, and again after asking the allocator to return the
+//!    memory it keeps for reuse (`allocator::release_free_memory`).
 //!
 //! Run as root with more guests than `vm.max_map_count` admits, the workload raises the
 //! limit for its run and says so (see `map_count`).
@@ -149,6 +150,8 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
     drop((module, runtime));
     std::thread::sleep(SETTLE);
     let (rss_after_teardown, maps_after_teardown) = (rss_bytes(), mappings());
+    crate::allocator::release_free_memory();
+    let rss_after_collect = rss_bytes();
 
     let per_proc = |after: u64, before: u64| after.saturating_sub(before) as f64 / procs as f64;
     report.figure(
@@ -195,6 +198,11 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
         "rss_after_teardown_bytes",
         rss_after_teardown,
         "resident bytes after shutdown and drop",
+    );
+    report.figure(
+        "rss_after_collect_bytes",
+        rss_after_collect,
+        "resident bytes after that, once the allocator returned its free memory",
     );
     report.figure(
         "mappings_before_runtime",
