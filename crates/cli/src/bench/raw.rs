@@ -14,7 +14,8 @@ use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, Linker, Module, PoolingAllocationConfig, Store,
 };
 
-/// Instances the baseline's pool holds: it runs one at a time, so a few suffice.
+/// Instances the baseline's pool holds: each of its threads runs one at a time, so a few
+/// suffice.
 const POOL_SLOTS: u32 = 16;
 
 /// The instrumentation a baseline engine compiles in.
@@ -149,22 +150,36 @@ pub(crate) fn run_loop(
     Ok((elapsed, yields))
 }
 
-/// Spawn-and-exit of `n` trivial instances, one after another on this thread: pooled
-/// `instantiate_async` from a shared `InstancePre`, then a call. Per second.
-pub(crate) fn spawn_rate(wat: &str, n: usize) -> anyhow::Result<f64> {
+/// Spawn-and-exit of `n` trivial instances, one after another on each of `threads`
+/// threads (`n / threads` each): pooled `instantiate_async` from a shared `InstancePre`,
+/// then a call. Per second, from the first thread's start to the last one's end. More
+/// than one thread shows how far the machine itself lets instantiation scale: the
+/// ceiling for any runtime's parallel spawns.
+pub(crate) fn spawn_rate(wat: &str, n: usize, threads: usize) -> anyhow::Result<f64> {
     let engine = engine(Instrumentation::None)?;
     let module = Module::new(&engine, wat)?;
     let pre = Linker::<()>::new(&engine).instantiate_pre(&module)?;
+    let each = (n / threads.max(1)).max(1);
     let start = Instant::now();
-    let (result, _) = block_on(async {
-        for _ in 0..n {
-            let mut store = Store::new(&engine, ());
-            let instance = pre.instantiate_async(&mut store).await?;
-            let main = instance.get_typed_func::<(), ()>(&mut store, "main")?;
-            main.call_async(&mut store, ()).await?;
-        }
-        anyhow::Ok(())
-    });
-    result?;
-    Ok(n as f64 / start.elapsed().as_secs_f64())
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..threads.max(1))
+            .map(|_| {
+                scope.spawn(|| {
+                    block_on(async {
+                        for _ in 0..each {
+                            let mut store = Store::new(&engine, ());
+                            let instance = pre.instantiate_async(&mut store).await?;
+                            let main = instance.get_typed_func::<(), ()>(&mut store, "main")?;
+                            main.call_async(&mut store, ()).await?;
+                        }
+                        anyhow::Ok(())
+                    })
+                    .0
+                })
+            })
+            .collect();
+        runs.into_iter()
+            .try_for_each(|run| run.join().expect("a baseline thread panicked"))
+    })?;
+    Ok((each * threads.max(1)) as f64 / start.elapsed().as_secs_f64())
 }
