@@ -42,16 +42,27 @@ fn rss_bytes() -> u64 {
         * PAGE
 }
 
-/// Bytes of page tables (`VmPTE` in `/proc/self/status`).
-fn page_table_bytes() -> u64 {
+/// A size in kB from `/proc/self/status`, in bytes.
+fn status_bytes(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            let line = s.lines().find(|l| l.starts_with("VmPTE:"))?;
+            let line = s.lines().find(|l| l.starts_with(field))?;
             line.split_whitespace().nth(1)?.parse::<u64>().ok()
         })
         .unwrap_or(0)
         * 1024
+}
+
+/// Bytes of page tables (`VmPTE`).
+fn page_table_bytes() -> u64 {
+    status_bytes("VmPTE:")
+}
+
+/// Resident anonymous bytes (`RssAnon`): the heap, stacks and arenas, without the pages
+/// of the binary's code that running it brought in (which the kernel can drop and reread).
+fn rss_anon_bytes() -> u64 {
+    status_bytes("RssAnon:")
 }
 
 fn mappings() -> usize {
@@ -99,6 +110,7 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
     let procs = bench.procs(DEFAULT_PROCS)?;
     let raised = map_count::ensure_room_for(procs.max(WARM) + 1);
     let (rss_before_runtime, maps_before_runtime) = (rss_bytes(), mappings());
+    let anon_before_runtime = rss_anon_bytes();
     let runtime = bench.runtime(|b| b.capacity(procs.max(WARM) + 1))?;
     let module = runtime.compile_wat(guests::IDLE)?;
     let warm = spawn_idle(bench, &runtime, &module, WARM, "warm-up")?;
@@ -151,7 +163,7 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
     std::thread::sleep(SETTLE);
     let (rss_after_teardown, maps_after_teardown) = (rss_bytes(), mappings());
     crate::allocator::release_free_memory();
-    let rss_after_collect = rss_bytes();
+    let (rss_after_collect, anon_after_collect) = (rss_bytes(), rss_anon_bytes());
 
     let per_proc = |after: u64, before: u64| after.saturating_sub(before) as f64 / procs as f64;
     report.figure(
@@ -203,6 +215,16 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
         "rss_after_collect_bytes",
         rss_after_collect,
         "resident bytes after that, once the allocator returned its free memory",
+    );
+    report.figure(
+        "rss_anon_before_runtime_bytes",
+        anon_before_runtime,
+        "resident anonymous bytes (heap, stacks) before the runtime was built",
+    );
+    report.figure(
+        "rss_anon_after_collect_bytes",
+        anon_after_collect,
+        "resident anonymous bytes after teardown and the allocator's collect",
     );
     report.figure(
         "mappings_before_runtime",
