@@ -211,17 +211,27 @@ fn every_bench_workload_prints_its_json_keys_and_the_machine() {
             &[
                 "spawns_per_s",
                 "raw_spawns_per_s",
+                "raw_spawns_per_s_parallel",
                 "guest_spawns_per_s",
                 "guest_spawn_scaling",
+                "raw_spawn_scaling",
             ],
         ),
         (
             &["idle", "--procs", "50"],
-            &["rss_bytes_per_proc", "procs_alive"],
+            &[
+                "rss_bytes_per_proc",
+                "procs_alive",
+                "rss_after_collect_bytes",
+                "rss_anon_after_collect_bytes",
+            ],
         ),
         (&["ring", "--procs", "10", "--rounds", "5"], &["msgs_per_s"]),
         (&["pingpong", "--rounds", "100"], &["roundtrip_ns"]),
-        (&["skynet", "--depth", "2"], &["elapsed_s", "sum"]),
+        (
+            &["skynet", "--depth", "2"],
+            &["elapsed_s", "sum", "raw_instantiate_s"],
+        ),
         (&["yield"], &["ns_per_yield", "raw_ns_per_yield"]),
         (
             &["overhead"],

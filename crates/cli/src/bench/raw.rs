@@ -1,4 +1,4 @@
-//! Raw wasmtime, the baseline of `yield`, `overhead` and `spawn`: the same guests in a
+//! Raw wasmtime, the baseline of `yield`, `overhead`, `spawn` and `skynet`: the same guests in a
 //! bare `Store` on this thread, with the engine settings Shoal uses (pooling allocator,
 //! copy-on-write memory images) and the instrumentation each figure names. No scheduler,
 //! no run queue, no accounting: what is left is wasmtime's own cost.
@@ -152,25 +152,46 @@ pub(crate) fn run_loop(
 
 /// Spawn-and-exit of `n` trivial instances, one after another on each of `threads`
 /// threads (`n / threads` each): pooled `instantiate_async` from a shared `InstancePre`,
-/// then a call. Per second, from the first thread's start to the last one's end. More
-/// than one thread shows how far the machine itself lets instantiation scale: the
-/// ceiling for any runtime's parallel spawns.
+/// then a call of `main`. Per second, from the first thread's start to the last one's
+/// end. More than one thread shows how far the machine itself lets instantiation scale:
+/// the ceiling for any runtime's parallel spawns.
 pub(crate) fn spawn_rate(wat: &str, n: usize, threads: usize) -> anyhow::Result<f64> {
+    instantiation_rate(wat, n, threads, Some("main"))
+}
+
+/// Instantiations of `wat` per second, as [`spawn_rate`] but calling nothing: its imports
+/// are defined as functions that would trap, and are never called. A lower bound on the
+/// time any runtime needs to give each of that many processes an instance of its own.
+pub(crate) fn instantiate_rate(wat: &str, n: usize, threads: usize) -> anyhow::Result<f64> {
+    instantiation_rate(wat, n, threads, None)
+}
+
+fn instantiation_rate(
+    wat: &str,
+    n: usize,
+    threads: usize,
+    call: Option<&str>,
+) -> anyhow::Result<f64> {
     let engine = engine(Instrumentation::None)?;
     let module = Module::new(&engine, wat)?;
-    let pre = Linker::<()>::new(&engine).instantiate_pre(&module)?;
-    let each = (n / threads.max(1)).max(1);
+    let mut linker = Linker::<()>::new(&engine);
+    linker.define_unknown_imports_as_traps(&module)?;
+    let pre = linker.instantiate_pre(&module)?;
+    let threads = threads.max(1);
+    let each = (n / threads).max(1);
     let start = Instant::now();
     std::thread::scope(|scope| {
-        let runs: Vec<_> = (0..threads.max(1))
+        let runs: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| {
                     block_on(async {
                         for _ in 0..each {
                             let mut store = Store::new(&engine, ());
                             let instance = pre.instantiate_async(&mut store).await?;
-                            let main = instance.get_typed_func::<(), ()>(&mut store, "main")?;
-                            main.call_async(&mut store, ()).await?;
+                            if let Some(export) = call {
+                                let main = instance.get_typed_func::<(), ()>(&mut store, export)?;
+                                main.call_async(&mut store, ()).await?;
+                            }
                         }
                         anyhow::Ok(())
                     })
@@ -181,5 +202,5 @@ pub(crate) fn spawn_rate(wat: &str, n: usize, threads: usize) -> anyhow::Result<
         runs.into_iter()
             .try_for_each(|run| run.join().expect("a baseline thread panicked"))
     })?;
-    Ok((each * threads.max(1)) as f64 / start.elapsed().as_secs_f64())
+    Ok((each * threads) as f64 / start.elapsed().as_secs_f64())
 }

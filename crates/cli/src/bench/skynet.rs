@@ -7,13 +7,17 @@
 //! memory-mapping budget (see BENCHMARKS.md). A node whose spawn is refused for capacity
 //! walks that child's subtree itself rather than wait for a slot while holding one, so
 //! the tree always completes; `spawned` says how many nodes ran as processes of their own.
+//!
+//! The baseline, measured after the tree: raw wasmtime instantiating the node module once
+//! per node, on one thread per worker, running nothing. No runtime that gives every node
+//! an instance of its own can finish the tree faster than that on this machine.
 
 use std::time::Duration;
 
 use anyhow::{bail, ensure};
 use shoal::{ExitReason, SpawnOptions};
 
-use super::{Bench, Report, guests, map_count};
+use super::{Bench, Report, guests, map_count, raw};
 
 /// Depth by default: 10^6 leaves.
 const DEFAULT_DEPTH: u32 = 6;
@@ -24,6 +28,8 @@ const MAX_DEPTH: u32 = 8;
 /// (`shoal::MAPPINGS_PER_GUEST`), so this stays well inside Linux's default
 /// `vm.max_map_count`; a larger `--procs` run as root raises the limit for the run.
 const CAPACITY: usize = 10_000;
+/// Instantiations the raw baseline times, at most; its rate is extrapolated to the tree.
+const RAW_INSTANCES: usize = 200_000;
 /// How long the collector waits for the root's answer.
 const STUCK: Duration = Duration::from_secs(600);
 
@@ -71,10 +77,25 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
     );
     let stats = runtime.stats();
     let mut report = Report::of(&runtime, nodes as usize);
+    // After the run, so the two do not compete for the cores.
+    let workers = runtime.workers();
+    let raw_rate =
+        raw::instantiate_rate(guests::SKYNET, (nodes as usize).min(RAW_INSTANCES), workers)?;
+    let raw_s = nodes as f64 / raw_rate;
     report.figure(
         "elapsed_s",
         elapsed.as_secs_f64(),
         "from spawning the root to its answer (s)",
+    );
+    report.figure(
+        "raw_instantiate_s",
+        raw_s,
+        "raw wasmtime instantiating the node module once per node on one thread per worker, nothing run (s, extrapolated)",
+    );
+    report.figure(
+        "ratio_vs_raw_instantiate",
+        elapsed.as_secs_f64() / raw_s,
+        "elapsed / raw instantiation alone",
     );
     report.figure("sum", sum, "the total (checked)");
     report.figure("leaves", leaves, "10^depth");
