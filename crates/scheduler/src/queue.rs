@@ -21,7 +21,15 @@
 //! A process woken by something running on a worker goes to that worker's local deque
 //! (it is likely to talk to the waker, whose data is warm in that cache). Wakes from
 //! outside any worker (the timer thread, the host) go to the global wake injector. An
-//! idle worker steals from the other workers' local deques. The run class is global
+//! idle worker steals from the other workers' local deques, but only once it has found
+//! nothing else for `worker::STEAL_DELAY`: a waker usually blocks within a microsecond of
+//! its send (a send, then a receive) and then runs the woken process itself, on the core
+//! whose cache holds the message, where a thief would have moved every hop of a
+//! conversation across cores. A waker that runs on instead loses the process to a
+//! thief after the delay, or yields it the worker at its next epoch tick (the woken
+//! process is wake-pending). A process woken with more than its share, which belongs to
+//! the run class, goes to the waker's deque too when nothing at all is queued: it
+//! overtakes no one there (`Shared::push`). The run class is global
 //! because fairness across workers needs it: with local run queues, three hogs on two
 //! workers would split 2:1 and one of them would get twice the CPU of the others.
 //!
@@ -33,7 +41,7 @@
 //! so one of them always sees the other and no wake-up is lost.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 use crossbeam_utils::CachePadded;
@@ -65,6 +73,9 @@ pub(crate) struct Queues {
     run: Injector<Task>,
     /// Steal ends of every worker's local deque, by worker index.
     stealers: Vec<Stealer<Task>>,
+    /// Per worker: when its deque last went from empty to not empty (clock ns), so that
+    /// an idle worker can tell how long the oldest woken process there has waited.
+    queued_since: Vec<CachePadded<AtomicU64>>,
     /// Processes queued in the wake class (local deques and injector).
     queued_wake: CachePadded<AtomicUsize>,
     /// Processes queued in the run class.
@@ -100,6 +111,9 @@ impl Queues {
             wake: Injector::new(),
             run: Injector::new(),
             stealers,
+            queued_since: (0..workers)
+                .map(|_| CachePadded::new(AtomicU64::new(0)))
+                .collect(),
             queued_wake: CachePadded::new(AtomicUsize::new(0)),
             queued_run: CachePadded::new(AtomicUsize::new(0)),
             idle: Idle {
@@ -111,16 +125,12 @@ impl Queues {
         (queues, locals)
     }
 
-    /// Queues `task` in `class`, on `local` if given (the current worker's deque, wake
-    /// class only), and unparks a worker if any is parked.
-    pub(crate) fn push(&self, task: Task, class: Class, local: Option<&LocalQueue>) {
+    /// Queues `task` in `class` on a global queue, and unparks a worker if any is parked.
+    pub(crate) fn push(&self, task: Task, class: Class) {
         match class {
             Class::Wake => {
                 self.queued_wake.fetch_add(1, Ordering::SeqCst);
-                match local {
-                    Some(local) => local.push(task),
-                    None => self.wake.push(task),
-                }
+                self.wake.push(task);
             }
             Class::Run => {
                 self.queued_run.fetch_add(1, Ordering::SeqCst);
@@ -130,9 +140,31 @@ impl Queues {
         self.idle.notify_one();
     }
 
+    /// Queues the woken `task` on worker `me`'s own deque `local` at clock time `now`, and
+    /// unparks a worker if any is parked.
+    pub(crate) fn push_local(&self, task: Task, me: usize, local: &LocalQueue, now: u64) {
+        self.queued_wake.fetch_add(1, Ordering::SeqCst);
+        if local.is_empty() {
+            // Before the push: a thief that sees the task sees this time or a later one.
+            self.queued_since[me].store(now, Ordering::Release);
+        }
+        local.push(task);
+        self.idle.notify_one();
+    }
+
+    /// Whether some other worker's deque than `me`'s has held woken processes since
+    /// `now - delay_ns` or earlier.
+    pub(crate) fn overdue_elsewhere(&self, me: usize, now: u64, delay_ns: u64) -> bool {
+        self.stealers.iter().enumerate().any(|(i, stealer)| {
+            i != me
+                && !stealer.is_empty()
+                && now.saturating_sub(self.queued_since[i].load(Ordering::Acquire)) >= delay_ns
+        })
+    }
+
     /// The next process for worker `me`: its own deque, the wake injector, the other
-    /// workers' deques, then the run FIFO.
-    pub(crate) fn pop(&self, me: usize, local: &LocalQueue) -> Option<(Task, Source)> {
+    /// workers' deques if `steal`, then the run FIFO.
+    pub(crate) fn pop(&self, me: usize, local: &LocalQueue, steal: bool) -> Option<(Task, Source)> {
         if let Some(task) = local.pop() {
             self.queued_wake.fetch_sub(1, Ordering::SeqCst);
             return Some((task, Source::Own));
@@ -141,7 +173,7 @@ impl Queues {
             self.queued_wake.fetch_sub(1, Ordering::SeqCst);
             return Some((task, Source::Own));
         }
-        let n = self.stealers.len();
+        let n = if steal { self.stealers.len() } else { 0 };
         for i in 1..n {
             let victim = &self.stealers[(me + i) % n];
             if let Some(task) = steal_one(|| victim.steal()) {
@@ -160,6 +192,13 @@ impl Queues {
     #[inline]
     pub(crate) fn wake_pending(&self) -> bool {
         self.queued_wake.load(Ordering::Relaxed) > 0
+    }
+
+    /// A process is waiting that a worker may take without stealing it from another's
+    /// deque: a new, preempted or yielding one, or one woken from outside the workers.
+    #[inline]
+    pub(crate) fn unowned_pending(&self) -> bool {
+        self.run_pending() || !self.wake.is_empty()
     }
 
     /// A preempted or new process is waiting for a worker.
@@ -246,5 +285,77 @@ fn steal_one(mut steal: impl FnMut() -> Steal<Task>) -> Option<Task> {
             Steal::Empty => return None,
             Steal::Retry => std::hint::spin_loop(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Limits;
+    use shoal_proc::Pid;
+
+    /// A runnable task whose future does nothing, with a process as its metadata.
+    fn task() -> Task {
+        let process = Arc::new(Process::new(
+            Pid::from_bits(1),
+            None,
+            &Limits::default(),
+            0,
+            0,
+        ));
+        let (runnable, handle) = async_task::Builder::new()
+            .metadata(process)
+            .spawn(|_| async {}, |_| {});
+        handle.detach();
+        runnable
+    }
+
+    const DELAY: u64 = 3_000;
+
+    #[test]
+    fn a_process_woken_onto_a_deque_is_overdue_for_others_only_after_the_delay() {
+        let (queues, mut locals) = Queues::new(2);
+        let (local0, _) = locals.remove(0);
+        queues.push_local(task(), 0, &local0, 100);
+        assert!(queues.wake_pending());
+        assert!(!queues.unowned_pending(), "a local wake needs a steal");
+        assert!(!queues.overdue_elsewhere(1, 100 + DELAY - 1, DELAY));
+        assert!(queues.overdue_elsewhere(1, 100 + DELAY, DELAY));
+        assert!(
+            !queues.overdue_elsewhere(0, 100 + DELAY, DELAY),
+            "a worker's own deque is never overdue to itself"
+        );
+    }
+
+    #[test]
+    fn the_wait_is_counted_from_when_the_deque_stopped_being_empty() {
+        let (queues, mut locals) = Queues::new(2);
+        let (local0, _) = locals.remove(0);
+        queues.push_local(task(), 0, &local0, 100);
+        // A second wake onto the non-empty deque does not restart the clock.
+        queues.push_local(task(), 0, &local0, 2_000);
+        assert!(queues.overdue_elsewhere(1, 100 + DELAY, DELAY));
+        // Emptied by its owner and woken onto again later: the clock starts again.
+        while queues.pop(0, &local0, false).is_some() {}
+        assert!(!queues.wake_pending());
+        queues.push_local(task(), 0, &local0, 10_000);
+        assert!(!queues.overdue_elsewhere(1, 10_000 + DELAY - 1, DELAY));
+        assert!(queues.overdue_elsewhere(1, 10_000 + DELAY, DELAY));
+    }
+
+    #[test]
+    fn a_pop_without_stealing_leaves_other_deques_alone_and_takes_the_global_fifo() {
+        let (queues, mut locals) = Queues::new(2);
+        let (local0, _) = locals.remove(0);
+        let (local1, _) = locals.remove(0);
+        queues.push_local(task(), 0, &local0, 0);
+        assert!(queues.pop(1, &local1, false).is_none());
+        queues.push(task(), Class::Run);
+        assert!(queues.unowned_pending());
+        let (_, source) = queues.pop(1, &local1, false).expect("the run FIFO");
+        assert_eq!(source, Source::Own);
+        let (_, source) = queues.pop(1, &local1, true).expect("worker 0's deque");
+        assert_eq!(source, Source::Stolen);
+        assert!(!queues.wake_pending());
     }
 }

@@ -293,7 +293,7 @@ impl Shared {
     /// The schedule function of every process task. Called when a process becomes
     /// runnable: first schedule, wake-up, preemption or yield.
     pub(crate) fn schedule(&self, task: Task, info: ScheduleInfo) {
-        let (class, now) = {
+        let (class, now, woken) = {
             let process = task.metadata();
             let state = &process.core.state;
             match state.get() {
@@ -314,7 +314,7 @@ impl Shared {
                         state.transition_from(State::Running, State::Runnable, now),
                         "only this worker moves a Running process",
                     );
-                    (Class::Run, now)
+                    (Class::Run, now, false)
                 }
                 waiting @ State::Waiting(_) => {
                     let now = self.clock.now_ns();
@@ -328,7 +328,7 @@ impl Shared {
                     } else {
                         Class::Run
                     };
-                    (class, now)
+                    (class, now, true)
                 }
                 State::Spawning => {
                     let now = self.clock.now_ns();
@@ -336,7 +336,7 @@ impl Shared {
                         state.transition_from(State::Spawning, State::Runnable, now),
                         "a new process is scheduled once",
                     );
-                    (Class::Run, now)
+                    (Class::Run, now, false)
                 }
                 other => unreachable!(
                     "{} scheduled in state {other:?} (woken while running: {})",
@@ -356,17 +356,27 @@ impl Shared {
             if let Some(local) = local.filter(|_| self.hint_clock) {
                 local.now_hint.set(Some(now));
             }
-            self.push(task, class, local, info)
+            self.push(task, class, local, info, now, woken)
         });
     }
 
     /// Queues a runnable process: the worker's slot, its deque, or a global queue.
+    ///
+    /// A process woken from a worker goes to that worker's deque: in the wake class
+    /// always, and in the run class (it has had more than its share) when nothing else is
+    /// queued anywhere, since then it overtakes no one and the waker, usually about to
+    /// block, runs it on the same core. Without that, a conversation between two busy
+    /// processes would cross cores at every message (an idle worker takes the global
+    /// FIFO at once). It can delay a process woken onto the same deque just after it by
+    /// one quantum.
     fn push(
         &self,
         task: Task,
         class: Class,
         local: Option<&crate::worker::WorkerLocal>,
         info: ScheduleInfo,
+        now: u64,
+        woken: bool,
     ) {
         match local {
             // A yield with nothing queued: keep it on this worker (see `worker`).
@@ -374,13 +384,13 @@ impl Shared {
                 if class == Class::Run && info.woken_while_running && self.queues.len() == 0 =>
             {
                 if let Some(previous) = local.next.replace(Some(task)) {
-                    self.queues.push(previous, Class::Run, None);
+                    self.queues.push(previous, Class::Run);
                 }
             }
-            Some(local) if class == Class::Wake => {
-                self.queues.push(task, Class::Wake, Some(&local.queue))
+            Some(local) if class == Class::Wake || (woken && self.queues.len() == 0) => {
+                self.queues.push_local(task, local.index, &local.queue, now)
             }
-            _ => self.queues.push(task, class, None),
+            _ => self.queues.push(task, class),
         }
     }
 

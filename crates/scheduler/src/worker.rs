@@ -18,6 +18,12 @@
 //! process goes to the back of the FIFO after all. So the slot never lets a process run
 //! ahead of one that is waiting: it is not the LIFO slot of wasmtime #10667.
 //!
+//! # Stealing, after a delay
+//! A worker with nothing of its own to run spins before it parks, and takes new, preempted
+//! and externally woken processes at once; woken processes in another worker's deque it
+//! takes only once they have been there for [`STEAL_DELAY`] (see `queue`), by which time
+//! the waker has usually taken them itself.
+//!
 //! # Parking and shutdown
 //! With nothing to run, a worker registers as parked, checks the queues once more, and
 //! parks (see `queue` for why no wake-up is lost). In deterministic mode it first fires
@@ -28,6 +34,7 @@
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use crossbeam_utils::sync::Parker;
 use shoal_proc::State;
@@ -90,6 +97,8 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, local: LocalQueue, parker: 
             shared.started_cv.wait(&mut started);
         }
     }
+    // Whether the next pop may steal from another worker's deque (see `spin_for_work`).
+    let mut steal = false;
     loop {
         let next = LOCAL.with(|cell| {
             let local = cell.borrow();
@@ -99,11 +108,12 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, local: LocalQueue, parker: 
                     return Some((task, Source::Own));
                 }
                 // Someone arrived while it ran: it goes behind them after all.
-                shared.queues.push(task, Class::Run, None);
+                shared.queues.push(task, Class::Run);
             }
-            shared.queues.pop(index, &local.queue)
+            shared.queues.pop(index, &local.queue, steal)
         });
         if let Some((task, source)) = next {
+            steal = false;
             if source == Source::Stolen {
                 bump(&shared.counters.steals[index]);
             }
@@ -120,13 +130,20 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, local: LocalQueue, parker: 
         if shared.stopping.load(Ordering::Acquire) {
             break;
         }
-        if spin_for_work(&shared) {
-            continue;
+        match spin_for_work(&shared, index) {
+            Spin::Take => continue,
+            Spin::Steal => {
+                steal = true;
+                continue;
+            }
+            Spin::Nothing => {}
         }
         LOCAL.with(|cell| cell.borrow().as_ref().map(|l| l.now_hint.take()));
         shared.queues.prepare_park(index);
         if shared.queues.len() > 0 || shared.stopping.load(Ordering::SeqCst) {
             shared.queues.cancel_park(index);
+            // Whatever is queued has waited out a whole spin: take it from anywhere.
+            steal = true;
             continue;
         }
         parker.park();
@@ -222,14 +239,38 @@ const SPIN_ROUNDS: u32 = 64;
 /// Relaxation hints per spin round.
 const SPINS_PER_ROUND: u32 = 64;
 
-fn spin_for_work(shared: &Shared) -> bool {
+/// How long an idle worker leaves a process woken into another worker's deque to that
+/// worker: Go's scheduler waits 3 µs before it steals the process a running P has just
+/// readied (`runqgrab`), for the same reason. A send and the receive after it take well
+/// under a microsecond here, so the waker takes the woken process first.
+pub(crate) const STEAL_DELAY: Duration = Duration::from_micros(3);
+
+/// What an idle worker found by spinning.
+enum Spin {
+    /// Work it may take without stealing.
+    Take,
+    /// Woken processes in other workers' deques, queued for [`STEAL_DELAY`] without
+    /// their workers taking them.
+    Steal,
+    /// Nothing: time to park.
+    Nothing,
+}
+
+/// Spins until there is work worker `me` may take, or gives up. Woken processes in other
+/// workers' deques count once the oldest there has waited [`STEAL_DELAY`].
+fn spin_for_work(shared: &Shared, me: usize) -> Spin {
+    let queues = &shared.queues;
+    let delay_ns = crate::clock::duration_ns(STEAL_DELAY);
     for _ in 0..SPIN_ROUNDS {
-        if shared.queues.len() > 0 {
-            return true;
+        if queues.unowned_pending() {
+            return Spin::Take;
+        }
+        if queues.wake_pending() && queues.overdue_elsewhere(me, shared.clock.now_ns(), delay_ns) {
+            return Spin::Steal;
         }
         for _ in 0..SPINS_PER_ROUND {
             std::hint::spin_loop();
         }
     }
-    false
+    Spin::Nothing
 }
