@@ -77,6 +77,11 @@ pub(crate) fn ring(bench: &Bench<'_>) -> anyhow::Result<Report> {
     };
     let mut report = Report::of(&runtime, procs);
     report.figure(
+        "steals",
+        runtime.stats().steals,
+        "processes a worker took from another's deque",
+    );
+    report.figure(
         "msgs_per_s",
         hops as f64 / (micros / 1e6),
         "token passes per second",
@@ -109,6 +114,11 @@ pub(crate) fn pingpong(bench: &Bench<'_>) -> anyhow::Result<Report> {
         exit.reason
     );
     let mut report = Report::of(&runtime, 2);
+    report.figure(
+        "steals",
+        runtime.stats().steals,
+        "processes a worker took from another's deque",
+    );
     report.figure(
         "roundtrip_ns",
         elapsed.as_nanos() as f64 / trips as f64,
