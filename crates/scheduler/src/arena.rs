@@ -24,9 +24,17 @@
 //!   below bounds by the number of live guests.
 //!
 //! # Slots
-//! A slot is taken from the free list, or else is the next never-used one; an exhausted
-//! arena is an error for that instantiation only. A slot goes back when its memory or
-//! stack is dropped: a store drops its memory and its cached fiber stack before the
+//! A slot is taken from the calling worker's hot cell, else from the free list, else
+//! from any worker's hot cell, else is the next never-used one; an exhausted arena is an
+//! error for that instantiation only. Each worker thread has a hot cell per arena that
+//! holds a slot it released: the free list is FIFO, so what it hands out was released
+//! longest ago and is cold in every cache, while the slot a worker just released is warm
+//! in its core's cache, pages and page-table entries alike, and the next process that
+//! worker instantiates reuses it. A release on a worker fills its cell if it is empty
+//! and otherwise goes to the free list; other threads use the free list alone.
+//!
+//! A slot goes back when its memory or stack is dropped: a store drops its memory and
+//! its cached fiber stack before the
 //! process's exit is published, so a slot is free before its process stops counting as
 //! live. Freed memory is made to read as zeroes again up to the highest size it ever
 //! had: the first wasm page's touched pages (found in `/proc/self/pagemap`) are zeroed
@@ -49,12 +57,14 @@
 
 #![allow(unsafe_code)]
 
+use std::cell::Cell;
 use std::ops::Range;
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crossbeam_queue::SegQueue;
+use crossbeam_utils::CachePadded;
 use wasmtime::{LinearMemory, MemoryCreator, MemoryType, StackCreator, StackMemory};
 
 /// Memory mappings one live guest can cost: its stack slot's guard page and the stack
@@ -170,7 +180,22 @@ impl Drop for Region {
     }
 }
 
-/// Fixed-size slots in one region: a free list and a bump index of never-used slots.
+thread_local! {
+    /// The hot cell this thread uses in every arena: its worker index, `None` off the
+    /// workers.
+    static HOT_CELL: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// Makes the calling thread use hot cell `cell` (its worker index) from now on, or none.
+pub(crate) fn use_hot_cell(cell: Option<usize>) {
+    HOT_CELL.with(|c| c.set(cell));
+}
+
+/// An empty hot cell; a full one holds `slot + 1`.
+const NO_SLOT: usize = 0;
+
+/// Fixed-size slots in one region: per-worker hot cells, a free list and a bump index of
+/// never-used slots (see the module docs).
 struct Slots {
     region: Region,
     slot_size: usize,
@@ -178,10 +203,12 @@ struct Slots {
     /// Slots `0..next` have been handed out at least once.
     next: AtomicUsize,
     free: SegQueue<usize>,
+    /// One per worker: [`NO_SLOT`] or the slot it released last, plus one.
+    hot: Box<[CachePadded<AtomicUsize>]>,
 }
 
 impl Slots {
-    fn new(slot_size: usize, count: usize) -> std::io::Result<Slots> {
+    fn new(slot_size: usize, count: usize, workers: usize) -> std::io::Result<Slots> {
         let len = slot_size.checked_mul(count.max(1)).ok_or_else(|| {
             std::io::Error::new(std::io::ErrorKind::OutOfMemory, "arena size overflows")
         })?;
@@ -191,12 +218,38 @@ impl Slots {
             count,
             next: AtomicUsize::new(0),
             free: SegQueue::new(),
+            hot: (0..workers)
+                .map(|_| CachePadded::new(AtomicUsize::new(NO_SLOT)))
+                .collect(),
         })
     }
 
-    /// A slot and whether it was never used before.
+    /// The calling thread's hot cell in this arena, if it is a worker.
+    fn own_cell(&self) -> Option<&AtomicUsize> {
+        let cell = HOT_CELL.with(Cell::get)?;
+        self.hot.get(cell).map(|c| &**c)
+    }
+
+    /// Empties `cell`, returning the slot it held.
+    fn take_from(cell: &AtomicUsize) -> Option<usize> {
+        // AcqRel: the releaser's writes to the slot (its zeroing) happen before ours.
+        let slot = cell.swap(NO_SLOT, Ordering::AcqRel);
+        (slot != NO_SLOT).then(|| slot - 1)
+    }
+
+    /// A slot and whether it was never used before: this worker's hot slot, the free
+    /// list, another worker's hot slot, or a never-used one, in that order.
+    ///
+    /// Every free slot is always in a cell or on the free list (see `give_back`), so a
+    /// slot is refused only when all `count` are in use.
     fn take(&self) -> Option<(usize, bool)> {
+        if let Some(index) = self.own_cell().and_then(Self::take_from) {
+            return Some((index, false));
+        }
         if let Some(index) = self.free.pop() {
+            return Some((index, false));
+        }
+        if let Some(index) = self.hot.iter().find_map(|cell| Self::take_from(cell)) {
             return Some((index, false));
         }
         self.next
@@ -207,8 +260,17 @@ impl Slots {
             .map(|index| (index, true))
     }
 
+    /// Returns slot `index`: into this worker's hot cell if it is empty, else onto the
+    /// free list. A slot is never in transit between the two, where a `take` at full
+    /// capacity could miss it.
     fn give_back(&self, index: usize) {
-        self.free.push(index);
+        let kept = self.own_cell().is_some_and(|cell| {
+            cell.compare_exchange(NO_SLOT, index + 1, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        });
+        if !kept {
+            self.free.push(index);
+        }
     }
 
     fn base_of(&self, index: usize) -> *mut u8 {
@@ -256,11 +318,15 @@ pub(crate) struct MemoryArena {
 }
 
 impl MemoryArena {
-    /// `count` memories of at most `max_memory` bytes each.
-    pub(crate) fn new(max_memory: usize, count: usize) -> std::io::Result<Arc<MemoryArena>> {
+    /// `count` memories of at most `max_memory` bytes each, for `workers` workers.
+    pub(crate) fn new(
+        max_memory: usize,
+        count: usize,
+        workers: usize,
+    ) -> std::io::Result<Arc<MemoryArena>> {
         let page = page_size();
         Ok(Arc::new(MemoryArena {
-            slots: Slots::new(round_up(max_memory.max(1), page), count)?,
+            slots: Slots::new(round_up(max_memory.max(1), page), count, workers)?,
             page,
             pagemap: std::fs::File::open("/proc/self/pagemap").ok(),
         }))
@@ -425,11 +491,16 @@ pub(crate) struct StackArena {
 }
 
 impl StackArena {
-    /// `count` stacks of `stack_size` bytes, each above a guard page.
-    pub(crate) fn new(stack_size: usize, count: usize) -> std::io::Result<Arc<StackArena>> {
+    /// `count` stacks of `stack_size` bytes, each above a guard page, for `workers`
+    /// workers.
+    pub(crate) fn new(
+        stack_size: usize,
+        count: usize,
+        workers: usize,
+    ) -> std::io::Result<Arc<StackArena>> {
         let page = page_size();
         Ok(Arc::new(StackArena {
-            slots: Slots::new(page + round_up(stack_size, page), count)?,
+            slots: Slots::new(page + round_up(stack_size, page), count, workers)?,
             page,
         }))
     }
@@ -535,7 +606,7 @@ mod tests {
 
     #[test]
     fn a_reused_memory_slot_reads_as_zeroes() {
-        let arena = MemoryArena::new(1 << 16, 1).unwrap();
+        let arena = MemoryArena::new(1 << 16, 1, 1).unwrap();
         let creator = ArenaMemories(arena.clone());
         let ty = MemoryType::new(1, None);
         let mut memory = creator
@@ -554,7 +625,7 @@ mod tests {
 
     #[test]
     fn a_reused_memory_reads_as_zeroes_past_the_zeroed_head_too() {
-        let arena = MemoryArena::new(1 << 20, 1).unwrap();
+        let arena = MemoryArena::new(1 << 20, 1, 1).unwrap();
         let creator = ArenaMemories(arena.clone());
         let ty = MemoryType::new(16, None);
         let len = 1 << 20;
@@ -573,7 +644,7 @@ mod tests {
 
     #[test]
     fn memories_past_the_arena_or_the_slot_are_refused() {
-        let arena = MemoryArena::new(1 << 16, 1).unwrap();
+        let arena = MemoryArena::new(1 << 16, 1, 1).unwrap();
         let creator = ArenaMemories(arena);
         let ty = MemoryType::new(1, None);
         assert!(
@@ -587,8 +658,39 @@ mod tests {
     }
 
     #[test]
+    fn a_worker_takes_back_the_slot_it_released_before_the_free_list() {
+        use_hot_cell(Some(0));
+        let slots = Slots::new(4096, 3, 2).unwrap();
+        let (a, fresh_a) = slots.take().unwrap();
+        let (b, _) = slots.take().unwrap();
+        assert!(fresh_a);
+        slots.give_back(a);
+        slots.give_back(b);
+        assert_eq!(slots.take(), Some((a, false)), "the hot slot first");
+        assert_eq!(slots.take(), Some((b, false)), "then the free list");
+        let (c, fresh_c) = slots.take().unwrap();
+        assert!(fresh_c && c != a && c != b);
+        assert_eq!(slots.take(), None, "all three in use");
+        use_hot_cell(None);
+    }
+
+    #[test]
+    fn a_slot_kept_hot_by_another_worker_is_taken_before_the_arena_is_full() {
+        let slots = Slots::new(4096, 1, 2).unwrap();
+        use_hot_cell(Some(1));
+        let (a, _) = slots.take().unwrap();
+        slots.give_back(a);
+        use_hot_cell(Some(0));
+        assert_eq!(slots.take(), Some((a, false)));
+        assert_eq!(slots.take(), None);
+        use_hot_cell(None);
+        slots.give_back(a);
+        assert_eq!(slots.take(), Some((a, false)), "off the workers: the free list");
+    }
+
+    #[test]
     fn stacks_are_distinct_and_reused_after_release() {
-        let arena = StackArena::new(64 << 10, 2).unwrap();
+        let arena = StackArena::new(64 << 10, 2, 1).unwrap();
         let creator = ArenaStacks(arena.clone());
         let a = creator.new_stack(64 << 10, false).unwrap();
         let b = creator.new_stack(64 << 10, false).unwrap();

@@ -51,10 +51,10 @@ pub(crate) fn build(config: &Config, slots: usize) -> Result<Allocation, ConfigE
     let arena_error = |what: &str, e: std::io::Error| ConfigError::Engine {
         message: format!("cannot reserve address space for {slots} {what}: {e}"),
     };
-    let memories = MemoryArena::new(config.max_memory, slots)
+    let memories = MemoryArena::new(config.max_memory, slots, config.workers)
         .map_err(|e| arena_error("linear memories", e))?;
-    let stacks =
-        StackArena::new(ASYNC_STACK_SIZE, slots).map_err(|e| arena_error("fiber stacks", e))?;
+    let stacks = StackArena::new(ASYNC_STACK_SIZE, slots, config.workers)
+        .map_err(|e| arena_error("fiber stacks", e))?;
 
     let mut wasm = wasmtime::Config::new();
     wasm.consume_fuel(config.fuel_metering);

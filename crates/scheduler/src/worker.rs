@@ -91,6 +91,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, local: LocalQueue, parker: 
             quantum_start: Cell::new((0, 0)),
         })
     });
+    crate::arena::use_hot_cell(Some(index));
     {
         let mut started = shared.started.lock();
         while !*started {
@@ -150,6 +151,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, local: LocalQueue, parker: 
         shared.queues.cancel_park(index);
     }
     LOCAL.with(|cell| cell.borrow_mut().take());
+    crate::arena::use_hot_cell(None);
 }
 
 fn run_quantum(shared: &Shared, index: usize, task: Task) {
