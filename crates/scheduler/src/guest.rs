@@ -11,7 +11,7 @@ use wasmtime::{ResourceLimiter, Store, StoreContextMut, UpdateDeadline};
 
 use crate::config::Limits;
 use crate::host::{HostState, Interrupt};
-use crate::module::{Entry, Module};
+use crate::module::{Entry, EntryPoint, Module};
 use crate::process::{GuestRun, Process, YieldCause, exit_reason_of};
 use crate::shared::GuestSlot;
 use crate::wasi::WasiState;
@@ -60,12 +60,10 @@ impl ResourceLimiter for GuestLimiter {
     }
 }
 
-/// What a process calls: an export of an entry type, with its argument.
+/// What a process calls: an entry export, with its argument.
 pub(crate) struct Call {
-    /// The export's type.
-    pub entry: Entry,
-    /// The export.
-    pub export: String,
+    /// The export and its type.
+    pub entry: EntryPoint,
     /// The argument, passed if the entry takes one.
     pub arg: i64,
 }
@@ -92,7 +90,7 @@ pub(crate) fn run(
     let memory_size = limits.max_memory.unwrap_or(config.max_memory);
     drop(limits);
     Box::pin(async move {
-        let Call { entry, export, arg } = call;
+        let Call { entry, arg } = call;
         let shared = slot.shared().clone();
         // Declared first, so dropped last: after the store has returned its slots.
         let _slot = slot;
@@ -123,7 +121,7 @@ pub(crate) fn run(
             store.epoch_deadline_callback(move |ctx| on_epoch(ctx, slice_ticks));
         }
 
-        let outcome = call_entry(&mut store, &module, entry, &export, arg).await;
+        let outcome = call_entry(&mut store, &module, entry, arg).await;
         if config.fuel_metering
             && let Ok(remaining) = store.get_fuel()
         {
@@ -144,30 +142,33 @@ pub(crate) fn run(
 async fn call_entry(
     store: &mut Store<HostState>,
     module: &Module,
-    entry: Entry,
-    export: &str,
+    point: EntryPoint,
     arg: i64,
 ) -> wasmtime::Result<i32> {
     let instance = module.instance_pre().instantiate_async(&mut *store).await?;
     let memory = instance.get_memory(&mut *store, "memory");
     store.data_mut().memory = memory;
-    Ok(match entry {
+    let func = instance
+        .get_module_export(&mut *store, &point.export)
+        .and_then(wasmtime::Extern::into_func)
+        .ok_or_else(|| wasmtime::Error::msg("the entry export was resolved in another module"))?;
+    Ok(match point.entry {
         Entry::Unit => {
-            let f = instance.get_typed_func::<(), ()>(&mut *store, export)?;
+            let f = func.typed::<(), ()>(&*store)?;
             f.call_async(&mut *store, ()).await?;
             0
         }
         Entry::Arg => {
-            let f = instance.get_typed_func::<i64, ()>(&mut *store, export)?;
+            let f = func.typed::<i64, ()>(&*store)?;
             f.call_async(&mut *store, arg).await?;
             0
         }
         Entry::Code => {
-            let f = instance.get_typed_func::<(), i32>(&mut *store, export)?;
+            let f = func.typed::<(), i32>(&*store)?;
             f.call_async(&mut *store, ()).await?
         }
         Entry::ArgCode => {
-            let f = instance.get_typed_func::<i64, i32>(&mut *store, export)?;
+            let f = func.typed::<i64, i32>(&*store)?;
             f.call_async(&mut *store, arg).await?
         }
     })

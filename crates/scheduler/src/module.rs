@@ -27,10 +27,26 @@ pub(crate) enum Entry {
     ArgCode,
 }
 
+/// Where an entry export is in the module, found once at compile so that a spawn looks
+/// it up by index rather than by name.
+#[derive(Copy, Clone)]
+pub(crate) struct EntryPoint {
+    /// The export's type.
+    pub entry: Entry,
+    /// The export.
+    pub export: wasmtime::ModuleExport,
+}
+
+impl std::fmt::Debug for EntryPoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("EntryPoint").field(&self.entry).finish()
+    }
+}
+
 /// A function export's fitness as an entry.
 #[derive(Clone, Debug)]
 enum ExportKind {
-    Entry(Entry),
+    Entry(EntryPoint),
     /// Not an entry type; holds the type as text for the error.
     Other(String),
 }
@@ -97,7 +113,12 @@ impl Module {
         let exports = module
             .exports()
             .filter_map(|export| match export.ty() {
-                ExternType::Func(ty) => Some((export.name().to_owned(), classify(&ty))),
+                ExternType::Func(ty) => {
+                    let index = module
+                        .get_export_index(export.name())
+                        .expect("an export the module lists is found by its name");
+                    Some((export.name().to_owned(), classify(&ty, index)))
+                }
                 _ => None,
             })
             .collect();
@@ -110,9 +131,9 @@ impl Module {
         })
     }
 
-    pub(crate) fn entry(&self, export: &str) -> Result<Entry, SpawnError> {
+    pub(crate) fn entry(&self, export: &str) -> Result<EntryPoint, SpawnError> {
         match self.inner.exports.get(export) {
-            Some(ExportKind::Entry(entry)) => Ok(*entry),
+            Some(ExportKind::Entry(point)) => Ok(*point),
             Some(ExportKind::Other(found)) => Err(SpawnError::WrongSignature {
                 export: export.to_owned(),
                 found: found.clone(),
@@ -151,7 +172,7 @@ impl Module {
     }
 }
 
-fn classify(ty: &wasmtime::FuncType) -> ExportKind {
+fn classify(ty: &wasmtime::FuncType, export: wasmtime::ModuleExport) -> ExportKind {
     let params: Vec<ValType> = ty.params().collect();
     let results: Vec<ValType> = ty.results().collect();
     let is = |v: &[ValType], want: &[ValType]| {
@@ -165,7 +186,7 @@ fn classify(ty: &wasmtime::FuncType) -> ExportKind {
         _ => None,
     };
     match entry {
-        Some(e) => ExportKind::Entry(e),
+        Some(entry) => ExportKind::Entry(EntryPoint { entry, export }),
         None => ExportKind::Other(ty.to_string()),
     }
 }

@@ -188,11 +188,7 @@ impl Shared {
             slot,
             process.clone(),
             module.clone(),
-            crate::guest::Call {
-                entry,
-                export: export.to_owned(),
-                arg,
-            },
+            crate::guest::Call { entry, arg },
             limits,
             context,
         );
