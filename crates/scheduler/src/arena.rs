@@ -308,13 +308,19 @@ const ZERO_IN_PLACE: usize = 64 << 10;
 const PAGEMAP_PRESENT: u64 = 1 << 63;
 const PAGEMAP_SWAPPED: u64 = 1 << 62;
 
+thread_local! {
+    /// `/proc/self/pagemap`, to find which pages of a released memory were touched,
+    /// opened by each thread for itself: a `pread` of a file that threads share takes a
+    /// reference to it, and workers releasing memories at once would contend on that one
+    /// count. `None` where it cannot be opened, and then that thread's releases decommit
+    /// everything.
+    static PAGEMAP: Option<std::fs::File> = std::fs::File::open("/proc/self/pagemap").ok();
+}
+
 /// The linear memories of one runtime.
 pub(crate) struct MemoryArena {
     slots: Slots,
     page: usize,
-    /// `/proc/self/pagemap`, to find which pages of a released memory were touched;
-    /// `None` where it cannot be opened, and then releases decommit everything.
-    pagemap: Option<std::fs::File>,
 }
 
 impl MemoryArena {
@@ -328,7 +334,6 @@ impl MemoryArena {
         Ok(Arc::new(MemoryArena {
             slots: Slots::new(round_up(max_memory.max(1), page), count, workers)?,
             page,
-            pagemap: std::fs::File::open("/proc/self/pagemap").ok(),
         }))
     }
 
@@ -345,10 +350,14 @@ impl MemoryArena {
         let mut entries = [0u8; 8 * (ZERO_IN_PLACE / 4096)];
         let entries = &mut entries[..8 * pages];
         let offset = (ptr as usize / self.page * 8) as u64;
-        let read = self.pagemap.as_ref().is_some_and(|pagemap| {
-            use std::os::unix::fs::FileExt;
-            pagemap.read_exact_at(entries, offset).is_ok()
-        });
+        let read = PAGEMAP
+            .try_with(|pagemap| {
+                pagemap.as_ref().is_some_and(|pagemap| {
+                    use std::os::unix::fs::FileExt;
+                    pagemap.read_exact_at(entries, offset).is_ok()
+                })
+            })
+            .unwrap_or(false);
         let head_ok = if read {
             entries.chunks_exact(8).enumerate().all(|(i, entry)| {
                 let entry = u64::from_le_bytes(entry.try_into().expect("8 bytes"));
@@ -685,7 +694,11 @@ mod tests {
         assert_eq!(slots.take(), None);
         use_hot_cell(None);
         slots.give_back(a);
-        assert_eq!(slots.take(), Some((a, false)), "off the workers: the free list");
+        assert_eq!(
+            slots.take(),
+            Some((a, false)),
+            "off the workers: the free list"
+        );
     }
 
     #[test]
