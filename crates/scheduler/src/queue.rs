@@ -20,9 +20,10 @@
 //! # Local and global
 //! A process woken by something running on a worker goes to that worker's local deque
 //! (it is likely to talk to the waker, whose data is warm in that cache). Wakes from
-//! outside any worker (the timer thread, the host) go to the global wake injector. An
-//! idle worker steals from the other workers' local deques, but only once it has found
-//! nothing else for `worker::STEAL_DELAY`: a waker usually blocks within a microsecond of
+//! outside any worker (the timer thread, the host) go to the global wake injector.
+//! Another worker steals from a local deque only once it has held woken processes for
+//! `worker::STEAL_DELAY` (counted from when it stopped being empty, `queued_since`),
+//! and then before it takes the run FIFO: a waker usually blocks within a microsecond of
 //! its send (a send, then a receive) and then runs the woken process itself, on the core
 //! whose cache holds the message, where a thief would have moved every hop of a
 //! conversation across cores. A waker that runs on instead loses the process to a

@@ -19,10 +19,11 @@
 //! ahead of one that is waiting: it is not the LIFO slot of wasmtime #10667.
 //!
 //! # Stealing, after a delay
-//! A worker with nothing of its own to run spins before it parks, and takes new, preempted
-//! and externally woken processes at once; woken processes in another worker's deque it
-//! takes only once they have been there for [`STEAL_DELAY`] (see `queue`), by which time
-//! the waker has usually taken them itself.
+//! A worker takes new, preempted and externally woken processes at once, and woken
+//! processes in another worker's deque only once they have been there for
+//! [`STEAL_DELAY`] (see `queue`), by which time the waker has usually taken them itself.
+//! Past the delay they go before the run FIFO, for a busy worker as for an idle one; an
+//! idle worker spins for them before it parks.
 //!
 //! # Parking and shutdown
 //! With nothing to run, a worker registers as parked, checks the queues once more, and
@@ -111,6 +112,9 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, local: LocalQueue, parker: 
                 // Someone arrived while it ran: it goes behind them after all.
                 shared.queues.push(task, Class::Run);
             }
+            // A busy worker steals too, once a woken process has waited out the delay in
+            // another worker's deque: the wake class still goes before the run FIFO.
+            let steal = steal || overdue_elsewhere(&shared, index, local);
             shared.queues.pop(index, &local.queue, steal)
         });
         if let Some((task, source)) = next {
@@ -246,6 +250,19 @@ const SPINS_PER_ROUND: u32 = 64;
 /// readied (`runqgrab`), for the same reason. A send and the receive after it take well
 /// under a microsecond here, so the waker takes the woken process first.
 pub(crate) const STEAL_DELAY: Duration = Duration::from_micros(3);
+
+/// Whether a woken process has waited [`STEAL_DELAY`] in a deque other than worker
+/// `me`'s. Reads the clock only when some woken process is queued at all.
+fn overdue_elsewhere(shared: &Shared, me: usize, local: &WorkerLocal) -> bool {
+    let queues = &shared.queues;
+    queues.wake_pending() && {
+        let now = local
+            .now_hint
+            .get()
+            .unwrap_or_else(|| shared.clock.now_ns());
+        queues.overdue_elsewhere(me, now, crate::clock::duration_ns(STEAL_DELAY))
+    }
+}
 
 /// What an idle worker found by spinning.
 enum Spin {
