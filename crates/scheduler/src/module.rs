@@ -113,12 +113,10 @@ impl Module {
         let exports = module
             .exports()
             .filter_map(|export| match export.ty() {
-                ExternType::Func(ty) => {
-                    let index = module
-                        .get_export_index(export.name())
-                        .expect("an export the module lists is found by its name");
-                    Some((export.name().to_owned(), classify(&ty, index)))
-                }
+                // Always found: the name is one the module lists.
+                ExternType::Func(ty) => module
+                    .get_export_index(export.name())
+                    .map(|index| (export.name().to_owned(), classify(&ty, index))),
                 _ => None,
             })
             .collect();
