@@ -203,7 +203,7 @@ struct Slots {
     /// Slots `0..next` have been handed out at least once.
     next: AtomicUsize,
     free: SegQueue<usize>,
-    /// One per worker: [`NO_SLOT`] or the slot it released last, plus one.
+    /// One per worker: [`NO_SLOT`] or, plus one, a slot that worker released.
     hot: Box<[CachePadded<AtomicUsize>]>,
 }
 
