@@ -1,7 +1,8 @@
-//! Raw wasmtime, the baseline of `yield`, `overhead`, `spawn` and `skynet`: the same guests in a
-//! bare `Store` on this thread, with the engine settings Shoal uses (pooling allocator,
-//! copy-on-write memory images) and the instrumentation each figure names. No scheduler,
-//! no run queue, no accounting: what is left is wasmtime's own cost.
+//! Raw wasmtime, the baseline of `yield`, `overhead`, `spawn` and `skynet`: the same
+//! guests in bare `Store`s on the calling thread (or, for the spawn and instantiation
+//! rates, on threads of their own), with the engine settings Shoal uses (pooling
+//! allocator, copy-on-write memory images) and the instrumentation each figure names. No
+//! scheduler, no run queue, no accounting: what is left is wasmtime's own cost.
 
 use std::future::Future;
 use std::pin::pin;

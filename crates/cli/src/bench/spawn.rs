@@ -1,9 +1,10 @@
 //! `spawn`: spawn N trivial processes that exit at once, and wait for all of them. Host
 //! code spawns (the embedding case); the workers instantiate and run them. Live processes
 //! are bounded by the runtime's capacity: a spawn refused for capacity reaps the oldest
-//! quarter of the outstanding processes (all joined, in spawn order), then tries again. The raw-wasmtime figures, pooled
-//! instantiate and call one after another on one thread, and the same on one thread per
-//! worker (how far the machine lets instantiation scale), are measured in the same run.
+//! quarter of the outstanding processes (all joined, in spawn order), then tries again.
+//! The raw-wasmtime figures, pooled instantiate and call one after another on one
+//! thread, and the same on one thread per worker (how far the machine lets instantiation
+//! scale), are measured in the same run.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -158,14 +159,13 @@ fn spawn_all(
                     // waiting on each in turn would put this thread to sleep and wake it
                     // once per exit, a cost of the spawner rather than of spawns.
                     let batch = (outstanding.len() / REAP_FRACTION).max(1);
-                    let youngest = outstanding
+                    outstanding
                         .get(batch - 1)
-                        .expect("at capacity, some are out");
-                    check(bar, youngest.wait())?;
-                    for oldest in outstanding.drain(..batch - 1) {
+                        .expect("at capacity, some are out")
+                        .wait();
+                    for oldest in outstanding.drain(..batch) {
                         check(bar, oldest.wait())?;
                     }
-                    outstanding.pop_front();
                 }
                 Err(other) => return Err(other.into()),
             }
