@@ -114,7 +114,13 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, local: LocalQueue, parker: 
             }
             // A busy worker steals too, once a woken process has waited out the delay in
             // another worker's deque: the wake class still goes before the run FIFO.
-            let steal = steal || overdue_elsewhere(&shared, index, local);
+            let steal = steal
+                || overdue_elsewhere(&shared, index, || {
+                    local
+                        .now_hint
+                        .get()
+                        .unwrap_or_else(|| shared.clock.now_ns())
+                });
             shared.queues.pop(index, &local.queue, steal)
         });
         if let Some((task, source)) = next {
@@ -252,16 +258,11 @@ const SPINS_PER_ROUND: u32 = 64;
 pub(crate) const STEAL_DELAY: Duration = Duration::from_micros(3);
 
 /// Whether a woken process has waited [`STEAL_DELAY`] in a deque other than worker
-/// `me`'s. Reads the clock only when some woken process is queued at all.
-fn overdue_elsewhere(shared: &Shared, me: usize, local: &WorkerLocal) -> bool {
+/// `me`'s. Reads the clock (`now`) only when some woken process is queued at all.
+fn overdue_elsewhere(shared: &Shared, me: usize, now: impl FnOnce() -> u64) -> bool {
     let queues = &shared.queues;
-    queues.wake_pending() && {
-        let now = local
-            .now_hint
-            .get()
-            .unwrap_or_else(|| shared.clock.now_ns());
-        queues.overdue_elsewhere(me, now, crate::clock::duration_ns(STEAL_DELAY))
-    }
+    queues.wake_pending()
+        && queues.overdue_elsewhere(me, now(), crate::clock::duration_ns(STEAL_DELAY))
 }
 
 /// What an idle worker found by spinning.
@@ -278,13 +279,12 @@ enum Spin {
 /// Spins until there is work worker `me` may take, or gives up. Woken processes in other
 /// workers' deques count once the oldest there has waited [`STEAL_DELAY`].
 fn spin_for_work(shared: &Shared, me: usize) -> Spin {
-    let queues = &shared.queues;
-    let delay_ns = crate::clock::duration_ns(STEAL_DELAY);
     for _ in 0..SPIN_ROUNDS {
-        if queues.unowned_pending() {
+        if shared.queues.unowned_pending() {
             return Spin::Take;
         }
-        if queues.wake_pending() && queues.overdue_elsewhere(me, shared.clock.now_ns(), delay_ns) {
+        // The real clock, not the hint: the spin is waiting for it to move.
+        if overdue_elsewhere(shared, me, || shared.clock.now_ns()) {
             return Spin::Steal;
         }
         for _ in 0..SPINS_PER_ROUND {
