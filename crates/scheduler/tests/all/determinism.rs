@@ -207,3 +207,75 @@ fn virtual_time_advances_by_exactly_the_fuel_consumed() {
     assert_eq!(preemptions, 79);
     assert_eq!(code as u64, preemptions * quantum);
 }
+
+/// A root that spawns eight monitored workers from the guest (`spawn_monitor`), each of
+/// which computes for a while, reports to its parent and then exits or traps; the root
+/// takes every report and every `DOWN` in arrival order and folds them into its exit code.
+/// It exercises spawns from guests, fuel preemption, sends, receives, monitors and the
+/// exit sequence: the hot paths a refactor of the scheduler could reorder.
+const MONITORED_WORKERS: &str = r#"(module
+  (import "shoal" "spawn_monitor" (func $spawn_monitor (param i32 i32 i64 i32) (result i64)))
+  (import "shoal" "send" (func $send (param i64 i64 i32 i32) (result i32)))
+  (import "shoal" "receive" (func $receive (param i64) (result i64)))
+  (import "shoal" "message_tag" (func $tag (result i64)))
+  (import "shoal" "message_kind" (func $kind (result i32)))
+  (import "shoal" "parent" (func $parent (result i64)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "worker")
+  (func $spin (param $n i64)
+    (loop $l
+      (local.set $n (i64.sub (local.get $n) (i64.const 1)))
+      (br_if $l (i64.gt_s (local.get $n) (i64.const 0)))))
+  (func (export "main") (result i32) (local $i i64) (local $seen i32) (local $fold i32)
+    (loop $s
+      (drop (call $spawn_monitor (i32.const 0) (i32.const 6) (local.get $i) (i32.const 64)))
+      (local.set $i (i64.add (local.get $i) (i64.const 1)))
+      (br_if $s (i64.lt_u (local.get $i) (i64.const 8))))
+    (loop $r
+      (if (i64.lt_s (call $receive (i64.const 10000)) (i64.const 0))
+        (then (return (i32.const -1))))
+      ;; fold = fold * 31 + (kind * 16 + tag, with tag 0 for a DOWN)
+      (local.set $fold (i32.add (i32.mul (local.get $fold) (i32.const 31))
+        (i32.add (i32.mul (call $kind) (i32.const 16))
+          (select (i32.wrap_i64 (call $tag)) (i32.const 0) (i32.eqz (call $kind))))))
+      (local.set $seen (i32.add (local.get $seen) (i32.const 1)))
+      (br_if $r (i32.lt_u (local.get $seen) (i32.const 16))))
+    (local.get $fold))
+  (func (export "worker") (param $i i64)
+    (call $spin (i64.mul (i64.sub (i64.const 8) (local.get $i)) (i64.const 60000)))
+    (drop (call $send (call $parent) (local.get $i) (i32.const 0) (i32.const 0)))
+    (if (i64.eq (i64.and (local.get $i) (i64.const 1)) (i64.const 1))
+      (then unreachable))))"#;
+
+/// The schedule hash and root exit of one deterministic run of [`MONITORED_WORKERS`].
+fn monitored_workers_run() -> (u64, ExitReason) {
+    let rt = Runtime::builder().deterministic(true).build().unwrap();
+    let m = rt.compile_wat(MONITORED_WORKERS).unwrap();
+    let root = rt.spawn(&m, "main", 0).unwrap();
+    rt.start();
+    let exit = crate::exit_of(&root);
+    // The workers' exits are published before their DOWNs reach the root.
+    (rt.schedule_hash().expect("deterministic"), exit.reason)
+}
+
+/// Pinned values: a change to the scheduler that reorders its decisions (which process
+/// runs when, for how much fuel) changes these, and must say why in its commit. They
+/// depend only on the programs and the scheduling rules, not on the machine.
+const GOLDEN_SLEEPERS_AND_LOOPERS: u64 = 0x0e03_1de6_2079_8e79;
+const GOLDEN_MONITORED_WORKERS: u64 = 0xe192_1cd0_abc2_f49c;
+/// The root's exit code folds the arrival order of every report and `DOWN`.
+const GOLDEN_MONITORED_WORKERS_FOLD: i32 = 2_019_071_844;
+
+#[test]
+fn fixed_programs_give_their_pinned_schedule_hashes() {
+    let sleepers = run(&CHILDREN);
+    let (workers, reason) = monitored_workers_run();
+    assert_eq!(sleepers.hash, GOLDEN_SLEEPERS_AND_LOOPERS, "{sleepers:?}");
+    assert_eq!(
+        reason,
+        ExitReason::Normal {
+            code: GOLDEN_MONITORED_WORKERS_FOLD
+        }
+    );
+    assert_eq!(workers, GOLDEN_MONITORED_WORKERS, "{workers:#018x}");
+}
