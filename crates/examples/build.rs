@@ -56,6 +56,9 @@ fn main() {
         guests.join("Cargo.lock"),
         root.join("crates/guest/Cargo.toml"),
         root.join("crates/guest/src"),
+        // The SDK's one dependency of our own: the ABI's numbers and codec.
+        root.join("crates/abi/Cargo.toml"),
+        root.join("crates/abi/src"),
     ] {
         println!("cargo:rerun-if-changed={}", path.display());
     }

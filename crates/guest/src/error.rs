@@ -2,8 +2,10 @@
 //! [`status`](crate::status)) that its calls are documented to return.
 //!
 //! Decoding errors live with what they decode: [`DecodeError`](crate::DecodeError) in
-//! `mailbox`, [`ReasonError`](crate::ReasonError) in `reason`, and
+//! `mailbox`, [`WireError`](crate::WireError) (`shoal-abi`'s) in `reason`, and
 //! [`RequestError`](crate::RequestError) in `request`.
+
+use shoal_abi::MAX_NAME_BYTES;
 
 use crate::status;
 
@@ -51,7 +53,7 @@ pub enum SendError {
     #[error("the message is larger than the runtime's limit")]
     TooLarge,
     /// A send by name with a name that is empty, longer than 255 bytes or not UTF-8.
-    #[error("a name must be 1 to 255 bytes of UTF-8")]
+    #[error("a name must be 1 to {MAX_NAME_BYTES} bytes of UTF-8")]
     BadName,
     /// The message cannot be encoded with postcard (a type whose `Serialize` postcard
     /// does not support, such as a sequence of unknown length).
@@ -91,7 +93,7 @@ pub enum RegisterError {
     #[error("the process has a registered name already")]
     AlreadyNamed,
     /// The name is empty or longer than 255 bytes.
-    #[error("a name must be 1 to 255 bytes of UTF-8")]
+    #[error("a name must be 1 to {MAX_NAME_BYTES} bytes of UTF-8")]
     BadName,
 }
 

@@ -37,9 +37,13 @@
 //! | `mailbox` | [`Mailbox`], [`Received`], raw and selective receive, [`send`] |
 //! | `request` | request/reply over aliases: [`request`], [`Request`], [`ReplyTo`] |
 //! | `names` | [`register`], [`whereis`], [`send_name`] |
-//! | `reason` | [`ExitReason`] on the wire, [`Signal`]s a process may send |
+//! | `reason` | [`Signal`]s a process may send; `shoal-abi`'s [`ExitReason`], re-exported |
 //! | `panic` | the panic hook: a panic becomes `trap(panic: <message>)` |
 //! | `error` | the typed errors of host calls |
+//!
+//! Every number and encoding the SDK shares with the host (statuses, message kinds, exit
+//! reasons and trap codes, the reference range, the limits) comes from the `shoal-abi`
+//! crate, which the host uses too: the two sides cannot disagree about them.
 //!
 //! # Messages
 //! Data messages are postcard-encoded serde values; the same bytes on wasm32 and on the
@@ -48,8 +52,8 @@
 //!
 //! # Outside a guest
 //! On any target but wasm32 the imports are stubs that panic with "only available inside
-//! a Shoal guest": the crate builds everywhere, and the pure parts (reason decoding,
-//! message and request encoding, status mapping) are unit-tested on the host by
+//! a Shoal guest": the crate builds everywhere, and the pure parts (message and request
+//! encoding, message and reason decoding, status mapping) are unit-tested on the host by
 //! `cargo test --workspace`.
 
 // Unsafe code is allowed in `sys` alone, where each host call says why it holds.
@@ -75,12 +79,12 @@ pub use mailbox::{
 };
 pub use names::{register, send_name, send_name_tagged, unregister, whereis};
 pub use panic::init;
-pub use pid::{Pid, REFERENCE_MIN, Reference};
+pub use pid::{Pid, REFERENCE_BASE, Reference};
 pub use process::{
     demonitor, exit, exit_self, link, monitor, now, parent, self_pid, sleep, spawn, spawn_link,
     spawn_monitor, trap_exit, unlink, yield_now,
 };
-pub use reason::{ExitReason, ReasonError, Signal, TrapCode, WIRE_HEADER};
+pub use reason::{ExitKind, ExitReason, Signal, TrapCode, WIRE_HEADER, WireError};
 pub use request::{
     ALIAS_BYTES, ReplyTo, Request, RequestError, alias, request, request_tagged, request_with,
     unalias,

@@ -31,10 +31,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use shoal_abi::message;
 
 use crate::error::SendError;
 use crate::pid::{Pid, Reference};
-use crate::reason::{ExitReason, ReasonError};
+use crate::reason::{ExitReason, WireError};
 use crate::{status, sys};
 
 /// The tag [`send`] uses. `EXIT` messages have tag 0 too, but [`Mailbox::receive`] tells
@@ -57,9 +58,9 @@ pub enum MessageKind {
 impl MessageKind {
     fn from_raw(kind: i32) -> MessageKind {
         match kind {
-            0 => MessageKind::Data,
-            1 => MessageKind::Exit,
-            2 => MessageKind::Down,
+            message::DATA => MessageKind::Data,
+            message::EXIT => MessageKind::Exit,
+            message::DOWN => MessageKind::Down,
             other => MessageKind::Unknown(other),
         }
     }
@@ -116,7 +117,7 @@ pub enum DecodeCause {
     Payload(postcard::Error),
     /// An `EXIT` or `DOWN` carries bytes that are not an exit reason.
     #[error("the exit reason does not decode: {0}")]
-    Reason(#[from] ReasonError),
+    Reason(#[from] WireError),
     /// A `DOWN` whose tag is not a reference, or that names no process.
     #[error("a DOWN message without a reference or a pid")]
     Down,
@@ -159,7 +160,7 @@ impl RawMessage {
                 }),
                 Err(e) => fail(self, DecodeCause::Payload(e)),
             },
-            MessageKind::Exit => match ExitReason::decode(&self.bytes) {
+            MessageKind::Exit => match ExitReason::from_wire(&self.bytes) {
                 Ok(reason) => Ok(Received::Exit {
                     from: self.from,
                     reason,
@@ -171,7 +172,7 @@ impl RawMessage {
                 else {
                     return fail(self, DecodeCause::Down);
                 };
-                match ExitReason::decode(&self.bytes) {
+                match ExitReason::from_wire(&self.bytes) {
                     Ok(reason) => Ok(Received::Down {
                         reference,
                         pid,
@@ -356,7 +357,7 @@ mod tests {
             kind: MessageKind::Exit,
             from: Some(pid(9)),
             tag: 0,
-            bytes: ExitReason::Shutdown.encode(),
+            bytes: ExitReason::Shutdown.to_wire(),
         };
         assert_eq!(
             message.decode::<Chat>(),
@@ -374,7 +375,7 @@ mod tests {
             kind: MessageKind::Down,
             from: Some(pid(9)),
             tag: reference.to_raw(),
-            bytes: ExitReason::NoProc.encode(),
+            bytes: ExitReason::NoProc.to_wire(),
         };
         assert_eq!(
             message.decode::<Chat>(),
@@ -392,7 +393,7 @@ mod tests {
             kind: MessageKind::Down,
             from: Some(pid(9)),
             tag: 3,
-            bytes: ExitReason::NoProc.encode(),
+            bytes: ExitReason::NoProc.to_wire(),
         };
         let error = message.decode::<Chat>().unwrap_err();
         assert_eq!(error.cause, DecodeCause::Down);

@@ -12,6 +12,8 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+pub use shoal_abi::REFERENCE_BASE;
+use shoal_abi::is_reference;
 
 /// A process identifier.
 #[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -53,10 +55,6 @@ impl fmt::Debug for Pid {
     }
 }
 
-/// The first reference value: references lie in `[2^62, 2^63)` (docs/ABI.md,
-/// "References"), so a tag below this is never a monitor's or an alias.
-pub const REFERENCE_MIN: u64 = 1 << 62;
-
 /// A monitor reference or an alias.
 #[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -65,9 +63,7 @@ pub struct Reference(u64);
 impl Reference {
     /// The reference with value `value`, or `None` outside the reference range.
     pub fn from_raw(value: u64) -> Option<Reference> {
-        (REFERENCE_MIN..1 << 63)
-            .contains(&value)
-            .then_some(Reference(value))
+        is_reference(value).then_some(Reference(value))
     }
 
     /// The value: also the tag of the `DOWN` (for a monitor) or of the reply (for an
@@ -109,9 +105,9 @@ mod tests {
 
     #[test]
     fn references_lie_between_two_to_the_62_and_63() {
-        assert!(Reference::from_raw(REFERENCE_MIN).is_some());
+        assert!(Reference::from_raw(REFERENCE_BASE).is_some());
         assert!(Reference::from_raw((1 << 63) - 1).is_some());
-        assert!(Reference::from_raw(REFERENCE_MIN - 1).is_none());
+        assert!(Reference::from_raw(REFERENCE_BASE - 1).is_none());
         assert!(Reference::from_raw(1 << 63).is_none());
         assert!(Reference::from_raw(0).is_none());
     }

@@ -1,12 +1,15 @@
 //! Shoal's process model: pids, the lifecycle state machine, exits, the process table,
 //! mailboxes and accounting. It knows nothing of wasm: the scheduler runs wasmtime guests
-//! on top of it, and later native host processes too.
+//! on top of it, and later native host processes too. The numbers and encodings guests
+//! see (exit reasons on the wire, trap codes, message kinds, the reference range, the
+//! name limit) are `shoal-abi`'s, re-exported here so that the host imports them from
+//! one place.
 //!
 //! | file | holds |
 //! |---|---|
 //! | `pid` | generational pids: a dead pid never aliases a later process |
 //! | `state` | the lifecycle machine and the atomic cell that enforces it |
-//! | `exit` | structured exit reasons |
+//! | `exit` | a process's end; its structured reason is `shoal-abi`'s |
 //! | `accounting` | per-process counters |
 //! | `table` | the concurrent generational slab of processes |
 //! | `mailbox` | MPSC mailboxes with tags, selective receive and bounds |

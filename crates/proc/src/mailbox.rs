@@ -50,6 +50,8 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::task::{Context, Poll, Waker};
 
+use shoal_abi::message;
+
 use crate::reference::is_reference;
 use crate::sync::Mutex;
 use crate::{ExitReason, Pid, Reference};
@@ -94,12 +96,12 @@ pub enum MessageKind {
 }
 
 impl MessageKind {
-    /// The kind's number in the guest ABI: 0 data, 1 exit, 2 down.
+    /// The kind's number in the guest ABI (`message_kind()`): 0 data, 1 exit, 2 down.
     pub fn number(&self) -> i32 {
         match self {
-            MessageKind::Data => 0,
-            MessageKind::Exit { .. } => 1,
-            MessageKind::Down { .. } => 2,
+            MessageKind::Data => message::DATA,
+            MessageKind::Exit { .. } => message::EXIT,
+            MessageKind::Down { .. } => message::DOWN,
         }
     }
 }

@@ -4,14 +4,15 @@
 //! equal for the runtime's life. They lie in `[REFERENCE_BASE, 2^63)`: positive as the
 //! guest ABI's `i64`, so never mistaken for a negative status, and in a range of tags that
 //! applications are told not to use for data (a data message with a reference tag is
-//! delivered only to an open alias, see `mailbox`).
+//! delivered only to an open alias, see `mailbox`). The range is the guest ABI's, so
+//! [`REFERENCE_BASE`] and [`is_reference`] come from `shoal-abi`, which guests check
+//! references with too.
 
 use std::fmt;
 
-use crate::sync::{AtomicU64, Ordering};
+pub use shoal_abi::{REFERENCE_BASE, is_reference};
 
-/// The first reference: bit 62. References and reserved tags are `[2^62, 2^63)`.
-pub const REFERENCE_BASE: u64 = 1 << 62;
+use crate::sync::{AtomicU64, Ordering};
 
 /// A unique reference.
 #[derive(Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -27,12 +28,6 @@ impl Reference {
     pub fn to_bits(self) -> u64 {
         self.0
     }
-}
-
-/// Whether a tag lies in the reference range.
-#[inline]
-pub fn is_reference(tag: u64) -> bool {
-    tag & (REFERENCE_BASE | (1 << 63)) == REFERENCE_BASE
 }
 
 impl fmt::Debug for Reference {

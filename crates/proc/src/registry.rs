@@ -15,11 +15,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+pub use shoal_abi::MAX_NAME_BYTES;
+
 use crate::sync::Mutex;
 use crate::{Pid, ProcessCore};
-
-/// The longest name, in bytes.
-pub const MAX_NAME_BYTES: usize = 255;
 
 /// Why a `register` was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -44,7 +43,7 @@ pub enum RegisterError {
         name: String,
     },
     /// The name is empty or too long.
-    #[error("a name has 1 to 255 bytes, got {0}")]
+    #[error("a name has 1 to {MAX_NAME_BYTES} bytes, got {0}")]
     BadName(usize),
 }
 
