@@ -1,9 +1,14 @@
 //! The typed errors at the runtime's public boundary. Each one's message names the
 //! setting, input or pid at fault, in one line.
+//!
+//! Every layer of this crate returns these; the module imports only the executor, so
+//! any layer may use it.
 
 use std::path::PathBuf;
 
-use shoal_proc::Pid;
+use shoal_executor::{InvalidSetting, SpawnRefused};
+
+pub use shoal_executor::{NoProc, SendError};
 
 /// A runtime setting was refused.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +35,15 @@ impl ConfigError {
         ConfigError::Invalid {
             setting,
             reason: reason.into(),
+        }
+    }
+}
+
+impl From<InvalidSetting> for ConfigError {
+    fn from(e: InvalidSetting) -> Self {
+        ConfigError::Invalid {
+            setting: e.setting,
+            reason: e.reason,
         }
     }
 }
@@ -128,6 +142,10 @@ pub enum SpawnError {
     /// The runtime is shutting down and takes no new processes.
     #[error("the runtime is shutting down")]
     ShuttingDown,
+    /// The module was compiled by another runtime: a process runs only in the runtime
+    /// whose engine compiled its module.
+    #[error("the module was compiled by another runtime; compile it with this one")]
+    ForeignModule,
     /// A WASI process's stdio could not be set up (a stdin file that cannot be read, an
     /// output file that cannot be created), or the WASI I/O runtime could not start.
     #[error("cannot start the WASI process: {message}")]
@@ -145,6 +163,24 @@ pub enum SpawnError {
     },
 }
 
+impl From<SpawnRefused> for SpawnError {
+    fn from(e: SpawnRefused) -> Self {
+        match e {
+            SpawnRefused::Capacity { capacity } => SpawnError::Capacity { capacity },
+            SpawnRefused::ShuttingDown => SpawnError::ShuttingDown,
+        }
+    }
+}
+
+impl From<InvalidSetting> for SpawnError {
+    fn from(e: InvalidSetting) -> Self {
+        SpawnError::Config {
+            setting: e.setting,
+            reason: e.reason,
+        }
+    }
+}
+
 impl From<ConfigError> for SpawnError {
     fn from(e: ConfigError) -> Self {
         match e {
@@ -156,36 +192,3 @@ impl From<ConfigError> for SpawnError {
         }
     }
 }
-
-/// A message could not be queued.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SendError {
-    /// The pid is dead (or never existed). A message to a dead pid is never delivered to
-    /// a later process in the same slot.
-    #[error("no such process {0}")]
-    NoProc(Pid),
-    /// The receiver's mailbox is at its bound.
-    #[error("mailbox of {pid} is full ({bound} messages)")]
-    MailboxFull {
-        /// The receiver.
-        pid: Pid,
-        /// Its bound.
-        bound: usize,
-    },
-    /// The message is larger than the runtime accepts.
-    #[error("message of {len} bytes exceeds the limit of {max} bytes")]
-    TooLarge {
-        /// Its size.
-        len: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// No live process is registered under the name.
-    #[error("no process is registered as `{0}`")]
-    NoName(String),
-}
-
-/// The pid names no live process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("no such process {0}")]
-pub struct NoProc(pub Pid);

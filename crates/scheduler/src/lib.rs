@@ -1,33 +1,24 @@
-//! Shoal's scheduler: many WebAssembly processes, run fairly on a fixed pool of workers.
+//! Shoal's runtime: many WebAssembly processes, run fairly on a fixed pool of workers.
 //!
-//! # What runs where
-//! A *process* is a wasmtime `Store` and `Instance` running one export of a module. Its
-//! whole life (instantiation, the entry call, every host call) is one async-task polled
-//! by the runtime's own executor: `workers` threads with local deques, two global
-//! injectors and work stealing (crossbeam). There is no tokio task per process.
+//! # Layers
+//! A *process* is a wasmtime `Store` and `Instance` running one export of a module (a
+//! guest), or a Rust future (a native process). Four layers run it, each importing only
+//! the ones below it; the lowest is a crate of its own, so that the compiler keeps it
+//! free of wasm:
 //!
-//! | file | holds |
-//! |---|---|
-//! | `config` | the builder, preemption modes, limits, validation |
-//! | `engine` | the wasmtime engine: allocation, stacks, fuel, epochs |
-//! | `arena` | linear memories and fiber stacks in two mappings; the mapping budget |
-//! | `module` | compile once, one shared `InstancePre`, entry checks |
-//! | `cache` | the on-disk cache of compiled modules |
-//! | `host` | the `shoal` host module (docs/ABI.md) |
-//! | `guest` | one guest's run: store set-up, instantiate, call, the epoch callback |
-//! | `process` | the scheduler's process and the future a worker polls |
-//! | `queue` | the run queues and the scheduling policy |
-//! | `worker` | the loop each worker runs, per-quantum bookkeeping |
-//! | `shared` | spawn, schedule, send, exit; fair-share virtual time |
-//! | `clock`, `timer`, `ticker` | time: real or virtual, sleeps, the epoch ticker |
-//! | `hash` | the deterministic schedule hash |
-//! | `trace` | the optional, bounded schedule trace |
-//! | `wait` | receive, sleep and yield without holding a worker |
-//! | `native` | native processes: Rust futures scheduled as processes |
-//! | `actor` | links, monitors, exit signals, names: `proc`'s rules on live processes |
-//! | `wasi` | WASI preview 1 command modules: per-process stdio, args, env, shared preopens |
-//! | `supervisor` | supervisors: OTP's restart strategies and intensity, on native processes |
-//! | `runtime`, `handle` | the host API |
+//! | layer | where | owns | may import |
+//! |---|---|---|---|
+//! | executor | `shoal-executor` | queues, workers, timers, the clock, the process record and its task, fair shares, the exit sequence, the trace and schedule hash | `shoal-proc` |
+//! | actor | [`actor`](crate::actor) (private) | links, monitors, exit signals, names, references: Erlang's rules on live processes | the executor |
+//! | wasm | `wasm` | the engine, modules and their cache, the arenas, a guest's spawn and run, preemption, the host ABI, WASI | the executor, `actor` |
+//! | native | `native` | native processes ([`NativeContext`]) and supervisors | the executor, `actor`, `wasm` |
+//! | runtime | `runtime` | [`Runtime`], [`RuntimeBuilder`], shutdown, stats | all of the above |
+//!
+//! The actor layer is in two halves: the rules on live processes (`actor`) sit below the
+//! wasm layer, because the guests' host functions call them; native processes and
+//! supervisors (`native`) sit above it, because a native process spawns guests. `error`
+//! holds the typed errors every layer returns and imports only the executor. A test
+//! (`tests/all/layers.rs`) reads the sources and fails on an import that goes upward.
 //!
 //! # Scheduling policy
 //! Preemption comes from fuel (`fuel_async_yield_interval`: a process yields every
@@ -36,11 +27,10 @@
 //! yields or is preempted goes to the back of one global FIFO: round-robin over the whole
 //! pool, with no LIFO slot (wasmtime #10667). A process woken after waiting goes to a
 //! separate wake class that workers serve first, provided it has not used more than its
-//! fair share of CPU (virtual runtime against the runtime's fair-share virtual clock) or
-//! has run less than 10 ms in the current 100 ms, so its wake-to-run latency is bounded by
-//! the quantum or tick in progress and does not grow with the number of CPU-bound
-//! processes. Under epochs a queued wake-up also ends a
-//! CPU-bound slice at the next tick. See `queue` and `shared` for the details.
+//! fair share of CPU or has run less than 10 ms in the current 100 ms, so its wake-to-run
+//! latency is bounded by the quantum or tick in progress and does not grow with the number
+//! of CPU-bound processes. Under epochs a queued wake-up also ends a CPU-bound slice at
+//! the next tick. The executor's `queue` and `schedule` modules have the details.
 //!
 //! # Limits and failures
 //! Fuel budgets end a process as `out_of_fuel`, deadlines as `deadline` (epoch callback
@@ -53,8 +43,8 @@
 //! # Scale: what a live process costs
 //! Measured with `shoal bench idle` (BENCHMARKS.md has the figures):
 //! - **Mappings.** [`MAPPINGS_PER_GUEST`] (two: its fiber stack's guard page splits the
-//!   stack arena), and nothing for its memory, instance or table (`arena`, `engine`).
-//!   Native processes cost none. A runtime refuses a spawn with
+//!   stack arena), and nothing for its memory, instance or table (`wasm::arena`,
+//!   `wasm::engine`). Native processes cost none. A runtime refuses a spawn with
 //!   [`SpawnError::MappingBudget`] before `vm.max_map_count` would be reached: at the
 //!   default 65,530, about 30,000 live guests; a million need the limit raised to about
 //!   two million and six thousand (`sysctl -w vm.max_map_count=...`).
@@ -63,58 +53,36 @@
 //!   and its store, instance and mailbox on the heap. Untouched slots cost address space
 //!   only (`MAP_NORESERVE`).
 
-// Unsafe code is allowed in `arena`, where memories and stacks are carved out of
-// mappings of our own, and in `cache`'s one load of a compiled module; every block says
-// why it holds.
+// Unsafe code is allowed in `wasm::arena`, where memories and stacks are carved out of
+// mappings of our own, and in `wasm::cache`'s one load of a compiled module; every block
+// says why it holds.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 mod actor;
-mod arena;
-mod cache;
-mod clock;
-mod config;
-mod engine;
 mod error;
-mod guest;
-mod handle;
-mod hash;
-mod host;
-mod module;
 mod native;
-mod process;
-mod queue;
 mod runtime;
-mod shared;
-mod supervisor;
-mod ticker;
-mod timer;
-mod trace;
-mod wait;
-mod wasi;
-mod worker;
+mod wasm;
 
-pub use arena::{MAPPING_HEADROOM, MAPPINGS_PER_GUEST, MappingBudget};
-pub use cache::CacheOutcome;
-pub use config::{
-    DEFAULT_CAPACITY, DEFAULT_EPOCH_TICK, DEFAULT_FUEL_QUANTUM, DEFAULT_MAX_MEMORY,
-    DEFAULT_SLICE_TICKS, MAX_CAPACITY, Preemption, RuntimeBuilder, SpawnOptions,
-};
 pub use error::{CompileError, ConfigError, NoProc, SendError, SpawnError};
-pub use handle::{ProcessHandle, ProcessInfo, RuntimeStats};
-pub use host::{MAX_MESSAGE_BYTES, status};
-pub use module::Module;
+pub use native::supervisor::{
+    ChildInfo, ChildSpec, DEFAULT_MAX_RESTARTS, DEFAULT_PERIOD, DEFAULT_SHUTDOWN_TIMEOUT,
+    MAX_CHILD_ID_BYTES, Restart, Shutdown, StartFn, Strategy, Supervisor, SupervisorBuilder,
+    SupervisorError, WHICH_CHILDREN_TAG,
+};
 pub use native::{NativeContext, RequestError, split_request};
-pub use runtime::Runtime;
+pub use runtime::{DEFAULT_MAX_MEMORY, Runtime, RuntimeBuilder, RuntimeStats};
+pub use shoal_abi::{MAX_MESSAGE_BYTES, status};
+pub use shoal_executor::{
+    DEFAULT_CAPACITY, DEFAULT_EPOCH_TICK, DEFAULT_FUEL_QUANTUM, DEFAULT_SLICE_TICKS, MAX_CAPACITY,
+    Preemption, ProcessHandle, ProcessInfo, Trace, TraceEvent, TraceKind, Track,
+};
 pub use shoal_proc::{
     AccountingSnapshot, CapturedOutput, Exit, ExitKind, ExitReason, MAX_NAME_BYTES, Message,
     MessageKind, Pid, Reference, RegisterError, SignalReason, State, TrapCode, WaitReason,
     WireError,
 };
-pub use supervisor::{
-    ChildInfo, ChildSpec, DEFAULT_MAX_RESTARTS, DEFAULT_PERIOD, DEFAULT_SHUTDOWN_TIMEOUT,
-    MAX_CHILD_ID_BYTES, Restart, Shutdown, StartFn, Strategy, Supervisor, SupervisorBuilder,
-    SupervisorError, WHICH_CHILDREN_TAG,
-};
-pub use trace::{Trace, TraceEvent, TraceKind, Track};
-pub use wasi::{MAX_CAPTURE_BYTES, Output, Preopen, PreopenError, Stdin, WasiConfig};
+pub use wasm::arena::{MAPPING_HEADROOM, MAPPINGS_PER_GUEST, MappingBudget};
+pub use wasm::wasi::{MAX_CAPTURE_BYTES, Output, Preopen, PreopenError, Stdin, WasiConfig};
+pub use wasm::{CacheOutcome, Module, SpawnOptions};

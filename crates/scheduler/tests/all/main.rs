@@ -11,6 +11,7 @@ mod epoch;
 mod fuel;
 mod host_api;
 mod kill;
+mod layers;
 mod messages;
 mod native;
 mod programs;

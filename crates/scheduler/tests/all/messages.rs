@@ -45,7 +45,7 @@ fn ping_pong_between_two_guests_counts_every_round_trip() {
     let h = rt.spawn(&m, "main", 1_000).unwrap();
     assert_eq!(exit_of(&h).reason, ExitReason::Normal { code: 1_000 });
     // The pong child ends on tag 0. Its exit is counted last, after its table slot is
-    // freed (`Shared::complete`), so wait for the count rather than for `live` to drop.
+    // freed (the executor's exit sequence), so wait for the count rather than for `live` to drop.
     crate::wait_until("the pong child to exit", || {
         (rt.stats().exited == 2).then_some(())
     });

@@ -1,0 +1,274 @@
+//! [`NativeContext`]: what a native process takes part with (module docs of `native`).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use shoal_executor::{Executor, NoProc, Process, ProcessHandle, SendError};
+use shoal_proc::{Message, Pid, Reference, RegisterError, SignalReason};
+
+use crate::actor::{self, Actors, SpawnRelation};
+use crate::error::SpawnError;
+use crate::wasm::{Module, SpawnOptions, SpawnSite, spawn_guest};
+
+/// What a native process uses to take part: its pid, its mailbox, the clock, spawn and
+/// send, links, monitors, exit signals and names. Cheap to clone.
+///
+/// The actor operations are those of the guest ABI (docs/ABI.md), with the same rules.
+/// An exit signal that kills this process (an untrapped one from a linked process, or
+/// [`exit`](Self::exit) to itself) ends it at its next await, where it is dropped.
+#[derive(Clone)]
+pub struct NativeContext {
+    /// This process.
+    process: Arc<Process>,
+    /// The runtime's executor.
+    executor: Arc<Executor>,
+    /// The runtime's actor state.
+    actors: Arc<Actors>,
+}
+
+impl std::fmt::Debug for NativeContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NativeContext")
+            .field("pid", &self.process.pid())
+            .finish()
+    }
+}
+
+impl NativeContext {
+    pub(super) fn new(process: Arc<Process>, executor: Arc<Executor>, actors: Arc<Actors>) -> Self {
+        NativeContext {
+            process,
+            executor,
+            actors,
+        }
+    }
+
+    /// A native process spawned by this one, tied to it as `relation` says.
+    fn spawn_native_related<F, Fut>(
+        &self,
+        options: &SpawnOptions,
+        relation: SpawnRelation<'_>,
+        f: F,
+    ) -> Result<Arc<Process>, SpawnError>
+    where
+        F: FnOnce(NativeContext) -> Fut,
+        Fut: Future<Output = i32> + Send + 'static,
+    {
+        super::spawn(
+            &self.executor,
+            &self.actors,
+            options,
+            Some(&self.process),
+            relation,
+            f,
+        )
+    }
+
+    /// This process's pid.
+    pub fn pid(&self) -> Pid {
+        self.process.pid()
+    }
+
+    /// Takes the oldest message (with tag `tag`, if given), waiting at most `timeout`
+    /// (`None`: forever). `None` when the wait timed out.
+    pub async fn receive(&self, tag: Option<u64>, timeout: Option<Duration>) -> Option<Message> {
+        let timeout_ns = timeout.map(shoal_executor::duration_ns);
+        shoal_executor::receive(&self.process, &self.executor, tag, timeout_ns)
+            .await
+            .0
+    }
+
+    /// Takes the oldest message (with tag `tag`, if given) without waiting.
+    pub fn try_receive(&self, tag: Option<u64>) -> Option<Message> {
+        self.process.core.mailbox.try_receive(tag)
+    }
+
+    /// Sends `data` with `tag` to `to`, from this process. FIFO per sender.
+    pub fn send(&self, to: Pid, tag: u64, data: impl Into<Vec<u8>>) -> Result<(), SendError> {
+        self.executor
+            .send(to, Message::data(Some(self.pid()), tag, data))
+    }
+
+    /// Sends to the process registered as `name`.
+    pub fn send_name(
+        &self,
+        name: &str,
+        tag: u64,
+        data: impl Into<Vec<u8>>,
+    ) -> Result<(), SendError> {
+        actor::send_name(
+            &self.executor,
+            &self.actors,
+            name,
+            Message::data(Some(self.pid()), tag, data),
+        )
+    }
+
+    fn spawn_related(
+        &self,
+        module: &Module,
+        export: &str,
+        arg: i64,
+        relation: SpawnRelation<'_>,
+    ) -> Result<ProcessHandle, SpawnError> {
+        let site = SpawnSite {
+            executor: &self.executor,
+            actors: &self.actors,
+            parent: Some(&self.process),
+            relation,
+        };
+        let process = spawn_guest(site, module, export, arg, &SpawnOptions::default())?;
+        Ok(ProcessHandle::new(process))
+    }
+
+    /// Spawns a guest process running `export` of `module` with `arg`, with the
+    /// runtime's default limits.
+    pub fn spawn(
+        &self,
+        module: &Module,
+        export: &str,
+        arg: i64,
+    ) -> Result<ProcessHandle, SpawnError> {
+        self.spawn_related(module, export, arg, SpawnRelation::None)
+    }
+
+    /// [`spawn`](Self::spawn), linked: the link exists before the child runs.
+    pub fn spawn_link(
+        &self,
+        module: &Module,
+        export: &str,
+        arg: i64,
+    ) -> Result<ProcessHandle, SpawnError> {
+        self.spawn_related(module, export, arg, SpawnRelation::Link(&self.process))
+    }
+
+    /// [`spawn`](Self::spawn), monitored: the monitor exists before the child runs.
+    pub fn spawn_monitor(
+        &self,
+        module: &Module,
+        export: &str,
+        arg: i64,
+    ) -> Result<(ProcessHandle, Reference), SpawnError> {
+        let reference = self.actors.make_ref();
+        let relation = SpawnRelation::Monitor(&self.process, reference);
+        let handle = self.spawn_related(module, export, arg, relation)?;
+        Ok((handle, reference))
+    }
+
+    /// Spawns a native process, as `Runtime::spawn_native` does, with this one as its
+    /// parent.
+    pub fn spawn_native<F, Fut>(
+        &self,
+        options: SpawnOptions,
+        f: F,
+    ) -> Result<ProcessHandle, SpawnError>
+    where
+        F: FnOnce(NativeContext) -> Fut,
+        Fut: Future<Output = i32> + Send + 'static,
+    {
+        let process = self.spawn_native_related(&options, SpawnRelation::None, f)?;
+        Ok(ProcessHandle::new(process))
+    }
+
+    /// [`spawn_native`](Self::spawn_native), linked before the child is first polled.
+    pub fn spawn_native_link<F, Fut>(
+        &self,
+        options: SpawnOptions,
+        f: F,
+    ) -> Result<ProcessHandle, SpawnError>
+    where
+        F: FnOnce(NativeContext) -> Fut,
+        Fut: Future<Output = i32> + Send + 'static,
+    {
+        let relation = SpawnRelation::Link(&self.process);
+        let process = self.spawn_native_related(&options, relation, f)?;
+        Ok(ProcessHandle::new(process))
+    }
+
+    /// Links this process and `pid`, both ways (idempotent). If `pid` is not alive, this
+    /// process gets a `noproc` exit signal.
+    pub fn link(&self, pid: Pid) {
+        actor::link(&self.executor, &self.process, pid);
+    }
+
+    /// Removes the link with `pid`, if any: no exit signal through it arrives after this.
+    pub fn unlink(&self, pid: Pid) {
+        actor::unlink(&self.executor, &self.process, pid);
+    }
+
+    /// Monitors `pid`: a `DOWN` message with the returned reference arrives when it ends
+    /// (at once, with `noproc`, if it is not alive). Monitors stack.
+    pub fn monitor(&self, pid: Pid) -> Reference {
+        actor::monitor(&self.executor, &self.actors, &self.process, pid)
+    }
+
+    /// Removes a monitor; with `flush`, also its `DOWN` if already queued. Whether it was
+    /// active.
+    pub fn demonitor(&self, reference: Reference, flush: bool) -> bool {
+        actor::demonitor(&self.executor, &self.process, reference, flush)
+    }
+
+    /// Sets whether exit signals arrive as `EXIT` messages; returns the previous value.
+    pub fn trap_exit(&self, on: bool) -> bool {
+        self.process.core.set_trap_exit(on)
+    }
+
+    /// Sends an exit signal to `pid` (possibly this process) from this process.
+    pub fn exit(&self, pid: Pid, reason: SignalReason) -> Result<(), NoProc> {
+        actor::exit_signal(&self.executor, Some(self.pid()), pid, reason)
+    }
+
+    /// Registers this process as `name`.
+    pub fn register(&self, name: &str) -> Result<(), RegisterError> {
+        actor::register(&self.executor, &self.actors, name, self.pid())
+    }
+
+    /// Registers `pid` as `name`.
+    pub fn register_pid(&self, name: &str, pid: Pid) -> Result<(), RegisterError> {
+        actor::register(&self.executor, &self.actors, name, pid)
+    }
+
+    /// Removes a name; the pid it named.
+    pub fn unregister(&self, name: &str) -> Option<Pid> {
+        actor::unregister(&self.executor, &self.actors, name)
+    }
+
+    /// The live process registered as `name`.
+    pub fn whereis(&self, name: &str) -> Option<Pid> {
+        actor::whereis(&self.actors, name)
+    }
+
+    /// A fresh reference, open as an alias of this process's mailbox: data messages
+    /// tagged with it are delivered until [`unalias`](Self::unalias).
+    pub fn alias(&self) -> Reference {
+        let reference = self.actors.make_ref();
+        self.process.core.mailbox.open_alias(reference);
+        reference
+    }
+
+    /// Closes an alias; queued and later messages tagged with it are dropped. Whether
+    /// it was open.
+    pub fn unalias(&self, reference: Reference) -> bool {
+        self.process.core.mailbox.close_alias(reference)
+    }
+
+    /// The runtime's clock: time since it started (virtual in deterministic mode).
+    pub fn now(&self) -> Duration {
+        Duration::from_nanos(self.executor.now_ns())
+    }
+
+    /// Waits at least `duration`, holding no worker.
+    pub async fn sleep(&self, duration: Duration) {
+        let when = self
+            .executor
+            .now_ns()
+            .saturating_add(shoal_executor::duration_ns(duration));
+        shoal_executor::sleep_until(&self.process, &self.executor, when).await;
+    }
+
+    /// Ends this quantum: the process goes behind the other runnable ones.
+    pub async fn yield_now(&self) {
+        shoal_executor::yield_now(&self.process).await;
+    }
+}

@@ -1,0 +1,297 @@
+//! [`RuntimeBuilder`]: the settings a user fills in, checked once and mapped into the
+//! executor's [`Config`] and the wasm layer's settings.
+//!
+//! Every setting is checked in [`RuntimeBuilder::build`], and a bad one is refused with a
+//! [`ConfigError`] that names it, before any thread starts. After that the settings never
+//! change: the engine, the arenas and the workers are all sized from them.
+
+use std::time::Duration;
+
+use shoal_executor::{Config, DEFAULT_CAPACITY, DEFAULT_FUEL_QUANTUM, Preemption, ProcessOptions};
+
+use crate::error::ConfigError;
+use crate::wasm::{GuestLimits, GuestSettings};
+
+/// Default cap on one process's linear memory: 16 MiB, enough for the guests Shoal ships
+/// and small enough that a million arena slots (16 TiB) fit in a 47-bit address space.
+pub const DEFAULT_MAX_MEMORY: usize = 16 << 20;
+
+/// The wasm page size: the unit of `memory.grow`.
+const WASM_PAGE: usize = 64 << 10;
+
+/// The largest slot the memory arena will reserve per process: 4 GiB, a 32-bit memory's
+/// maximum.
+const MAX_MEMORY: usize = 4 << 30;
+
+/// Builds a [`Runtime`](crate::Runtime). Every setting is validated by [`build`](Self::build).
+#[derive(Clone, Debug, Default)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct RuntimeBuilder {
+    workers: Option<usize>,
+    preemption: Option<Preemption>,
+    fuel_metering: Option<bool>,
+    capacity: Option<usize>,
+    mapping_budget: Option<usize>,
+    max_memory: Option<usize>,
+    process_defaults: ProcessOptions,
+    guest_defaults: GuestLimits,
+    deterministic: bool,
+    paused: bool,
+    trace_events: Option<usize>,
+}
+
+/// The validated settings of every layer.
+pub(crate) struct Settings {
+    /// The executor's.
+    pub executor: Config,
+    /// The wasm layer's.
+    pub guests: GuestSettings,
+}
+
+impl RuntimeBuilder {
+    /// Number of worker threads. Default: the available cores.
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = Some(n);
+        self
+    }
+
+    /// How processes are preempted. Default: [`Preemption::default`].
+    pub fn preemption(mut self, preemption: Preemption) -> Self {
+        self.preemption = Some(preemption);
+        self
+    }
+
+    /// Count fuel even when preempting by epochs, so that fuel limits and fuel accounting
+    /// work in `Epoch` mode. Costs 20–40% on tight loops.
+    pub fn fuel_metering(mut self, on: bool) -> Self {
+        self.fuel_metering = Some(on);
+        self
+    }
+
+    /// Maximum number of live processes. Default: [`DEFAULT_CAPACITY`].
+    pub fn capacity(mut self, n: usize) -> Self {
+        self.capacity = Some(n);
+        self
+    }
+
+    /// Memory mappings the runtime may use for guests' fiber stacks, two per live guest.
+    /// Default: what `vm.max_map_count` leaves after the host's current mappings and
+    /// [`MAPPING_HEADROOM`](crate::MAPPING_HEADROOM). Lower it to keep more mappings for
+    /// the embedding application; a spawn past it is [`SpawnError::MappingSetting`](crate::SpawnError::MappingSetting).
+    pub fn mapping_budget(mut self, mappings: usize) -> Self {
+        self.mapping_budget = Some(mappings);
+        self
+    }
+
+    /// Default lifetime fuel budget of every process.
+    pub fn fuel_limit(mut self, fuel: u64) -> Self {
+        self.guest_defaults.fuel_limit = Some(fuel);
+        self
+    }
+
+    /// Default wall-clock deadline of every process, counted from its spawn.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.process_defaults.deadline = Some(deadline);
+        self
+    }
+
+    /// Largest linear memory of any process, in bytes. Default: [`DEFAULT_MAX_MEMORY`].
+    pub fn max_memory(mut self, bytes: usize) -> Self {
+        self.max_memory = Some(bytes);
+        self
+    }
+
+    /// Default cap on queued messages per process. Default: unbounded.
+    pub fn mailbox_bound(mut self, messages: usize) -> Self {
+        self.process_defaults.mailbox_bound = Some(messages);
+        self
+    }
+
+    /// Deterministic mode: one worker, fuel quanta only, a virtual clock for sleeps and
+    /// timeouts, started paused (spawn everything, then [`Runtime::start`](crate::Runtime::start)),
+    /// and a hash of every scheduling decision in
+    /// [`Runtime::schedule_hash`](crate::Runtime::schedule_hash).
+    pub fn deterministic(mut self, on: bool) -> Self {
+        self.deterministic = on;
+        self
+    }
+
+    /// Start with workers paused until [`Runtime::start`](crate::Runtime::start).
+    pub fn paused(mut self, on: bool) -> Self {
+        self.paused = on;
+        self
+    }
+
+    /// Record a schedule trace (quanta, spawns, exits, wake-ups) of at most `max_events`
+    /// events, the most recent kept; read it with
+    /// [`Runtime::take_trace`](crate::Runtime::take_trace). Default: off.
+    pub fn trace(mut self, max_events: usize) -> Self {
+        self.trace_events = Some(max_events);
+        self
+    }
+
+    /// Validates the settings and starts the runtime.
+    pub fn build(self) -> Result<crate::Runtime, ConfigError> {
+        crate::Runtime::from_settings(self.into_settings()?)
+    }
+
+    /// Resolves every default and checks every setting (module docs).
+    pub(crate) fn into_settings(self) -> Result<Settings, ConfigError> {
+        let deterministic = self.deterministic;
+        let preemption = match (self.preemption, deterministic) {
+            (Some(p), _) => p,
+            (None, true) => Preemption::Fuel {
+                quantum: DEFAULT_FUEL_QUANTUM,
+            },
+            (None, false) => Preemption::default(),
+        };
+        let workers = match (self.workers, deterministic) {
+            (Some(n), _) => n,
+            (None, true) => 1,
+            (None, false) => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        // Fuel preemption meters fuel; asking for metering off with it is refused by the
+        // executor's checks.
+        let fuel_metering = self
+            .fuel_metering
+            .unwrap_or(preemption.fuel_quantum().is_some());
+        let executor = Config {
+            workers,
+            capacity: self.capacity.unwrap_or(DEFAULT_CAPACITY),
+            preemption,
+            fuel_metering,
+            deterministic,
+            paused: self.paused || deterministic,
+            trace_events: self.trace_events,
+            defaults: self.process_defaults,
+        };
+        executor.validate()?;
+
+        let max_memory = self.max_memory.unwrap_or(DEFAULT_MAX_MEMORY);
+        self.guest_defaults
+            .validate(executor.fuel_metering, max_memory)?;
+        if !(WASM_PAGE..=MAX_MEMORY).contains(&max_memory) {
+            return Err(ConfigError::invalid(
+                "max_memory",
+                format!(
+                    "must be between one wasm page ({WASM_PAGE} bytes) and {MAX_MEMORY} bytes, got {max_memory}"
+                ),
+            ));
+        }
+        let guests = GuestSettings {
+            capacity: executor.capacity,
+            mapping_budget: self.mapping_budget,
+            max_memory,
+            defaults: self.guest_defaults,
+        };
+        Ok(Settings { executor, guests })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setting_of(builder: RuntimeBuilder) -> &'static str {
+        match builder.into_settings() {
+            Err(ConfigError::Invalid { setting, .. }) => setting,
+            Err(other) => panic!("expected an invalid setting, got {other:?}"),
+            Ok(_) => panic!("expected an invalid setting, got a valid one"),
+        }
+    }
+
+    #[test]
+    fn zero_workers_is_refused_by_name() {
+        assert_eq!(setting_of(RuntimeBuilder::default().workers(0)), "workers");
+    }
+
+    #[test]
+    fn zero_quantum_is_refused_by_name() {
+        let b = RuntimeBuilder::default().preemption(Preemption::Fuel { quantum: 0 });
+        assert_eq!(setting_of(b), "preemption.quantum");
+    }
+
+    #[test]
+    fn bad_tick_and_slice_are_refused_by_name() {
+        let b = RuntimeBuilder::default().preemption(Preemption::Epoch {
+            tick: Duration::from_nanos(1),
+            slice_ticks: 1,
+        });
+        assert_eq!(setting_of(b), "preemption.tick");
+        let b = RuntimeBuilder::default().preemption(Preemption::Epoch {
+            tick: Duration::from_millis(1),
+            slice_ticks: 0,
+        });
+        assert_eq!(setting_of(b), "preemption.slice_ticks");
+    }
+
+    #[test]
+    fn capacity_bounds_are_refused_by_name() {
+        assert_eq!(
+            setting_of(RuntimeBuilder::default().capacity(0)),
+            "capacity"
+        );
+        assert_eq!(
+            setting_of(RuntimeBuilder::default().capacity(shoal_executor::MAX_CAPACITY + 1)),
+            "capacity"
+        );
+    }
+
+    #[test]
+    fn fuel_limit_without_metering_is_refused_by_name() {
+        let b = RuntimeBuilder::default()
+            .preemption(Preemption::Epoch {
+                tick: Duration::from_millis(1),
+                slice_ticks: 1,
+            })
+            .fuel_limit(10);
+        assert_eq!(setting_of(b), "fuel_limit");
+    }
+
+    #[test]
+    fn fuel_preemption_without_fuel_metering_is_refused_by_name() {
+        let b = RuntimeBuilder::default()
+            .preemption(Preemption::Fuel { quantum: 10 })
+            .fuel_metering(false);
+        assert_eq!(setting_of(b), "fuel_metering");
+    }
+
+    #[test]
+    fn deterministic_mode_refuses_epochs_and_many_workers() {
+        let b = RuntimeBuilder::default().deterministic(true).workers(2);
+        assert_eq!(setting_of(b), "workers");
+        let b = RuntimeBuilder::default()
+            .deterministic(true)
+            .preemption(Preemption::default());
+        assert_eq!(setting_of(b), "preemption");
+    }
+
+    #[test]
+    fn deterministic_mode_defaults_to_one_fuel_worker_paused() {
+        let c = RuntimeBuilder::default()
+            .deterministic(true)
+            .into_settings()
+            .unwrap()
+            .executor;
+        assert_eq!(c.workers, 1);
+        assert!(c.paused);
+        assert!(c.fuel_metering);
+        assert_eq!(c.preemption.fuel_quantum(), Some(DEFAULT_FUEL_QUANTUM));
+    }
+
+    #[test]
+    fn memory_and_mailbox_limits_are_refused_by_name() {
+        assert_eq!(
+            setting_of(RuntimeBuilder::default().max_memory(1)),
+            "max_memory"
+        );
+        assert_eq!(
+            setting_of(RuntimeBuilder::default().mailbox_bound(0)),
+            "mailbox_bound"
+        );
+        assert_eq!(
+            setting_of(RuntimeBuilder::default().deadline(Duration::ZERO)),
+            "deadline"
+        );
+    }
+}

@@ -1,0 +1,197 @@
+//! Running one guest: build its store, instantiate, call the entry, map the outcome.
+//!
+//! The order matters and is wasmtime's: fuel, the fuel yield interval and the epoch
+//! deadline are set *before* `instantiate_async`, because a module's start function runs
+//! compiled code and must be metered and preemptible like the rest.
+//!
+//! The run is one future, the executor's `Run` for the process: its first poll builds the
+//! store and instantiates; every later poll resumes the guest's fiber for one quantum.
+//! When the guest returns, traps, runs out of fuel or is interrupted, the store is dropped
+//! before the future is ready, so its memory and stack slots are back in the arenas
+//! before the exit is published.
+
+use std::sync::Arc;
+
+use shoal_executor::{Executor, Process, Run};
+use shoal_proc::ExitReason;
+use wasmtime::{ResourceLimiter, Store};
+
+use super::GuestLimits;
+use super::host::HostState;
+use super::module::{Entry, EntryPoint, Module};
+use super::spawn::GuestPermit;
+use super::trap::exit_reason_of;
+use super::wasi::WasiState;
+use crate::actor::Actors;
+
+/// Table elements per process: enough for the function tables of modules compiled from
+/// C or Rust with a few thousand address-taken functions, and a bound on the heap one
+/// instance's tables can take (8 bytes an element).
+const TABLE_ELEMENTS: usize = 10_000;
+
+/// A guest's resource limits: one instance, one memory of at most `memory_size` bytes,
+/// one table of at most [`TABLE_ELEMENTS`]. wasmtime's `StoreLimits` says the same in
+/// 64 bytes, which every idle process would carry; this is 8.
+pub(crate) struct GuestLimiter {
+    memory_size: usize,
+}
+
+impl ResourceLimiter for GuestLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= self.memory_size)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= TABLE_ELEMENTS)
+    }
+
+    fn instances(&self) -> usize {
+        1
+    }
+
+    fn tables(&self) -> usize {
+        1
+    }
+
+    fn memories(&self) -> usize {
+        1
+    }
+}
+
+/// What a process calls: an entry export, with its argument.
+pub(crate) struct Call {
+    /// The export and its type.
+    pub entry: EntryPoint,
+    /// The argument, passed if the entry takes one.
+    pub arg: i64,
+}
+
+/// Who runs the guest: the process, and the runtime's executor and actor state that its
+/// host calls reach.
+pub(crate) struct Runner {
+    /// The process the store runs.
+    pub process: Arc<Process>,
+    /// The runtime's executor.
+    pub executor: Arc<Executor>,
+    /// The runtime's actor state.
+    pub actors: Arc<Actors>,
+}
+
+/// The run of `call` as process `runner.process`, as the future of its task. It holds
+/// the guest's `permit` in the mapping budget until its store is gone.
+pub(crate) fn run(
+    permit: GuestPermit,
+    runner: Runner,
+    module: Module,
+    call: Call,
+    limits: &GuestLimits,
+    wasi: Option<Box<WasiState>>,
+) -> impl Run {
+    // Only what the run needs is moved into its future, which lives as long as the
+    // process: the whole options (with a WASI config) or an unboxed WASI context would
+    // cost every idle process hundreds of bytes.
+    let fuel_metering = runner.executor.config().fuel_metering;
+    let fuel_budget = match (fuel_metering, limits.fuel_limit) {
+        (false, _) => 0,
+        (true, Some(limit)) => limit,
+        (true, None) => u64::MAX,
+    };
+    let memory_size = limits
+        .max_memory
+        .unwrap_or(module.guests().settings.max_memory);
+    async move {
+        let Call { entry, arg } = call;
+        // Declared first, so dropped last: after the store has returned its slots.
+        let _permit = permit;
+        let Runner {
+            process,
+            executor,
+            actors,
+        } = runner;
+        let preemption = executor.config().preemption;
+        let state = HostState {
+            process: process.clone(),
+            executor,
+            actors,
+            module: module.clone(),
+            memory: None,
+            current: None,
+            limits: GuestLimiter { memory_size },
+            fuel_budget,
+            ticks_in_slice: 0,
+            wasi,
+        };
+        let mut store = Store::new(&module.guests().engine, state);
+        store.limiter(|state| &mut state.limits);
+        if fuel_metering {
+            store.set_fuel(fuel_budget).expect("fuel metering is on");
+        }
+        if let Some(quantum) = preemption.fuel_quantum() {
+            store
+                .fuel_async_yield_interval(Some(quantum))
+                .expect("fuel metering is on");
+        }
+        if let Some((_, slice_ticks)) = preemption.epoch() {
+            super::preempt::install_epoch_callback(&mut store, slice_ticks);
+        }
+
+        let outcome = call_entry(&mut store, &module, entry, arg).await;
+        if fuel_metering && let Ok(remaining) = store.get_fuel() {
+            process.sync_fuel(store.data().fuel_consumed(remaining), true);
+        }
+        let wasi = store.data_mut().wasi.take();
+        drop(store);
+        if let Some(output) = wasi.and_then(|mut w| w.captured.take()) {
+            process.set_output(Arc::new(output));
+        }
+        match outcome {
+            Ok(code) => ExitReason::Normal { code },
+            Err(error) => exit_reason_of(error),
+        }
+    }
+}
+
+async fn call_entry(
+    store: &mut Store<HostState>,
+    module: &Module,
+    point: EntryPoint,
+    arg: i64,
+) -> wasmtime::Result<i32> {
+    let instance = module.instance_pre().instantiate_async(&mut *store).await?;
+    let memory = instance.get_memory(&mut *store, "memory");
+    store.data_mut().memory = memory;
+    let func = instance
+        .get_module_export(&mut *store, &point.export)
+        .and_then(wasmtime::Extern::into_func)
+        .ok_or_else(|| wasmtime::Error::msg("the entry export was resolved in another module"))?;
+    Ok(match point.entry {
+        Entry::Unit => {
+            let f = func.typed::<(), ()>(&*store)?;
+            f.call_async(&mut *store, ()).await?;
+            0
+        }
+        Entry::Arg => {
+            let f = func.typed::<i64, ()>(&*store)?;
+            f.call_async(&mut *store, arg).await?;
+            0
+        }
+        Entry::Code => {
+            let f = func.typed::<(), i32>(&*store)?;
+            f.call_async(&mut *store, ()).await?
+        }
+        Entry::ArgCode => {
+            let f = func.typed::<i64, i32>(&*store)?;
+            f.call_async(&mut *store, arg).await?
+        }
+    })
+}

@@ -1,0 +1,248 @@
+//! The actor functions (docs/ABI.md, "Actors"): links, trap-exits, exit signals,
+//! monitors, aliases and names. Each is one of the actor layer's operations on the
+//! caller's process.
+
+use shoal_abi::status;
+use shoal_executor::Interrupt;
+use shoal_proc::{ExitKind, ExitReason, Message, Pid, Reference, RegisterError, SignalReason};
+use wasmtime::{Caller, Linker};
+
+use super::memory::{read_bytes, read_name};
+use super::messages::send_status;
+use super::{HOST_MODULE, HostState};
+use crate::actor;
+use crate::wasm::preempt::sync_fuel;
+
+pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    linker.func_wrap(
+        HOST_MODULE,
+        "link",
+        |caller: Caller<'_, HostState>, pid: i64| -> wasmtime::Result<i32> {
+            let state = caller.data();
+            actor::link(&state.executor, &state.process, Pid::from_bits(pid as u64));
+            unless_killed(&caller)?;
+            Ok(status::OK)
+        },
+    )?;
+
+    linker.func_wrap(
+        HOST_MODULE,
+        "unlink",
+        |caller: Caller<'_, HostState>, pid: i64| -> i32 {
+            let state = caller.data();
+            actor::unlink(&state.executor, &state.process, Pid::from_bits(pid as u64));
+            status::OK
+        },
+    )?;
+
+    linker.func_wrap(
+        HOST_MODULE,
+        "trap_exit",
+        |caller: Caller<'_, HostState>, on: i32| -> i32 {
+            i32::from(caller.data().process.core.set_trap_exit(on != 0))
+        },
+    )?;
+
+    linker.func_wrap(
+        HOST_MODULE,
+        "exit_signal",
+        |caller: Caller<'_, HostState>,
+         pid: i64,
+         kind: i32,
+         code: i32,
+         ptr: i32,
+         len: i32|
+         -> wasmtime::Result<i32> {
+            sync_fuel(&caller, false);
+            let Some(kind) = signal_kind(kind) else {
+                return Ok(status::BAD_REASON);
+            };
+            let data = if kind == ExitKind::Custom {
+                read_bytes(&caller, "exit_signal", ptr, len)?
+            } else {
+                Vec::new()
+            };
+            let Some(reason) = signal_reason(kind, code, data) else {
+                return Ok(status::BAD_REASON);
+            };
+            let state = caller.data();
+            let sent = actor::exit_signal(
+                &state.executor,
+                Some(state.process.pid()),
+                Pid::from_bits(pid as u64),
+                reason,
+            );
+            unless_killed(&caller)?;
+            Ok(match sent {
+                Ok(()) => status::OK,
+                Err(_) => status::NOPROC,
+            })
+        },
+    )?;
+
+    linker.func_wrap(
+        HOST_MODULE,
+        "monitor",
+        |caller: Caller<'_, HostState>, pid: i64| -> i64 {
+            let state = caller.data();
+            actor::monitor(
+                &state.executor,
+                &state.actors,
+                &state.process,
+                Pid::from_bits(pid as u64),
+            )
+            .to_bits() as i64
+        },
+    )?;
+
+    linker.func_wrap(
+        HOST_MODULE,
+        "demonitor",
+        |caller: Caller<'_, HostState>, reference: i64, flush: i32| -> i32 {
+            let Some(reference) = Reference::from_bits(reference as u64) else {
+                return 0;
+            };
+            let state = caller.data();
+            i32::from(actor::demonitor(
+                &state.executor,
+                &state.process,
+                reference,
+                flush != 0,
+            ))
+        },
+    )?;
+
+    linker.func_wrap(
+        HOST_MODULE,
+        "alias",
+        |caller: Caller<'_, HostState>| -> i64 {
+            let state = caller.data();
+            let reference = state.actors.make_ref();
+            state.process.core.mailbox.open_alias(reference);
+            reference.to_bits() as i64
+        },
+    )?;
+
+    linker.func_wrap(
+        HOST_MODULE,
+        "unalias",
+        |caller: Caller<'_, HostState>, reference: i64| -> i32 {
+            Reference::from_bits(reference as u64).map_or(0, |r| {
+                i32::from(caller.data().process.core.mailbox.close_alias(r))
+            })
+        },
+    )?;
+
+    linker.func_wrap(
+        HOST_MODULE,
+        "register",
+        |caller: Caller<'_, HostState>, ptr: i32, len: i32, pid: i64| -> wasmtime::Result<i32> {
+            let name = match read_name(&caller, "register", ptr, len)? {
+                Ok(name) => name,
+                Err(status) => return Ok(status),
+            };
+            let state = caller.data();
+            Ok(
+                match actor::register(
+                    &state.executor,
+                    &state.actors,
+                    &name,
+                    Pid::from_bits(pid as u64),
+                ) {
+                    Ok(()) => status::OK,
+                    Err(RegisterError::NoProc(_)) => status::NOPROC,
+                    Err(RegisterError::NameTaken { .. }) => status::NAME_TAKEN,
+                    Err(RegisterError::AlreadyNamed { .. }) => status::ALREADY_NAMED,
+                    Err(RegisterError::BadName(_)) => status::BAD_NAME,
+                },
+            )
+        },
+    )?;
+
+    linker.func_wrap(
+        HOST_MODULE,
+        "unregister",
+        |caller: Caller<'_, HostState>, ptr: i32, len: i32| -> wasmtime::Result<i32> {
+            let name = match read_name(&caller, "unregister", ptr, len)? {
+                Ok(name) => name,
+                Err(status) => return Ok(status),
+            };
+            let state = caller.data();
+            Ok(
+                match actor::unregister(&state.executor, &state.actors, &name) {
+                    Some(_) => status::OK,
+                    None => status::NOPROC,
+                },
+            )
+        },
+    )?;
+
+    linker.func_wrap(
+        HOST_MODULE,
+        "whereis",
+        |caller: Caller<'_, HostState>, ptr: i32, len: i32| -> wasmtime::Result<i64> {
+            let name = match read_name(&caller, "whereis", ptr, len)? {
+                Ok(name) => name,
+                Err(status) => return Ok(i64::from(status)),
+            };
+            Ok(actor::whereis(&caller.data().actors, &name)
+                .map_or(i64::from(status::NOPROC), |p| p.to_bits() as i64))
+        },
+    )?;
+
+    linker.func_wrap(
+        HOST_MODULE,
+        "send_name",
+        |caller: Caller<'_, HostState>,
+         name_ptr: i32,
+         name_len: i32,
+         tag: i64,
+         ptr: i32,
+         len: i32|
+         -> wasmtime::Result<i32> {
+            sync_fuel(&caller, false);
+            let name = match read_name(&caller, "send_name", name_ptr, name_len)? {
+                Ok(name) => name,
+                Err(status) => return Ok(status),
+            };
+            let data = read_bytes(&caller, "send_name", ptr, len)?;
+            let state = caller.data();
+            let message = Message::data(Some(state.process.pid()), tag as u64, data);
+            Ok(send_status(actor::send_name(
+                &state.executor,
+                &state.actors,
+                &name,
+                message,
+            )))
+        },
+    )?;
+    Ok(())
+}
+
+/// After a host call that may have killed the caller: unwind it now rather than at its
+/// next quantum.
+fn unless_killed(caller: &Caller<'_, HostState>) -> wasmtime::Result<()> {
+    if caller.data().process.is_killed() {
+        Err(wasmtime::Error::new(Interrupt::Killed))
+    } else {
+        Ok(())
+    }
+}
+
+/// The exit-reason kind of `exit_signal`'s `kind` argument: the wire numbers of
+/// docs/ABI.md, as `ExitKind::number` gives them.
+fn signal_kind(kind: i32) -> Option<ExitKind> {
+    ExitKind::from_number(u8::try_from(kind).ok()?)
+}
+
+/// The reason `exit_signal` sends, from its arguments; `None` for a kind that cannot be
+/// sent (normal, kill, shutdown and custom can).
+fn signal_reason(kind: ExitKind, code: i32, data: Vec<u8>) -> Option<SignalReason> {
+    Some(match kind {
+        ExitKind::Normal => SignalReason::Reason(ExitReason::Normal { code }),
+        ExitKind::Killed => SignalReason::Kill,
+        ExitKind::Shutdown => SignalReason::Reason(ExitReason::Shutdown),
+        ExitKind::Custom => SignalReason::Reason(ExitReason::Custom { code, data }),
+        _ => return None,
+    })
+}

@@ -1,0 +1,130 @@
+//! The `shoal` host module: the functions a guest imports. docs/ABI.md is the contract,
+//! and `shoal-abi` holds every number and encoding in it (status codes, message kinds,
+//! exit reasons on the wire, the reference range, the size limits).
+//!
+//! # By area
+//! Each file installs one area's functions and asks only for what it uses: the store's
+//! [`HostState`], and the executor's, the actor layer's or the wasm layer's operations.
+//!
+//! | file | functions |
+//! |---|---|
+//! | `process` | `self`, `parent`, `spawn`, `spawn_link`, `spawn_monitor`, `exit`, `panic` |
+//! | `messages` | `send`, `receive`, `receive_tag`, `message_read`, `message_tag`, `message_sender`, `message_kind` |
+//! | `actors` | `link`, `unlink`, `trap_exit`, `exit_signal`, `monitor`, `demonitor`, `alias`, `unalias`, `register`, `unregister`, `whereis`, `send_name` |
+//! | `time` | `now`, `sleep`, `yield` |
+//! | `memory` | the check every `(ptr, len)` goes through, and names read from memory |
+//!
+//! # Memory
+//! Every `(ptr, len)` from a guest goes through `memory::guest_range` before the host
+//! touches memory: an out-of-bounds range ends that process with `trap(bad_pointer)` and
+//! the host never reads or writes outside the guest's memory.
+//!
+//! # Waits
+//! `receive`, `receive_tag`, `sleep` and `yield` are async host functions: while they
+//! wait, the guest's fiber is suspended and its worker runs other processes (the
+//! executor's waits move the process to `Waiting` exactly while it waits). When a wait
+//! ends, the process starts a fresh quantum and slice: it was not running while it
+//! waited, so it is owed a whole one (`preempt::begin_new_quantum`).
+
+mod actors;
+mod memory;
+mod messages;
+mod process;
+mod time;
+
+use std::sync::Arc;
+
+use shoal_executor::{Executor, Process};
+use shoal_proc::Message;
+use wasmtime::{Linker, Memory};
+
+use super::Module;
+use super::guest::GuestLimiter;
+use super::wasi::WasiState;
+use crate::actor::Actors;
+
+/// The import module name.
+pub(crate) const HOST_MODULE: &str = "shoal";
+
+/// Every function the host module provides, for import checks at compile time.
+pub(crate) const HOST_FUNCTIONS: &[&str] = &[
+    "self",
+    "parent",
+    "spawn",
+    "send",
+    "receive",
+    "receive_tag",
+    "message_read",
+    "message_tag",
+    "message_sender",
+    "yield",
+    "sleep",
+    "now",
+    "exit",
+    "message_kind",
+    "link",
+    "unlink",
+    "trap_exit",
+    "exit_signal",
+    "spawn_link",
+    "spawn_monitor",
+    "monitor",
+    "demonitor",
+    "alias",
+    "unalias",
+    "register",
+    "unregister",
+    "whereis",
+    "send_name",
+    "panic",
+];
+
+/// What every store holds: the process it runs and the runtime it runs in.
+pub(crate) struct HostState {
+    /// The process this store runs.
+    pub process: Arc<Process>,
+    /// The runtime's executor: sends, waits, the clock, spawns.
+    pub executor: Arc<Executor>,
+    /// The runtime's actor state: names and references.
+    pub actors: Arc<Actors>,
+    /// The module, so that `shoal.spawn` can start its other exports.
+    pub module: Module,
+    /// The guest's exported `memory`, looked up once after instantiation.
+    pub memory: Option<Memory>,
+    /// The message the last receive took; read by `message_*`.
+    pub current: Option<Message>,
+    /// Memory, table and instance caps for this store.
+    pub limits: GuestLimiter,
+    /// Fuel the store started with: consumed = budget - remaining.
+    pub fuel_budget: u64,
+    /// Epoch ticks since the current slice began.
+    pub ticks_in_slice: u64,
+    /// The WASI context of a module that imports WASI, and its captured output (`wasi`).
+    pub wasi: Option<Box<WasiState>>,
+}
+
+impl HostState {
+    /// Exact fuel consumed, read from the store.
+    pub(crate) fn fuel_consumed(&self, remaining: u64) -> u64 {
+        self.fuel_budget.saturating_sub(remaining)
+    }
+}
+
+/// Installs the `shoal` module, and WASI preview 1, into `linker`.
+pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    // WASI preview 1, async: only modules that import it call it, and each of those
+    // processes has a context (`spawn`), so the accessor's panic is unreachable; were it
+    // reached, it would end that process as `host_error`, never the host.
+    wasmtime_wasi::p1::add_to_linker_async(linker, |state: &mut HostState| {
+        &mut state
+            .wasi
+            .as_deref_mut()
+            .expect("a process of a WASI module has a WASI context")
+            .ctx
+    })?;
+    process::add(linker)?;
+    messages::add(linker)?;
+    actors::add(linker)?;
+    time::add(linker)?;
+    Ok(())
+}

@@ -1,0 +1,139 @@
+//! The wasm layer: processes that are wasmtime instances.
+//!
+//! # What it owns
+//! [`Guests`], one per runtime: the engine, the `shoal` host module's linker, the arenas
+//! of linear memories and fiber stacks and their mapping budget, the WASI I/O runtime,
+//! and the limits every guest gets. Also compiled modules and their on-disk cache, the
+//! spawn of a guest (its store and WASI context), its run (instantiate, call, map the
+//! outcome to an exit), its preemption (the epoch callback, fuel), and the host ABI.
+//!
+//! # What it may import
+//! wasmtime, the executor (a guest is a `Run` to it), `proc`, `shoal-abi`, the actor
+//! layer's operations (the host functions for links, monitors and names call them) and
+//! the crate's errors. Never the native or runtime layers above it.
+//!
+//! | file | holds |
+//! |---|---|
+//! | `engine` | the engine's settings: fuel, epochs, stacks, dynamic memories |
+//! | `arena` | memories and stacks in two mappings; the mapping budget |
+//! | `module`, `cache` | compile once, link once; the on-disk cache of compiled code |
+//! | `options` | [`SpawnOptions`] and the guest limits |
+//! | `spawn` | a guest's spawn: its place in the budget, WASI context, relation |
+//! | `guest` | one guest's run: store, instantiate, call, exit |
+//! | `preempt` | the epoch callback and fuel across waits |
+//! | `trap` | wasmtime's errors and traps as structured exits |
+//! | `host` | the `shoal` host module, by area (docs/ABI.md) |
+//! | `wasi` | WASI preview 1 commands |
+//! | `ticker` | the epoch ticker thread |
+//!
+//! # Invariants
+//! - A guest's store is dropped before its exit is published: its memory and stack slots
+//!   are free again before its table slot is, so a spawn that gets a table slot always
+//!   finds arena slots (the executor's exit sequence, step 1).
+//! - Fuel, the fuel yield interval and the epoch deadline are set before instantiation:
+//!   a start function is metered and preempted like the rest of the guest.
+//! - Every `(ptr, len)` from a guest is checked against its memory before the host
+//!   touches it (`host::memory`); a bad one ends that process only.
+
+pub(crate) mod arena;
+mod cache;
+mod engine;
+mod guest;
+pub(crate) mod host;
+mod module;
+mod options;
+mod preempt;
+mod spawn;
+pub(crate) mod ticker;
+mod trap;
+pub(crate) mod wasi;
+
+use std::sync::atomic::AtomicUsize;
+
+use crossbeam_utils::CachePadded;
+use wasmtime::{Engine, Linker};
+
+use crate::error::ConfigError;
+use arena::{MappingBudget, StackArena};
+use host::HostState;
+
+pub use cache::CacheOutcome;
+pub use module::Module;
+pub(crate) use options::GuestLimits;
+pub use options::SpawnOptions;
+pub(crate) use spawn::{SpawnSite, spawn_guest};
+
+/// The wasm layer's state for one runtime (module docs).
+pub(crate) struct Guests {
+    /// The engine every store shares.
+    pub engine: Engine,
+    /// The `shoal` host module (and WASI), resolved into each module's `InstancePre`.
+    pub linker: Linker<HostState>,
+    /// The fiber-stack arena, for the mapping count in stats.
+    pub stacks: std::sync::Arc<StackArena>,
+    /// The kernel's mapping limit as it stood when the runtime was built.
+    pub mapping: MappingBudget,
+    /// Live guests at most: the capacity, or less if the mapping budget is smaller.
+    pub guest_limit: usize,
+    /// Guests holding a [`GuestPermit`] now.
+    pub guests_live: CachePadded<AtomicUsize>,
+    /// The tokio runtime of WASI I/O, started by the first WASI process.
+    pub wasi_io: wasi::WasiIo,
+    /// The settings guests are spawned with.
+    pub settings: GuestSettings,
+    /// The id of the executor whose processes these guests are (`Executor::id`): a
+    /// module of these guests is refused by any other runtime.
+    pub owner: usize,
+}
+
+/// The wasm layer's settings, validated by the runtime builder.
+#[derive(Clone, Debug)]
+pub(crate) struct GuestSettings {
+    /// Live processes at most (the executor's capacity), for the budget's errors.
+    pub capacity: usize,
+    /// Mappings the runtime may use for guests, if the builder set it; otherwise what
+    /// `vm.max_map_count` leaves.
+    pub mapping_budget: Option<usize>,
+    /// Size of the arena's memory slots: the largest memory any guest may have.
+    pub max_memory: usize,
+    /// Limits of every guest that its spawn does not override.
+    pub defaults: GuestLimits,
+}
+
+impl Guests {
+    /// The engine, linker and arenas for a runtime with executor settings `config`. Its
+    /// `owner` is set once that executor exists.
+    pub(crate) fn new(
+        config: &shoal_executor::Config,
+        settings: GuestSettings,
+    ) -> Result<Guests, ConfigError> {
+        let mapping = MappingBudget::of_host();
+        let guest_limit = mapping.guest_limit(settings.mapping_budget, settings.capacity)?;
+        let engine::Allocation { engine, stacks } =
+            engine::build(config, settings.max_memory, guest_limit)?;
+        let mut linker = Linker::new(&engine);
+        host::add_to_linker(&mut linker).map_err(|e| ConfigError::Engine {
+            message: format!("{e:#}"),
+        })?;
+        Ok(Guests {
+            engine,
+            linker,
+            stacks,
+            mapping,
+            guest_limit,
+            guests_live: CachePadded::new(AtomicUsize::new(0)),
+            wasi_io: wasi::WasiIo::default(),
+            settings,
+            owner: 0,
+        })
+    }
+}
+
+/// Points the calling worker thread at its hot arena slots (`Some(index)`) or at none: the
+/// hooks the executor runs as a worker starts and stops.
+pub(crate) fn worker_hooks() -> (shoal_executor::WorkerHook, shoal_executor::WorkerHook) {
+    (
+        Box::new(|index| arena::use_hot_cell(Some(index))),
+        Box::new(|_| arena::use_hot_cell(None)),
+    )
+}

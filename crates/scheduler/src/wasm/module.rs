@@ -1,0 +1,210 @@
+//! Compiled modules: compiled once, instantiated many times.
+//!
+//! A [`Module`] holds the wasmtime module and one `InstancePre` (imports resolved against
+//! the `shoal` host module once), shared by every process spawned from it. It also
+//! records the type of every function export, so a spawn checks its entry in O(1) and a
+//! wrong export is a typed error before any process exists.
+//!
+//! A module belongs to the runtime that compiled it: it keeps that runtime's wasm layer
+//! ([`Guests`]: engine, arenas, budget), and a spawn of it into another runtime is
+//! refused (`SpawnError::ForeignModule`) rather than run on an engine whose epochs no
+//! ticker of that runtime advances.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use wasmtime::{ExternType, InstancePre, ValType};
+
+use super::Guests;
+use super::host::{HOST_FUNCTIONS, HOST_MODULE, HostState};
+use super::wasi::WASI_MODULE;
+use crate::error::{CompileError, SpawnError};
+
+/// The entry types a process can start from (docs/ABI.md).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Entry {
+    /// `(func)`
+    Unit,
+    /// `(func (param i64))`
+    Arg,
+    /// `(func (result i32))`
+    Code,
+    /// `(func (param i64) (result i32))`
+    ArgCode,
+}
+
+/// Where an entry export is in the module, found once at compile so that a spawn looks
+/// it up by index rather than by name.
+#[derive(Copy, Clone)]
+pub(crate) struct EntryPoint {
+    /// The export's type.
+    pub entry: Entry,
+    /// The export.
+    pub export: wasmtime::ModuleExport,
+}
+
+impl std::fmt::Debug for EntryPoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("EntryPoint").field(&self.entry).finish()
+    }
+}
+
+/// A function export's fitness as an entry.
+#[derive(Clone, Debug)]
+enum ExportKind {
+    Entry(EntryPoint),
+    /// Not an entry type; holds the type as text for the error.
+    Other(String),
+}
+
+struct ModuleInner {
+    /// The wasm layer of the runtime that compiled it.
+    guests: Arc<Guests>,
+    /// Imports resolved once; every spawn instantiates from this.
+    pre: InstancePre<HostState>,
+    /// Function exports by name.
+    exports: HashMap<String, ExportKind>,
+    /// Whether it imports WASI preview 1: its processes get a WASI context.
+    uses_wasi: bool,
+}
+
+/// A compiled module. Cheap to clone: every process of a module shares one.
+#[derive(Clone)]
+pub struct Module {
+    inner: Arc<ModuleInner>,
+}
+
+impl std::fmt::Debug for Module {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Module")
+            .field("exports", &self.exports())
+            .finish()
+    }
+}
+
+impl Module {
+    /// Compiles wasm bytes or WAT text with `guests`' engine.
+    pub(crate) fn compile(guests: &Arc<Guests>, bytes: &[u8]) -> Result<Module, CompileError> {
+        let module =
+            wasmtime::Module::new(&guests.engine, bytes).map_err(|e| CompileError::Invalid {
+                message: format!("{e:#}"),
+            })?;
+        Self::link(guests, module)
+    }
+
+    /// Compiles through the on-disk cache in `dir` (`cache`).
+    pub(crate) fn compile_cached(
+        guests: &Arc<Guests>,
+        bytes: &[u8],
+        dir: &std::path::Path,
+    ) -> Result<(Module, super::CacheOutcome), CompileError> {
+        let (module, outcome) = super::cache::load_or_compile(&guests.engine, dir, bytes)?;
+        Ok((Self::link(guests, module)?, outcome))
+    }
+
+    /// A compiled wasmtime module, checked and linked against the host functions.
+    fn link(guests: &Arc<Guests>, module: wasmtime::Module) -> Result<Module, CompileError> {
+        let linker = &guests.linker;
+        let mut uses_wasi = false;
+        for import in module.imports() {
+            if import.module() == WASI_MODULE {
+                // Resolved (or refused as unknown) by the linker's WASI functions below.
+                uses_wasi = true;
+                continue;
+            }
+            if import.module() != HOST_MODULE || !HOST_FUNCTIONS.contains(&import.name()) {
+                return Err(CompileError::UnknownImport {
+                    module: import.module().to_owned(),
+                    name: import.name().to_owned(),
+                });
+            }
+        }
+        let pre = linker
+            .instantiate_pre(&module)
+            .map_err(|e| CompileError::Invalid {
+                message: format!("{e:#}"),
+            })?;
+        let exports = module
+            .exports()
+            .filter_map(|export| match export.ty() {
+                // Always found: the name is one the module lists.
+                ExternType::Func(ty) => module
+                    .get_export_index(export.name())
+                    .map(|index| (export.name().to_owned(), classify(&ty, index))),
+                _ => None,
+            })
+            .collect();
+        Ok(Module {
+            inner: Arc::new(ModuleInner {
+                guests: guests.clone(),
+                pre,
+                exports,
+                uses_wasi,
+            }),
+        })
+    }
+
+    pub(crate) fn entry(&self, export: &str) -> Result<EntryPoint, SpawnError> {
+        match self.inner.exports.get(export) {
+            Some(ExportKind::Entry(point)) => Ok(*point),
+            Some(ExportKind::Other(found)) => Err(SpawnError::WrongSignature {
+                export: export.to_owned(),
+                found: found.clone(),
+            }),
+            None => Err(SpawnError::MissingExport {
+                export: export.to_owned(),
+            }),
+        }
+    }
+
+    /// Whether the module imports WASI preview 1 (`wasi_snapshot_preview1`).
+    pub fn uses_wasi(&self) -> bool {
+        self.inner.uses_wasi
+    }
+
+    pub(crate) fn instance_pre(&self) -> &InstancePre<HostState> {
+        &self.inner.pre
+    }
+
+    /// The wasm layer of the runtime that compiled it.
+    pub(crate) fn guests(&self) -> &Arc<Guests> {
+        &self.inner.guests
+    }
+
+    /// Checks that `export` exists and has an entry type, without spawning.
+    pub fn check_entry(&self, export: &str) -> Result<(), SpawnError> {
+        self.entry(export).map(|_| ())
+    }
+
+    /// Names of the function exports that can start a process, sorted.
+    pub fn exports(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .inner
+            .exports
+            .iter()
+            .filter(|(_, kind)| matches!(kind, ExportKind::Entry(_)))
+            .map(|(name, _)| name.clone())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+fn classify(ty: &wasmtime::FuncType, export: wasmtime::ModuleExport) -> ExportKind {
+    let params: Vec<ValType> = ty.params().collect();
+    let results: Vec<ValType> = ty.results().collect();
+    let is = |v: &[ValType], want: &[ValType]| {
+        v.len() == want.len() && v.iter().zip(want).all(|(a, b)| ValType::eq(a, b))
+    };
+    let entry = match (params.as_slice(), results.as_slice()) {
+        (p, r) if p.is_empty() && r.is_empty() => Some(Entry::Unit),
+        (p, r) if is(p, &[ValType::I64]) && r.is_empty() => Some(Entry::Arg),
+        (p, r) if p.is_empty() && is(r, &[ValType::I32]) => Some(Entry::Code),
+        (p, r) if is(p, &[ValType::I64]) && is(r, &[ValType::I32]) => Some(Entry::ArgCode),
+        _ => None,
+    };
+    match entry {
+        Some(entry) => ExportKind::Entry(EntryPoint { entry, export }),
+        None => ExportKind::Other(ty.to_string()),
+    }
+}
