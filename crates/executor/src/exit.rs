@@ -3,13 +3,14 @@
 //! [`Executor::complete`] runs on the worker that polled the process to its end (or on
 //! the thread that dropped its task), after its run was dropped.
 
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 
 use shoal_proc::{Exit, ExitReason, Severed};
 
 use crate::executor::Executor;
 use crate::process::Process;
-use crate::task::expect_transition;
+use crate::task::{expect_transition, panic_message};
 use crate::trace::TraceKind;
 use crate::worker::with_local;
 
@@ -29,7 +30,20 @@ impl Executor {
         self.table.remove(process.pid());
         if let Some(severed) = severed.filter(|s| !is_empty(s)) {
             match &self.hooks.severed {
-                Some(hook) => hook(self, process.pid(), &reason, severed),
+                Some(hook) => {
+                    // A panic here is a bug in the layer above, but the exit must still
+                    // be published: a waiter on it would otherwise hang for ever.
+                    let signalled = panic::catch_unwind(AssertUnwindSafe(|| {
+                        hook(self, process.pid(), &reason, severed)
+                    }));
+                    if let Err(payload) = signalled {
+                        tracing::error!(
+                            pid = %process.pid(),
+                            panic = %panic_message(&payload),
+                            "the exit hook panicked; its signals may be lost, the exit is published"
+                        );
+                    }
+                }
                 // No layer above takes relations: nothing could have made any.
                 None => drop(severed),
             }

@@ -158,3 +158,42 @@ fn worker_hooks_run_once_on_every_worker_as_it_starts_and_stops() {
     assert_eq!(started.load(Ordering::SeqCst), 0x01_01_01);
     assert_eq!(stopped.load(Ordering::SeqCst), 0x01_01_01);
 }
+
+#[test]
+fn a_panicking_severed_hook_still_publishes_the_exit() {
+    let hook = Box::new(
+        |_: &shoal_executor::Executor, _: Pid, _: &ExitReason, _: shoal_proc::Severed| {
+            panic!("a bug in the layer above");
+        },
+    );
+    let executor = launch_with(
+        config(1),
+        Hooks {
+            severed: Some(hook),
+            ..Hooks::default()
+        },
+    );
+    let waiting = executor
+        .spawn(&ProcessOptions::default(), None, |_| {
+            std::future::pending::<ExitReason>()
+        })
+        .unwrap();
+    let linked = executor
+        .spawn(&ProcessOptions::default(), None, |process| {
+            let _ = process.core.link(waiting.pid(), Some(&waiting.core));
+            async { ExitReason::Normal { code: 4 } }
+        })
+        .unwrap();
+    executor.start();
+    assert_eq!(
+        ProcessHandle::new(linked).wait().reason,
+        ExitReason::Normal { code: 4 }
+    );
+    assert_eq!(executor.live(), 1, "only the waiting process is left");
+    waiting.kill();
+    assert_eq!(
+        ProcessHandle::new(waiting).wait().reason,
+        ExitReason::Killed
+    );
+    stop(&executor);
+}
