@@ -89,7 +89,8 @@ pub enum SpawnError {
     },
     /// The export exists but is not an entry type.
     #[error(
-        "export `{export}` has type {found}; an entry must be (func), (func (param i64)), (func (result i32)) or (func (param i64) (result i32))"
+        "export `{export}` has type {found}; an entry must be (func), (func (param i64)), (func (result i32)) or (func (param i64) (result i32)){hint}",
+        hint = c_main_hint(export, found)
     )]
     WrongSignature {
         /// The name asked for.
@@ -138,6 +139,22 @@ pub enum SpawnError {
         setting: usize,
         /// The runtime's process capacity.
         capacity: usize,
+    },
+    /// The module needs more than a limit allows before it runs a single instruction: its
+    /// memory or its table starts larger than the runtime's (or the spawn's) cap.
+    #[error(
+        "the module's {limit} starts at {needed} {unit}, above {setting} ({allowed} {unit}): raise it with {hint}",
+        unit = limit.unit(),
+        setting = limit.setting(),
+        hint = limit.hint()
+    )]
+    ExceedsLimit {
+        /// The limit at fault.
+        limit: GuestLimit,
+        /// What the module declares.
+        needed: u64,
+        /// What the limit allows.
+        allowed: u64,
     },
     /// The runtime is shutting down and takes no new processes.
     #[error("the runtime is shutting down")]
@@ -190,5 +207,64 @@ impl From<ConfigError> for SpawnError {
                 reason: message,
             },
         }
+    }
+}
+
+/// A per-guest limit a module can need more of than a runtime allows.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum GuestLimit {
+    /// Linear memory, in bytes: `max_memory`.
+    Memory,
+    /// Table elements: `max_table_elements`.
+    TableElements,
+}
+
+impl GuestLimit {
+    /// The builder's setting.
+    pub fn setting(self) -> &'static str {
+        match self {
+            GuestLimit::Memory => "max_memory",
+            GuestLimit::TableElements => "max_table_elements",
+        }
+    }
+
+    /// Where to raise it: the builder, the spawn options, the command line.
+    pub fn hint(self) -> &'static str {
+        match self {
+            GuestLimit::Memory => {
+                "RuntimeBuilder::max_memory (and SpawnOptions::max_memory, if set) or `shoal run --max-memory`"
+            }
+            GuestLimit::TableElements => {
+                "RuntimeBuilder::max_table_elements or `shoal run --max-table-elements`"
+            }
+        }
+    }
+
+    fn unit(self) -> &'static str {
+        match self {
+            GuestLimit::Memory => "bytes",
+            GuestLimit::TableElements => "elements",
+        }
+    }
+}
+
+impl std::fmt::Display for GuestLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            GuestLimit::Memory => "memory",
+            GuestLimit::TableElements => "table",
+        })
+    }
+}
+
+/// The likely cause of a `main` with C's signature: on wasm, rustc and clang compile a
+/// function named `main` as C's `main(argc, argv)`.
+fn c_main_hint(export: &str, found: &str) -> &'static str {
+    if export == "main" && found.contains("(param i32 i32) (result i32)") {
+        ". A `main` of this type is C's `main(argc, argv)`, which rustc and clang make of any \
+         function named `main` on wasm: give the entry another name (and `--invoke` it), or build \
+         a WASI command and run its `_start`"
+    } else {
+        ""
     }
 }

@@ -65,14 +65,16 @@ mod native;
 mod runtime;
 mod wasm;
 
-pub use error::{CompileError, ConfigError, NoProc, SendError, SpawnError};
+pub use error::{CompileError, ConfigError, GuestLimit, NoProc, SendError, SpawnError};
 pub use native::supervisor::{
     ChildInfo, ChildSpec, DEFAULT_MAX_RESTARTS, DEFAULT_PERIOD, DEFAULT_SHUTDOWN_TIMEOUT,
     MAX_CHILD_ID_BYTES, Restart, Shutdown, StartFn, Strategy, Supervisor, SupervisorBuilder,
     SupervisorError, WHICH_CHILDREN_TAG,
 };
 pub use native::{NativeContext, RequestError, split_request};
-pub use runtime::{DEFAULT_MAX_MEMORY, Runtime, RuntimeBuilder, RuntimeStats};
+pub use runtime::{
+    DEFAULT_MAX_MEMORY, DEFAULT_MAX_TABLE_ELEMENTS, Runtime, RuntimeBuilder, RuntimeStats,
+};
 pub use shoal_abi::{MAX_MESSAGE_BYTES, status};
 pub use shoal_executor::{
     DEFAULT_CAPACITY, DEFAULT_EPOCH_TICK, DEFAULT_FUEL_QUANTUM, DEFAULT_SLICE_TICKS, MAX_CAPACITY,

@@ -10,14 +10,17 @@ use std::time::Duration;
 use shoal_executor::{Config, DEFAULT_CAPACITY, DEFAULT_FUEL_QUANTUM, Preemption, ProcessOptions};
 
 use crate::error::ConfigError;
-use crate::wasm::{GuestLimits, GuestSettings};
+use crate::wasm::{GuestLimits, GuestSettings, WASM_PAGE};
 
 /// Default cap on one process's linear memory: 16 MiB, enough for the guests Shoal ships
 /// and small enough that a million arena slots (16 TiB) fit in a 47-bit address space.
 pub const DEFAULT_MAX_MEMORY: usize = 16 << 20;
 
-/// The wasm page size: the unit of `memory.grow`.
-const WASM_PAGE: usize = 64 << 10;
+/// Default cap on the elements of one process's table: enough for the function tables of
+/// modules compiled from C or Rust with a few thousand address-taken functions, and a
+/// bound on the heap one instance's table can take (8 bytes an element, so 80 KB). GCC's
+/// `cc1` needs 10,433: raise it for such programs.
+pub const DEFAULT_MAX_TABLE_ELEMENTS: u32 = 10_000;
 
 /// The largest slot the memory arena will reserve per process: 4 GiB, a 32-bit memory's
 /// maximum.
@@ -33,6 +36,7 @@ pub struct RuntimeBuilder {
     capacity: Option<usize>,
     mapping_budget: Option<usize>,
     max_memory: Option<usize>,
+    max_table_elements: Option<u32>,
     process_defaults: ProcessOptions,
     guest_defaults: GuestLimits,
     deterministic: bool,
@@ -98,6 +102,15 @@ impl RuntimeBuilder {
     /// Largest linear memory of any process, in bytes. Default: [`DEFAULT_MAX_MEMORY`].
     pub fn max_memory(mut self, bytes: usize) -> Self {
         self.max_memory = Some(bytes);
+        self
+    }
+
+    /// Largest table of any process, in elements. Default:
+    /// [`DEFAULT_MAX_TABLE_ELEMENTS`]. A module whose table starts larger is refused at
+    /// spawn ([`SpawnError::ExceedsLimit`](crate::SpawnError::ExceedsLimit)); a
+    /// `table.grow` past it returns -1.
+    pub fn max_table_elements(mut self, elements: u32) -> Self {
+        self.max_table_elements = Some(elements);
         self
     }
 
@@ -182,6 +195,9 @@ impl RuntimeBuilder {
             capacity: executor.capacity,
             mapping_budget: self.mapping_budget,
             max_memory,
+            max_table_elements: self
+                .max_table_elements
+                .unwrap_or(DEFAULT_MAX_TABLE_ELEMENTS),
             defaults: self.guest_defaults,
         };
         Ok(Settings { executor, guests })

@@ -47,7 +47,7 @@ use crate::native::NativeContext;
 use crate::wasm::ticker::TickerStop;
 use crate::wasm::{CacheOutcome, Guests, Module, SpawnOptions, SpawnSite, spawn_guest};
 
-pub use builder::{DEFAULT_MAX_MEMORY, RuntimeBuilder};
+pub use builder::{DEFAULT_MAX_MEMORY, DEFAULT_MAX_TABLE_ELEMENTS, RuntimeBuilder};
 pub use stats::RuntimeStats;
 
 /// A Shoal runtime: a pool of workers running wasm processes. Cheap to clone; every

@@ -17,6 +17,7 @@ use shoal_proc::ExitReason;
 use wasmtime::{ResourceLimiter, Store};
 
 use super::GuestLimits;
+use super::WASM_PAGE;
 use super::host::HostState;
 use super::module::{Entry, EntryPoint, Module};
 use super::spawn::GuestPermit;
@@ -24,16 +25,24 @@ use super::trap::exit_reason_of;
 use super::wasi::WasiState;
 use crate::actor::Actors;
 
-/// Table elements per process: enough for the function tables of modules compiled from
-/// C or Rust with a few thousand address-taken functions, and a bound on the heap one
-/// instance's tables can take (8 bytes an element).
-const TABLE_ELEMENTS: usize = 10_000;
-
-/// A guest's resource limits: one instance, one memory of at most `memory_size` bytes,
-/// one table of at most [`TABLE_ELEMENTS`]. wasmtime's `StoreLimits` says the same in
+/// A guest's resource limits: one instance, one memory of at most `memory_pages` wasm
+/// pages, one table of at most `table_elements`. wasmtime's `StoreLimits` says the same in
 /// 64 bytes, which every idle process would carry; this is 8.
 pub(crate) struct GuestLimiter {
-    memory_size: usize,
+    memory_pages: u32,
+    table_elements: u32,
+}
+
+impl GuestLimiter {
+    /// Limits of `max_memory` bytes (rounded down to whole pages: growth is by pages, so
+    /// the same memories fit) and `table_elements`.
+    pub(crate) fn new(max_memory: usize, table_elements: u32) -> GuestLimiter {
+        GuestLimiter {
+            // At most 4 GiB (the builder's bound) is 65,536 pages.
+            memory_pages: u32::try_from(max_memory / WASM_PAGE).unwrap_or(u32::MAX),
+            table_elements,
+        }
+    }
 }
 
 impl ResourceLimiter for GuestLimiter {
@@ -43,7 +52,7 @@ impl ResourceLimiter for GuestLimiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= self.memory_size)
+        Ok(desired <= self.memory_pages as usize * WASM_PAGE)
     }
 
     fn table_growing(
@@ -52,7 +61,7 @@ impl ResourceLimiter for GuestLimiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= TABLE_ELEMENTS)
+        Ok(desired <= self.table_elements as usize)
     }
 
     fn instances(&self) -> usize {
@@ -106,9 +115,11 @@ pub(crate) fn run(
         (true, Some(limit)) => limit,
         (true, None) => u64::MAX,
     };
-    let memory_size = limits
-        .max_memory
-        .unwrap_or(module.guests().settings.max_memory);
+    let settings = &module.guests().settings;
+    let limiter = GuestLimiter::new(
+        limits.max_memory.unwrap_or(settings.max_memory),
+        settings.max_table_elements,
+    );
     async move {
         let Call { entry, arg } = call;
         // Declared first, so dropped last: after the store has returned its slots.
@@ -126,7 +137,7 @@ pub(crate) fn run(
             module: module.clone(),
             memory: None,
             current: None,
-            limits: GuestLimiter { memory_size },
+            limits: limiter,
             fuel_budget,
             ticks_in_slice: 0,
             wasi,

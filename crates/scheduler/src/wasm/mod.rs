@@ -86,6 +86,9 @@ pub(crate) struct Guests {
     pub owner: usize,
 }
 
+/// The wasm page size: the unit of `memory.grow` and of a memory's declared sizes.
+pub(crate) const WASM_PAGE: usize = 64 << 10;
+
 /// The wasm layer's settings, validated by the runtime builder.
 #[derive(Clone, Debug)]
 pub(crate) struct GuestSettings {
@@ -96,6 +99,8 @@ pub(crate) struct GuestSettings {
     pub mapping_budget: Option<usize>,
     /// Size of the arena's memory slots: the largest memory any guest may have.
     pub max_memory: usize,
+    /// The largest table any guest may have, in elements.
+    pub max_table_elements: u32,
     /// Limits of every guest that its spawn does not override.
     pub defaults: GuestLimits,
 }

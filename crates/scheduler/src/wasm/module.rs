@@ -15,9 +15,9 @@ use std::sync::Arc;
 
 use wasmtime::{ExternType, InstancePre, ValType};
 
-use super::Guests;
 use super::host::{HOST_FUNCTIONS, HOST_MODULE, HostState};
 use super::wasi::WASI_MODULE;
+use super::{Guests, WASM_PAGE};
 use crate::error::{CompileError, SpawnError};
 
 /// The entry types a process can start from (docs/ABI.md).
@@ -66,6 +66,18 @@ struct ModuleInner {
     exports: HashMap<String, ExportKind>,
     /// Whether it imports WASI preview 1: its processes get a WASI context.
     uses_wasi: bool,
+    /// What it needs before its first instruction.
+    needs: Needs,
+}
+
+/// What a module's instance needs before its first instruction: its memory's and its
+/// table's initial sizes, checked against the limits at spawn.
+#[derive(Copy, Clone, Debug, Default)]
+pub(crate) struct Needs {
+    /// Initial linear memory, in bytes.
+    pub memory: u64,
+    /// Initial table elements.
+    pub table_elements: u64,
 }
 
 /// A compiled module. Cheap to clone: every process of a module shares one.
@@ -134,12 +146,20 @@ impl Module {
                 _ => None,
             })
             .collect();
+        let required = module.resources_required();
+        let needs = Needs {
+            memory: required
+                .max_initial_memory_size
+                .map_or(0, |pages| pages.saturating_mul(WASM_PAGE as u64)),
+            table_elements: required.max_initial_table_size.unwrap_or(0),
+        };
         Ok(Module {
             inner: Arc::new(ModuleInner {
                 guests: guests.clone(),
                 pre,
                 exports,
                 uses_wasi,
+                needs,
             }),
         })
     }
@@ -160,6 +180,11 @@ impl Module {
     /// Whether the module imports WASI preview 1 (`wasi_snapshot_preview1`).
     pub fn uses_wasi(&self) -> bool {
         self.inner.uses_wasi
+    }
+
+    /// What an instance needs before its first instruction.
+    pub(crate) fn needs(&self) -> Needs {
+        self.inner.needs
     }
 
     pub(crate) fn instance_pre(&self) -> &InstancePre<HostState> {

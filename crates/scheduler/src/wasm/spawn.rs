@@ -21,11 +21,12 @@ use std::sync::atomic::Ordering;
 use shoal_executor::{Executor, Process};
 
 use super::guest::{Call, Runner};
+use super::module::Needs;
 use super::wasi::WasiConfig;
 use super::{Guests, Module, SpawnOptions};
 use crate::MAPPINGS_PER_GUEST;
 use crate::actor::{self, Actors, SpawnRelation};
-use crate::error::SpawnError;
+use crate::error::{GuestLimit, SpawnError};
 
 /// A live guest's place in the mapping budget: held by its run, so released when the
 /// run ends or is dropped, after its store (and with it its stack and memory slots) is
@@ -110,6 +111,11 @@ pub(crate) fn spawn_guest(
     let entry = module.entry(export)?;
     let limits = options.guest.or(&guests.settings.defaults);
     limits.validate(executor.config().fuel_metering, guests.settings.max_memory)?;
+    check_needs(
+        module.needs(),
+        limits.max_memory.unwrap_or(guests.settings.max_memory),
+        guests.settings.max_table_elements,
+    )?;
     options.process.validate()?;
 
     let permit = guests.permit()?;
@@ -158,4 +164,26 @@ pub(crate) fn spawn_guest(
     };
     tracing::debug!(pid = %process.pid(), export, "spawn");
     Ok(process)
+}
+
+/// Refuses a module whose memory or table starts above the limits it would run under:
+/// its instantiation could only fail, with wasmtime's less helpful words.
+fn check_needs(needs: Needs, max_memory: usize, max_table_elements: u32) -> Result<(), SpawnError> {
+    let exceeds = |limit, needed: u64, allowed: u64| {
+        if needed > allowed {
+            Err(SpawnError::ExceedsLimit {
+                limit,
+                needed,
+                allowed,
+            })
+        } else {
+            Ok(())
+        }
+    };
+    exceeds(GuestLimit::Memory, needs.memory, max_memory as u64)?;
+    exceeds(
+        GuestLimit::TableElements,
+        needs.table_elements,
+        u64::from(max_table_elements),
+    )
 }

@@ -1,6 +1,8 @@
 //! Every bad input is a typed error, or a clear trap of that process only.
 
-use shoal_scheduler::{CompileError, ExitReason, Runtime, SpawnError, TrapCode};
+use shoal_scheduler::{
+    CompileError, ExitReason, GuestLimit, Runtime, SpawnError, SpawnOptions, TrapCode,
+};
 
 use crate::{LOOP, RECEIVER, epoch, exit_of, runtime};
 
@@ -70,6 +72,24 @@ fn a_missing_export_and_a_wrong_signature_are_spawn_errors() {
     ));
     assert_eq!(m.exports(), vec!["main".to_owned()]);
     assert_eq!(rt.stats().spawned, 0, "nothing was spawned");
+}
+
+#[test]
+fn a_main_with_c_signature_is_refused_with_the_likely_cause() {
+    let rt = runtime(1, epoch());
+    let m = rt
+        .compile_wat(
+            r#"(module (func (export "main") (param i32 i32) (result i32) (i32.const 0))
+                       (func (export "two") (param i32 i32) (result i32) (i32.const 0)))"#,
+        )
+        .unwrap();
+    let main = rt.spawn(&m, "main", 0).unwrap_err().to_string();
+    assert!(main.contains("C's `main(argc, argv)`"), "{main}");
+    let other = rt.spawn(&m, "two", 0).unwrap_err().to_string();
+    assert!(
+        !other.contains("argc"),
+        "only `main` gets the hint: {other}"
+    );
 }
 
 /// Sends `len` bytes from `ptr`, both given by the argument: ptr = arg >> 32, len = arg.
@@ -254,5 +274,101 @@ fn per_process_options_are_validated_by_name() {
             }
         ),
         "{err}"
+    );
+}
+
+/// 300 pages: 18.75 MiB, above the 16 MiB default, as GCC's `cc1` starts at 298.
+const LARGE_MEMORY: &str =
+    r#"(module (memory 300) (func (export "main") (result i32) (memory.size)))"#;
+
+#[test]
+fn a_memory_that_starts_above_max_memory_is_refused_at_spawn_naming_the_setting_and_flag() {
+    let rt = runtime(1, epoch());
+    let m = rt.compile_wat(LARGE_MEMORY).unwrap();
+    let err = rt.spawn(&m, "main", 0).unwrap_err();
+    assert_eq!(
+        err,
+        SpawnError::ExceedsLimit {
+            limit: GuestLimit::Memory,
+            needed: 300 << 16,
+            allowed: shoal_scheduler::DEFAULT_MAX_MEMORY as u64,
+        }
+    );
+    let message = err.to_string();
+    assert!(message.contains("RuntimeBuilder::max_memory"), "{message}");
+    assert!(message.contains("--max-memory"), "{message}");
+}
+
+#[test]
+fn a_memory_that_starts_above_the_default_runs_under_a_raised_max_memory() {
+    let rt = Runtime::builder()
+        .workers(1)
+        .max_memory(32 << 20)
+        .build()
+        .unwrap();
+    let m = rt.compile_wat(LARGE_MEMORY).unwrap();
+    assert_eq!(
+        exit_of(&rt.spawn(&m, "main", 0).unwrap()).reason,
+        ExitReason::Normal { code: 300 }
+    );
+    let capped = SpawnOptions::new().max_memory(16 << 20);
+    assert!(matches!(
+        rt.spawn_with(&m, "main", 0, capped),
+        Err(SpawnError::ExceedsLimit {
+            limit: GuestLimit::Memory,
+            allowed: 0x100_0000,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn a_table_above_max_table_elements_is_refused_at_spawn_and_runs_when_raised() {
+    let wat = r#"(module (table 10433 funcref) (func (export "main") (result i32) (table.size)))"#;
+    let rt = runtime(1, epoch());
+    let m = rt.compile_wat(wat).unwrap();
+    let err = rt.spawn(&m, "main", 0).unwrap_err();
+    assert_eq!(
+        err,
+        SpawnError::ExceedsLimit {
+            limit: GuestLimit::TableElements,
+            needed: 10_433,
+            allowed: u64::from(shoal_scheduler::DEFAULT_MAX_TABLE_ELEMENTS),
+        }
+    );
+    assert!(err.to_string().contains("--max-table-elements"), "{err}");
+
+    let rt = Runtime::builder()
+        .workers(1)
+        .max_table_elements(20_000)
+        .build()
+        .unwrap();
+    let m = rt.compile_wat(wat).unwrap();
+    assert_eq!(
+        exit_of(&rt.spawn(&m, "main", 0).unwrap()).reason,
+        ExitReason::Normal { code: 10_433 }
+    );
+}
+
+#[test]
+fn a_table_grow_past_max_table_elements_returns_minus_one() {
+    let rt = Runtime::builder()
+        .workers(1)
+        .max_table_elements(8)
+        .build()
+        .unwrap();
+    let m = rt
+        .compile_wat(
+            r#"(module (table 4 funcref)
+                 (func (export "main") (result i32)
+                   (drop (table.grow (ref.null func) (i32.const 4)))
+                   (i32.add (i32.mul (table.grow (ref.null func) (i32.const 1)) (i32.const 100))
+                            (table.size))))"#,
+        )
+        .unwrap();
+    // The first grow reaches 8 and succeeds; the second would pass 8 and returns -1.
+    assert_eq!(
+        exit_of(&rt.spawn(&m, "main", 0).unwrap()).reason,
+        ExitReason::Normal { code: -100 + 8 }
     );
 }

@@ -129,7 +129,7 @@ unsafe impl MemoryCreator for ArenaMemories {
         }
         if minimum > capacity {
             return Err(format!(
-                "an initial memory of {minimum} bytes exceeds max_memory ({capacity} bytes)"
+                "an initial memory of {minimum} bytes exceeds max_memory ({capacity} bytes): raise it with RuntimeBuilder::max_memory or `shoal run --max-memory`"
             ));
         }
         let (index, _) = arena.slots.take().ok_or_else(|| {

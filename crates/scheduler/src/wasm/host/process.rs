@@ -141,6 +141,9 @@ fn spawn_status(error: &SpawnError) -> i32 {
         SpawnError::Capacity { .. }
         | SpawnError::MappingBudget { .. }
         | SpawnError::MappingSetting { .. } => status::CAPACITY,
+        // A guest spawns from its own module under the defaults it runs under itself,
+        // so its child always fits; were it not to, it is a limit, as capacity is.
+        SpawnError::ExceedsLimit { .. } => status::CAPACITY,
         SpawnError::MissingExport { .. } | SpawnError::WrongSignature { .. } => status::BAD_EXPORT,
         SpawnError::ShuttingDown => status::SHUTTING_DOWN,
         // Defaults were validated at build; a child takes the defaults. A WASI child's
