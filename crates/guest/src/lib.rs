@@ -107,9 +107,29 @@ pub use request::{
 /// Other types do not match the macro, because the runtime would refuse them at spawn.
 /// The `#[unsafe(no_mangle)]` the expansion needs comes from this crate's macro, so a
 /// guest crate can still say `#![forbid(unsafe_code)]` (the examples' guests do).
+///
+/// An entry named `main` is refused at compile time: on wasm, rustc turns any `main`
+/// into C's `main(argc, argv)`, `(func (param i32 i32) (result i32))`, which the runtime
+/// refuses at spawn. Name it otherwise and spawn that name (`shoal run --invoke NAME`).
+///
+/// ```compile_fail
+/// shoal_guest::entry! {
+///     fn main() -> i32 { 0 }
+/// }
+/// ```
 #[macro_export]
 macro_rules! entry {
     () => {};
+    (
+        $(#[$meta:meta])*
+        fn main $($rest:tt)*
+    ) => {
+        ::core::compile_error!(
+            "an entry cannot be named `main`: on wasm, rustc turns `main` into C's \
+             `main(argc, argv)`, a type the runtime refuses; give it another name and spawn \
+             that (`shoal run --invoke NAME`)"
+        );
+    };
     (
         $(#[$meta:meta])*
         fn $name:ident($($arg:tt: i64)?) -> i32 $body:block
