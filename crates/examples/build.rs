@@ -16,7 +16,9 @@
 //! A machine without the wasm32 target must still build the workspace: the build script
 //! then prints a `cargo:warning` naming `rustup target add wasm32-unknown-unknown`, leaves
 //! empty modules, and hands the same message to the library (`SHOAL_GUESTS_ERROR`), whose
-//! examples print it at run time and exit non-zero. A guest that does not compile is a
+//! examples print it at run time and exit non-zero. The script watches the target's
+//! library directory, so the first build after `rustup target add` builds the guests
+//! with no `cargo clean`. A guest that does not compile is a
 //! bug in this repository and fails the build. `SHOAL_SKIP_GUESTS=1` takes the
 //! without-the-target path on purpose (to check it, or to save the guests' build time
 //! when only the host crates matter).
@@ -66,6 +68,12 @@ fn main() {
         println!("cargo:rerun-if-changed={}", guests.join(name).display());
     }
     println!("cargo:rerun-if-env-changed=SHOAL_SKIP_GUESTS");
+    // Installing the target creates this directory: watching it makes the next build
+    // after `rustup target add` build the guests. While it is missing, cargo re-runs this
+    // script on every build, which costs one `rustc --print` until it appears.
+    if let Some(libdir) = target_libdir() {
+        println!("cargo:rerun-if-changed={}", libdir.display());
+    }
 
     match build_guests(&guests, &out_dir) {
         Ok(()) => println!("cargo:rustc-env=SHOAL_GUESTS_ERROR="),
@@ -129,15 +137,18 @@ fn build_guests(guests: &Path, out_dir: &Path) -> Result<(), Missing> {
 
 /// Whether the toolchain that builds us has the wasm32 standard library.
 fn target_installed() -> bool {
+    target_libdir().is_some_and(|libdir| libdir.is_dir())
+}
+
+/// Where the toolchain that builds us keeps (or would keep) the wasm32 standard library.
+fn target_libdir() -> Option<PathBuf> {
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let Ok(output) = Command::new(rustc)
+    let output = Command::new(rustc)
         .args(["--print", "target-libdir", "--target", TARGET])
         .output()
-    else {
-        return false;
-    };
+        .ok()?;
     let libdir = String::from_utf8_lossy(&output.stdout);
-    output.status.success() && Path::new(libdir.trim()).is_dir()
+    (output.status.success() && !libdir.trim().is_empty()).then(|| PathBuf::from(libdir.trim()))
 }
 
 fn env(name: &str) -> String {
