@@ -12,6 +12,7 @@
 
 mod allocator;
 mod bench;
+mod declared;
 mod preempt;
 mod report;
 mod run;
@@ -81,9 +82,22 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "D")]
     pub deadline_ms: Option<u64>,
 
-    /// Maximum live processes, including those the guests spawn.
+    /// Maximum live processes, including those the guests spawn. Default: twice --procs
+    /// (room for one child each; the built-in senders spawn one), and at least 10,000.
     #[arg(long, value_name = "N")]
     pub capacity: Option<usize>,
+
+    /// Largest linear memory of a process, with a unit if wanted (`64MiB`, `1GiB`; a
+    /// bare number is bytes). Default for a MODULE: what it declares (its maximum, or
+    /// as much as --capacity leaves of the address space when it declares none), at
+    /// least its initial size and at least 16 MiB. Default for the built-in: 16 MiB.
+    #[arg(long, value_name = "SIZE")]
+    pub max_memory: Option<bytesize::ByteSize>,
+
+    /// Largest table of a process, in elements. Default: what the module's table starts
+    /// with, and at least 10,000.
+    #[arg(long, value_name = "N")]
+    pub max_table_elements: Option<u32>,
 
     /// One worker, fuel quanta, a virtual clock: the same run gives the same schedule,
     /// whose hash is printed.
@@ -113,9 +127,14 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub stdout_dir: Option<PathBuf>,
 
-    /// Keep compiled modules in DIR and load them from there next time.
-    #[arg(long, value_name = "DIR")]
+    /// Keep compiled modules in DIR and load them from there next time. Default: the
+    /// user's cache directory (`$XDG_CACHE_HOME/shoal`, else `~/.cache/shoal`).
+    #[arg(long, value_name = "DIR", conflicts_with = "no_cache")]
     pub cache_dir: Option<PathBuf>,
+
+    /// Compile the module afresh, neither reading nor writing the cache.
+    #[arg(long)]
+    pub no_cache: bool,
 
     /// WASI: arguments after `--`, passed to every process after `argv[0]` (the module's
     /// file name), as wasmtime does.

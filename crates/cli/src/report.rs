@@ -92,8 +92,49 @@ impl Share {
 /// recorded: fuel without metering, running time when the clock did not move.
 #[derive(Debug, Serialize)]
 struct Fairness {
+    /// Over every process the tool spawned. A mix whose processes want different
+    /// amounts of CPU (the built-in one) is uneven here by design.
     running: Option<Share>,
     fuel: Option<Share>,
+    /// Over the processes that contended for the workers: those that never yielded nor
+    /// waited, and so wanted a worker the whole time they lived. This is the figure that
+    /// says whether the scheduler shared the CPU evenly.
+    contending: Contending,
+}
+
+/// Fairness among the processes that wanted a worker the whole time.
+#[derive(Debug, Serialize)]
+struct Contending {
+    /// How many there were.
+    processes: usize,
+    /// Their shares; `None` with fewer than two (nothing to compare).
+    running: Option<Share>,
+    fuel: Option<Share>,
+}
+
+impl Contending {
+    fn of(exits: &[Exit]) -> Contending {
+        let contending: Vec<&Exit> = exits
+            .iter()
+            .filter(|e| e.accounting.voluntary_yields == 0 && e.accounting.waiting.is_zero())
+            .collect();
+        let measured = |xs: Vec<f64>| (xs.len() >= 2).then(|| Share::measured(&xs)).flatten();
+        Contending {
+            processes: contending.len(),
+            running: measured(
+                contending
+                    .iter()
+                    .map(|e| e.accounting.running.as_secs_f64())
+                    .collect(),
+            ),
+            fuel: measured(
+                contending
+                    .iter()
+                    .map(|e| e.accounting.fuel as f64)
+                    .collect(),
+            ),
+        }
+    }
 }
 
 /// One process, as the JSON lists it.
@@ -164,6 +205,12 @@ struct Report<'a> {
     quanta: u64,
     /// Quanta run by the whole runtime, guest-spawned processes included.
     runtime_quanta: u64,
+    /// Maximum live processes.
+    capacity: usize,
+    /// Largest linear memory of a process, in bytes.
+    max_memory: u64,
+    /// Largest table of a process, in elements.
+    max_table_elements: u32,
     fairness: Fairness,
     /// Hex, 16 digits; only in deterministic mode.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -194,9 +241,13 @@ impl<'a> Report<'a> {
             total_fuel: processes.iter().map(|p| p.fuel).sum(),
             quanta: processes.iter().map(|p| p.quanta).sum(),
             runtime_quanta: outcome.stats.quanta,
+            capacity: outcome.limits.capacity,
+            max_memory: outcome.limits.max_memory,
+            max_table_elements: outcome.limits.max_table_elements,
             fairness: Fairness {
                 running: Share::measured(&running),
                 fuel: Share::measured(&fuel),
+                contending: Contending::of(&outcome.exits),
             },
             schedule_hash: outcome.schedule_hash.map(|h| format!("{h:016x}")),
             processes,
@@ -278,6 +329,13 @@ pub(crate) fn human(outcome: &Outcome) -> String {
     };
     let _ = writeln!(out, "quanta:    {}{guest_spawned}", thousands(r.quanta));
     let _ = writeln!(out, "elapsed:   {:.3} s", r.elapsed_s);
+    let _ = writeln!(
+        out,
+        "limits:    capacity {}, max memory {} per process, max table {} elements",
+        thousands(r.capacity as u64),
+        bytesize::ByteSize(r.max_memory).display().iec(),
+        thousands(u64::from(r.max_table_elements)),
+    );
     let share = |s: &Option<Share>| match s {
         Some(s) => format!(
             "Jain {:.3}, least {:.2}x and most {:.2}x the mean",
@@ -285,12 +343,39 @@ pub(crate) fn human(outcome: &Outcome) -> String {
         ),
         None => "not measured (zero for every process)".to_owned(),
     };
+    let c = &r.fairness.contending;
+    if c.processes >= 2 {
+        let _ = writeln!(
+            out,
+            "fairness:  among the {} processes that wanted a worker the whole time (never yielded or waited):",
+            thousands(c.processes as u64)
+        );
+        let _ = writeln!(out, "           running time: {}", share(&c.running));
+        let _ = writeln!(out, "           fuel:         {}", share(&c.fuel));
+        let _ = writeln!(
+            out,
+            "           (Jain's index is 1 for an even share and 1/n when one takes all; above 0.99 is fair)"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "fairness:  {} wanted a worker the whole time, so no share of contended CPU to judge",
+            match c.processes {
+                0 => "no process",
+                _ => "only one process",
+            }
+        );
+    }
     let _ = writeln!(
         out,
-        "fairness:  running time: {}",
+        "all:       running time: {}",
         share(&r.fairness.running)
     );
     let _ = writeln!(out, "           fuel:         {}", share(&r.fairness.fuel));
+    let _ = writeln!(
+        out,
+        "           (every process, whatever it asked for: a mix of kinds is uneven here by design)"
+    );
     if let Some(hash) = &r.schedule_hash {
         let _ = writeln!(out, "schedule:  hash {hash} (deterministic)");
     }

@@ -5,15 +5,19 @@
 //! entry export) is found before the first spawn and returned as an error; once the
 //! processes run, whatever they do is a result.
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use shoal::{
-    CompileError, Exit, Module, Output, Preemption, Runtime, RuntimeStats, SpawnError,
-    SpawnOptions, Stdin, WasiConfig, guests,
+    CompileError, DEFAULT_CAPACITY, DEFAULT_MAX_MEMORY, DEFAULT_MAX_TABLE_ELEMENTS, Exit,
+    MAX_CAPACITY, Module, Output, Preemption, Runtime, RuntimeStats, SpawnError, SpawnOptions,
+    Stdin, WasiConfig, guests,
 };
 
 use crate::RunArgs;
+use crate::declared::Declared;
 
 /// Processes `shoal run` spawns when it runs the built-in module: 25 of each kind of
 /// `guests::MIXED`, enough to show the mix, few enough to finish in a couple of seconds.
@@ -22,6 +26,25 @@ const DEFAULT_BUILTIN_PROCS: usize = 100;
 /// After the last process the tool spawned has exited, how long processes those spawned
 /// (the built-in senders' `pong` children) get to finish before the runtime kills them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
+/// Processes the default capacity makes room for per process the tool spawns: itself and
+/// one child (the built-in senders each spawn one `pong`).
+const CAPACITY_PER_PROC: usize = 2;
+
+/// Address space `shoal run` lets the memory arena take when it sizes the slots for a
+/// module (slot size × capacity): 16 TiB, an eighth of x86-64's 128 TiB of user address
+/// space, leaving the rest to the fiber stacks, the heap and the host. Address space, not
+/// memory: only the pages a process touches become resident.
+const ARENA_ADDRESS_SPACE: u64 = 16 << 40;
+
+/// The largest memory slot the runtime accepts: a 32-bit memory's 4 GiB.
+const MAX_SLOT: u64 = 4 << 30;
+
+/// The wasm page size: slot sizes are whole pages.
+const WASM_PAGE: u64 = 64 << 10;
+
+/// The sub-directory of the user's cache directory where compiled modules are kept.
+const CACHE_SUBDIR: &str = "shoal";
 
 /// The entry `shoal run` uses when `--invoke` is not given, and the one it falls back to
 /// (the WASI command convention).
@@ -48,6 +71,19 @@ pub(crate) struct Outcome {
     pub schedule_hash: Option<u64>,
     /// Runtime counters at the end, including processes the guests spawned.
     pub stats: RuntimeStats,
+    /// The limits the runtime ran with, and whether the tool chose them.
+    pub limits: Limits,
+}
+
+/// The capacity and per-process caps a run used.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// Maximum live processes.
+    pub capacity: usize,
+    /// Largest linear memory of a process, in bytes.
+    pub max_memory: u64,
+    /// Largest table of a process, in elements.
+    pub max_table_elements: u32,
 }
 
 /// Runs `args`. An `Err` is a problem with the request, reported as one line.
@@ -60,8 +96,16 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<Outcome> {
         bail!("--procs must be at least 1");
     }
 
-    let runtime = build_runtime(args)?;
-    let (module, source) = compile(&runtime, args)?;
+    let bytes = match &args.module {
+        Some(path) => Some(std::fs::read(path).map_err(|error| CompileError::Io {
+            path: path.clone(),
+            error,
+        })?),
+        None => None,
+    };
+    let limits = limits(args, procs, bytes.as_deref().map(Declared::of));
+    let runtime = build_runtime(args, &limits)?;
+    let (module, source) = compile(&runtime, args, bytes.as_deref())?;
     let export = entry_export(&module, args.invoke.as_deref())?;
     if !module.uses_wasi() && wasi_options_given(args) {
         bail!(
@@ -110,12 +154,50 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<Outcome> {
         elapsed,
         schedule_hash: runtime.schedule_hash(),
         stats: runtime.stats(),
+        limits,
     })
+}
+
+/// The capacity and caps to run with: the options where given, else sized to the run
+/// (`procs`) and to what the module `declared`.
+fn limits(args: &RunArgs, procs: usize, declared: Option<Declared>) -> Limits {
+    let capacity = args.capacity.unwrap_or_else(|| {
+        procs
+            .saturating_mul(CAPACITY_PER_PROC)
+            .clamp(DEFAULT_CAPACITY, MAX_CAPACITY)
+    });
+    let declared = declared.unwrap_or_default();
+    let max_memory = args.max_memory.map_or_else(
+        || {
+            // Whole pages of the address space each slot may take, at most 4 GiB.
+            let room = (ARENA_ADDRESS_SPACE / capacity.max(1) as u64 / WASM_PAGE * WASM_PAGE)
+                .min(MAX_SLOT);
+            match &args.module {
+                Some(_) => declared
+                    .memory_max
+                    .map_or(room, |max| max.min(room))
+                    .max(declared.memory_min)
+                    .max(DEFAULT_MAX_MEMORY as u64),
+                None => DEFAULT_MAX_MEMORY as u64,
+            }
+        },
+        |size| size.as_u64(),
+    );
+    let max_table_elements = args.max_table_elements.unwrap_or_else(|| {
+        u32::try_from(declared.table_min)
+            .unwrap_or(u32::MAX)
+            .max(DEFAULT_MAX_TABLE_ELEMENTS)
+    });
+    Limits {
+        capacity,
+        max_memory,
+        max_table_elements,
+    }
 }
 
 /// The runtime the options describe. Range checks are the runtime's own (`ConfigError`);
 /// this only refuses option combinations that contradict each other.
-fn build_runtime(args: &RunArgs) -> anyhow::Result<Runtime> {
+fn build_runtime(args: &RunArgs, limits: &Limits) -> anyhow::Result<Runtime> {
     // The report shows fuel, so count it in every mode (Epoch mode counts none otherwise).
     let mut builder = Runtime::builder()
         .deterministic(args.deterministic)
@@ -126,9 +208,11 @@ fn build_runtime(args: &RunArgs) -> anyhow::Result<Runtime> {
     if let Some(workers) = args.workers {
         builder = builder.workers(workers);
     }
-    if let Some(capacity) = args.capacity {
-        builder = builder.capacity(capacity);
-    }
+    // Sizes past `usize` are refused as too large by the builder, like any other.
+    builder = builder
+        .capacity(limits.capacity)
+        .max_memory(usize::try_from(limits.max_memory).unwrap_or(usize::MAX))
+        .max_table_elements(limits.max_table_elements);
     if let Some(fuel) = args.fuel_limit {
         builder = builder.fuel_limit(fuel);
     }
@@ -191,35 +275,85 @@ fn process_wasi(args: &RunArgs, config: WasiConfig, index: usize) -> WasiConfig 
     }
 }
 
-/// Compiles the file named on the command line, or the built-in module, through the
-/// cache when `--cache-dir` is given.
-fn compile(runtime: &Runtime, args: &RunArgs) -> anyhow::Result<(Module, String)> {
-    match &args.module {
-        Some(path) => {
-            let source = path.display().to_string();
-            let compiled = match &args.cache_dir {
-                Some(dir) => std::fs::read(path)
-                    .map_err(|error| CompileError::Io {
-                        path: path.clone(),
-                        error,
-                    })
-                    .and_then(|bytes| runtime.compile_cached(&bytes, dir).map(|(m, _)| m)),
-                None => runtime.compile_file(path),
-            };
-            let module = compiled.map_err(|error| match error {
-                // The I/O error names the path already.
-                CompileError::Io { .. } => anyhow::Error::new(error),
-                other => anyhow::anyhow!(located(&source, &other.to_string())),
-            })?;
-            Ok((module, source))
-        }
-        None => {
-            let module = runtime
-                .compile_wat(guests::MIXED)
-                .context("the built-in module guests::MIXED does not compile")?;
-            Ok((module, "built-in guests::MIXED".to_owned()))
-        }
+/// Compiles the file named on the command line (its `bytes`) through the cache, or the
+/// built-in module.
+fn compile(
+    runtime: &Runtime,
+    args: &RunArgs,
+    bytes: Option<&[u8]>,
+) -> anyhow::Result<(Module, String)> {
+    let (Some(path), Some(bytes)) = (&args.module, bytes) else {
+        let module = runtime
+            .compile_wat(guests::MIXED)
+            .context("the built-in module guests::MIXED does not compile")?;
+        return Ok((module, "built-in guests::MIXED".to_owned()));
+    };
+    let source = path.display().to_string();
+    let cache = cache_dir(args);
+    let spinner = compiling(&source, bytes.len(), cache.is_some());
+    let compiled = match cache {
+        Some(Cache::Chosen(dir)) => runtime.compile_cached(bytes, &dir).map(|(m, _)| m),
+        Some(Cache::Default(dir)) => match runtime.compile_cached(bytes, &dir) {
+            // The default cache is a convenience: one that cannot be written is said
+            // once, and the module compiled without it.
+            Err(CompileError::Io { path, error }) => {
+                spinner.suspend(|| {
+                    eprintln!(
+                        "shoal: warning: not caching compiled code in {}: {error}",
+                        path.display()
+                    )
+                });
+                runtime.compile(bytes)
+            }
+            other => other.map(|(m, _)| m),
+        },
+        None => runtime.compile(bytes),
+    };
+    spinner.finish_and_clear();
+    let module = compiled.map_err(|error| match error {
+        // The I/O error names the path already.
+        CompileError::Io { .. } => anyhow::Error::new(error),
+        other => anyhow::anyhow!(located(&source, &other.to_string())),
+    })?;
+    Ok((module, source))
+}
+
+/// Where compiled code is cached.
+enum Cache {
+    /// `--cache-dir`: its errors are the run's.
+    Chosen(PathBuf),
+    /// The user's cache directory.
+    Default(PathBuf),
+}
+
+/// `--cache-dir`, else the user's cache directory unless `--no-cache` (or there is none).
+fn cache_dir(args: &RunArgs) -> Option<Cache> {
+    if args.no_cache {
+        return None;
     }
+    match &args.cache_dir {
+        Some(dir) => Some(Cache::Chosen(dir.clone())),
+        None => dirs::cache_dir().map(|dir| Cache::Default(dir.join(CACHE_SUBDIR))),
+    }
+}
+
+/// A spinner on a terminal's stderr while `source` compiles (drawn nowhere else): a
+/// large module takes a minute to compile the first time.
+fn compiling(source: &str, len: usize, cached: bool) -> ProgressBar {
+    let spinner = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    spinner.set_style(
+        ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("the template is valid"),
+    );
+    spinner.set_message(format!(
+        "compiling {} ({:.1} MB{})",
+        Path::new(source)
+            .file_name()
+            .map_or(source.into(), |n| n.to_string_lossy()),
+        len as f64 / 1e6,
+        if cached { ", cached for next time" } else { "" }
+    ));
+    spinner.enable_steady_tick(Duration::from_millis(100));
+    spinner
 }
 
 /// The export to run: `--invoke`, else `main`, else `_start`. Checked against the module

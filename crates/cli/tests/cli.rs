@@ -7,8 +7,20 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 fn shoal(args: &[&str]) -> Output {
+    shoal_caching_in(&test_cache(), args)
+}
+
+/// The cache directory the tests' runs use by default (`XDG_CACHE_HOME`), so that they
+/// never write to the user's.
+fn test_cache() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("shoal-cli-cache-{}", std::process::id()))
+}
+
+/// `shoal ARGS` with `XDG_CACHE_HOME` set to `cache_home`.
+fn shoal_caching_in(cache_home: &std::path::Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_shoal"))
         .args(args)
+        .env("XDG_CACHE_HOME", cache_home)
         .output()
         .expect("the shoal binary runs")
 }
@@ -448,4 +460,81 @@ fn bench_wasi_runs_copies_of_a_command_beside_its_bare_wasmtime_baseline() {
     assert!(line.contains("--module"), "{line}");
     let line = error_line(&["bench", "spawn", "--module", module.path()]);
     assert!(line.contains("wasi workload only"), "{line}");
+}
+
+#[test]
+fn a_memory_and_table_above_the_defaults_run_without_flags_and_a_lower_flag_is_named() {
+    // 298 pages and 10,433 elements: GCC's `cc1`, above 16 MiB and 10,000.
+    let path = temp_module(
+        "large.wat",
+        r#"(module (memory 298) (table 10433 funcref)
+             (func (export "main") (result i32) (i32.add (memory.size) (table.size))))"#,
+    );
+    let v = json(&[path.path(), "--procs", "2"]);
+    assert_eq!(v["exits"]["normal"], 2);
+    assert_eq!(v["processes"][0]["code"], 298 + 10_433);
+    assert!(v["max_memory"].as_u64().unwrap() >= 298 << 16);
+    assert_eq!(v["max_table_elements"], 10_433);
+
+    let line = error_line(&["run", path.path(), "--max-memory", "16MiB"]);
+    assert!(line.contains("--max-memory"), "{line}");
+    let line = error_line(&["run", path.path(), "--max-table-elements", "10000"]);
+    assert!(line.contains("--max-table-elements"), "{line}");
+}
+
+#[test]
+fn a_declared_maximum_sizes_the_memory_and_units_are_read() {
+    let path = temp_module(
+        "bounded.wat",
+        r#"(module (memory 1 512) (func (export "main")))"#,
+    );
+    let v = json(&[path.path()]);
+    assert_eq!(v["max_memory"], 512 << 16, "the declared 32 MiB");
+    let v = json(&[path.path(), "--max-memory", "64MiB"]);
+    assert_eq!(v["max_memory"], 64 << 20);
+    let builtin = json(&["--procs", "1", "--invoke", "yielder", "--arg", "1"]);
+    assert_eq!(builtin["max_memory"], 16 << 20);
+}
+
+#[test]
+fn the_capacity_is_sized_to_the_procs_with_room_for_a_child_each() {
+    let v = json(&["--procs", "6000", "--invoke", "yielder", "--arg", "0"]);
+    assert_eq!(v["exits"]["normal"], 6000);
+    assert_eq!(v["capacity"], 12_000);
+    let v = json(&["--procs", "2", "--invoke", "yielder", "--arg", "0"]);
+    assert_eq!(v["capacity"], 10_000, "at least the runtime's default");
+}
+
+#[test]
+fn compiled_code_is_cached_by_default_and_no_cache_writes_none() {
+    let home = std::env::temp_dir().join(format!("shoal-cli-xdg-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    let path = temp_module("cached.wat", r#"(module (func (export "main")))"#);
+    let entries = || {
+        std::fs::read_dir(home.join("shoal"))
+            .map(|dir| dir.count())
+            .unwrap_or(0)
+    };
+    let out = shoal_caching_in(&home, &["run", path.path(), "--no-cache"]);
+    assert!(out.status.success());
+    assert_eq!(entries(), 0, "--no-cache writes nothing");
+    for _ in 0..2 {
+        let out = shoal_caching_in(&home, &["run", path.path()]);
+        assert!(out.status.success());
+        assert_eq!(entries(), 1, "one entry, written once and then read");
+    }
+    let _ = std::fs::remove_dir_all(&home);
+}
+
+#[test]
+fn fairness_is_judged_among_the_processes_that_wanted_a_worker_the_whole_time() {
+    let v = json(&["--procs", "3", "--invoke", "spin", "--arg", "1000"]);
+    let contending = &v["fairness"]["contending"];
+    assert_eq!(contending["processes"], 3);
+    assert!(contending["running"]["jain"].is_f64());
+    let v = json(&["--procs", "3", "--invoke", "yielder", "--arg", "5"]);
+    let contending = &v["fairness"]["contending"];
+    assert_eq!(contending["processes"], 0, "yielders yield");
+    assert!(contending["running"].is_null());
+    assert!(v["fairness"]["running"]["jain"].is_f64());
 }

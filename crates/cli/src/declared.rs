@@ -1,0 +1,111 @@
+//! What a module declares about its memory and its table, read from its bytes before any
+//! runtime exists: `shoal run` sizes the runtime's memory slots and table cap from it.
+//!
+//! Only the sections that declare memories and tables are read (the import, memory and
+//! table sections); everything else, code included, is skipped, so this costs little
+//! even for a module of tens of megabytes. A module these sections do not parse in is
+//! reported as declaring nothing: compiling it reports the error properly.
+
+use wasmparser::{Parser, Payload, TypeRef};
+
+/// The wasm page size unless a memory declares its own (the custom-page-sizes proposal).
+const DEFAULT_PAGE_LOG2: u32 = 16;
+
+/// A module's largest memory and table, as declared.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Declared {
+    /// Initial size of its largest memory, in bytes.
+    pub memory_min: u64,
+    /// That memory's declared maximum, in bytes; `None` when it declares none (or the
+    /// module has no memory).
+    pub memory_max: Option<u64>,
+    /// Initial elements of its largest table.
+    pub table_min: u64,
+}
+
+impl Declared {
+    /// Reads what `bytes` (binary wasm, or WAT text) declare.
+    pub(crate) fn of(bytes: &[u8]) -> Declared {
+        match wat::parse_bytes(bytes) {
+            Ok(binary) => Self::of_binary(&binary),
+            Err(_) => Declared::default(),
+        }
+    }
+
+    fn of_binary(binary: &[u8]) -> Declared {
+        let mut declared = Declared::default();
+        for payload in Parser::new(0).parse_all(binary) {
+            let Ok(payload) = payload else {
+                return Declared::default();
+            };
+            match payload {
+                Payload::ImportSection(imports) => {
+                    for import in imports.into_imports().flatten() {
+                        match import.ty {
+                            TypeRef::Memory(memory) => declared.memory(&memory),
+                            TypeRef::Table(table) => declared.table(&table),
+                            _ => {}
+                        }
+                    }
+                }
+                Payload::MemorySection(memories) => {
+                    for memory in memories.into_iter().flatten() {
+                        declared.memory(&memory);
+                    }
+                }
+                Payload::TableSection(tables) => {
+                    for table in tables.into_iter().flatten() {
+                        declared.table(&table.ty);
+                    }
+                }
+                _ => {}
+            }
+        }
+        declared
+    }
+
+    fn memory(&mut self, memory: &wasmparser::MemoryType) {
+        let page = 1u64 << memory.page_size_log2.unwrap_or(DEFAULT_PAGE_LOG2);
+        let min = memory.initial.saturating_mul(page);
+        if min >= self.memory_min {
+            self.memory_min = min;
+            self.memory_max = memory.maximum.map(|max| max.saturating_mul(page));
+        }
+    }
+
+    fn table(&mut self, table: &wasmparser::TableType) {
+        self.table_min = self.table_min.max(table.initial);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Declared;
+
+    #[test]
+    fn a_memory_and_table_are_read_in_bytes_and_elements() {
+        let wat = br#"(module (memory 298 1000) (table 10433 funcref))"#;
+        assert_eq!(
+            Declared::of(wat),
+            Declared {
+                memory_min: 298 << 16,
+                memory_max: Some(1000 << 16),
+                table_min: 10_433,
+            }
+        );
+    }
+
+    #[test]
+    fn a_memory_without_a_maximum_declares_none() {
+        let declared = Declared::of(br#"(module (memory 3))"#);
+        assert_eq!(declared.memory_min, 3 << 16);
+        assert_eq!(declared.memory_max, None);
+        assert_eq!(declared.table_min, 0);
+    }
+
+    #[test]
+    fn a_module_that_does_not_parse_declares_nothing() {
+        assert_eq!(Declared::of(b"\0asm garbage"), Declared::default());
+        assert_eq!(Declared::of(b"(module"), Declared::default());
+    }
+}
