@@ -74,6 +74,11 @@ pub(crate) struct RunArgs {
     #[command(flatten)]
     pub preemption: PreemptArgs,
 
+    /// Count fuel in epoch mode too, to report it (compiled code pays 20-40% on loops).
+    /// Fuel and hybrid preemption, --fuel-limit and --deterministic meter it anyway.
+    #[arg(long)]
+    pub fuel_metering: bool,
+
     /// Lifetime fuel budget of each process; past it, the process exits `out_of_fuel`.
     #[arg(long, value_name = "F")]
     pub fuel_limit: Option<u64>,

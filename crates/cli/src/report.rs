@@ -312,12 +312,19 @@ pub(crate) fn human(outcome: &Outcome) -> String {
     if e.trap + e.host_error > LISTED_FAILURES {
         let _ = writeln!(out, "           ... (--json lists every process)");
     }
-    let _ = writeln!(
-        out,
-        "fuel:      {} total, {} per process on average",
-        thousands(r.total_fuel),
-        thousands(r.total_fuel / r.procs.max(1) as u64)
-    );
+    if r.fuel_metering {
+        let _ = writeln!(
+            out,
+            "fuel:      {} total, {} per process on average",
+            thousands(r.total_fuel),
+            thousands(r.total_fuel / r.procs.max(1) as u64)
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "fuel:      not metered (not needed in epoch mode; --fuel-metering counts it, at 20-40% on loops)"
+        );
+    }
     let guest_spawned = if r.guest_spawned > 0 {
         format!(
             "; {} on the runtime, with the {} the guests spawned",
@@ -336,11 +343,13 @@ pub(crate) fn human(outcome: &Outcome) -> String {
         bytesize::ByteSize(r.max_memory).display().iec(),
         thousands(u64::from(r.max_table_elements)),
     );
+    let metered = r.fuel_metering;
     let share = |s: &Option<Share>| match s {
         Some(s) => format!(
             "Jain {:.3}, least {:.2}x and most {:.2}x the mean",
             s.jain, s.min_over_mean, s.max_over_mean
         ),
+        None if !metered => "not metered".to_owned(),
         None => "not measured (zero for every process)".to_owned(),
     };
     let c = &r.fairness.contending;

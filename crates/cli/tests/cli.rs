@@ -49,7 +49,15 @@ fn error_line(args: &[&str]) -> String {
 
 #[test]
 fn json_report_has_every_exit_key_and_one_row_per_process() {
-    let v = json(&["--procs", "4", "--invoke", "yielder", "--arg", "10"]);
+    let v = json(&[
+        "--procs",
+        "4",
+        "--invoke",
+        "yielder",
+        "--arg",
+        "10",
+        "--fuel-metering",
+    ]);
     assert_eq!(v["procs"], 4);
     for key in [
         "normal",
@@ -537,4 +545,28 @@ fn fairness_is_judged_among_the_processes_that_wanted_a_worker_the_whole_time() 
     assert_eq!(contending["processes"], 0, "yielders yield");
     assert!(contending["running"].is_null());
     assert!(v["fairness"]["running"]["jain"].is_f64());
+}
+
+#[test]
+fn fuel_is_metered_only_when_something_needs_it() {
+    let run = |extra: &[&str]| {
+        let mut args = vec!["--procs", "1", "--invoke", "spin", "--arg", "1000"];
+        args.extend_from_slice(extra);
+        json(&args)
+    };
+    let epoch = run(&[]);
+    assert_eq!(epoch["preemption"], "epoch");
+    assert_eq!(epoch["fuel_metering"], false);
+    assert_eq!(epoch["total_fuel"], 0);
+    assert!(epoch["processes"][0]["running_s"].as_f64().unwrap() > 0.0);
+    for needs in [
+        &["--fuel-metering"][..],
+        &["--fuel-limit", "100000000"],
+        &["--preempt", "fuel"],
+        &["--deterministic"],
+    ] {
+        let v = run(needs);
+        assert_eq!(v["fuel_metering"], true, "{needs:?}");
+        assert!(v["total_fuel"].as_u64().unwrap() > 0, "{needs:?}");
+    }
 }
