@@ -458,6 +458,11 @@ fn bench_wasi_runs_copies_of_a_command_beside_its_bare_wasmtime_baseline() {
         "raw_copies_per_s",
         "raw_same_code_copies_per_s",
         "ratio_vs_raw",
+        "ratio_vs_raw_same_code",
+        "cpu_per_copy_s",
+        "raw_cpu_per_copy_s",
+        "cpu_ratio_vs_raw",
+        "cpu_ratio_vs_raw_same_code",
         "jain_running",
     ] {
         assert!(v[key].is_number(), "{key}: {v}");

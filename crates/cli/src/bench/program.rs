@@ -1,11 +1,16 @@
 //! `wasi`: N copies of a real WASI command (`--module`, with `--stdin` and arguments after
-//! `--`), all spawned at once under Shoal, against the same N copies run one after
-//! another in a bare wasmtime store on one thread, in the same run.
+//! `--`), all spawned at once under Shoal, against the same N copies in bare wasmtime
+//! stores on as many threads as Shoal has workers, in the same run.
 //!
-//! The baseline is what a user without a scheduler does: wasmtime's default engine (no
-//! fuel, no epochs, on-demand allocation), the synchronous WASI preview-1 linker, one
-//! `Store` per copy, the module compiled once. Both sides get the same stdin and
-//! arguments and discard their output. The Shoal side also reports how evenly the
+//! The baselines are what a user without a scheduler does: the synchronous WASI
+//! preview-1 linker, one `Store` per copy, the module compiled once, each thread taking
+//! the next copy when it finishes one. They run twice: with wasmtime's default engine
+//! (guard pages, no fuel, no epochs), and compiling the code Shoal's engine compiles
+//! (explicit bounds checks, and fuel and epoch checks where Shoal has them), so that the
+//! second ratio is the scheduler's own cost and the first the whole cost. Both sides get
+//! the same stdin and arguments and discard their output, and both report CPU per copy
+//! (the copy's running time on its thread), which does not depend on how many threads
+//! there are. The Shoal side also reports how evenly the
 //! copies shared the workers, as `shoal run` does: Jain's index over each copy's running
 //! time.
 
@@ -82,13 +87,15 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
     bar.finish_and_clear();
     bench.keep_trace(&runtime);
 
-    // Bare wasmtime: one after another, with the default engine and with Shoal's code.
-    let raw_s = raw_sequential(&bytes, &argv, &stdin, procs, None)?;
+    // Bare wasmtime on as many threads, with the default engine and with Shoal's code.
+    let threads = runtime.workers();
+    let raw = raw_copies(&bytes, &argv, &stdin, procs, threads, None)?;
     let same = SameCode {
         epochs: runtime.preemption().epoch().is_some(),
         fuel: runtime.fuel_metering(),
     };
-    let same_s = raw_sequential(&bytes, &argv, &stdin, procs, Some(same))?;
+    let same = raw_copies(&bytes, &argv, &stdin, procs, threads, Some(same))?;
+    let cpu_per_copy = running.iter().sum::<f64>() / procs as f64;
 
     let mut report = Report::of(&runtime, procs);
     report.figure(
@@ -98,30 +105,54 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
     );
     report.figure(
         "raw_copies_per_s",
-        procs as f64 / raw_s,
-        "copies per second, one after another in a bare wasmtime store",
+        procs as f64 / raw.elapsed_s,
+        "copies per second in bare wasmtime stores (default engine) on as many threads",
     );
     report.figure(
         "ratio_vs_raw",
-        raw_s / shoal_s,
-        "Shoal throughput / bare wasmtime throughput",
+        raw.elapsed_s / shoal_s,
+        "Shoal throughput / that baseline's (below 1: Shoal is slower)",
     );
     report.figure(
         "raw_same_code_copies_per_s",
-        procs as f64 / same_s,
-        "one after another, bare wasmtime compiling Shoal's code (bounds checks, instrumentation)",
+        procs as f64 / same.elapsed_s,
+        "copies per second on as many threads, bare wasmtime compiling Shoal's code (bounds checks, instrumentation)",
     );
     report.figure(
         "ratio_vs_raw_same_code",
-        same_s / shoal_s,
-        "Shoal throughput / that baseline's: the scheduler's own cost, and its parallelism",
+        same.elapsed_s / shoal_s,
+        "Shoal throughput / that baseline's: the scheduler's own cost",
+    );
+    report.figure(
+        "cpu_per_copy_s",
+        cpu_per_copy,
+        "Shoal: mean running time of a copy on its worker (s)",
+    );
+    report.figure(
+        "raw_cpu_per_copy_s",
+        raw.cpu_per_copy_s,
+        "bare wasmtime, default engine: mean time of a copy on its thread (s)",
+    );
+    report.figure(
+        "cpu_ratio_vs_raw",
+        cpu_per_copy / raw.cpu_per_copy_s,
+        "Shoal's CPU per copy / the default engine's (above 1: Shoal costs more)",
+    );
+    report.figure(
+        "cpu_ratio_vs_raw_same_code",
+        cpu_per_copy / same.cpu_per_copy_s,
+        "Shoal's CPU per copy / the same code's in bare wasmtime",
     );
     report.figure(
         "elapsed_s",
         shoal_s,
         "Shoal: all copies, first spawn to last exit (s)",
     );
-    report.figure("raw_elapsed_s", raw_s, "bare wasmtime: all copies (s)");
+    report.figure(
+        "raw_elapsed_s",
+        raw.elapsed_s,
+        "bare wasmtime, default engine: all copies (s)",
+    );
     let share = Share::of(&running);
     report.figure(
         "jain_running",
@@ -153,16 +184,27 @@ struct SameCode {
     fuel: bool,
 }
 
-/// Runs `procs` copies one after another in a bare wasmtime store; the seconds it took.
-/// With `same_code`, the engine compiles what Shoal's does (bounds checks, instrumentation)
-/// and only the scheduler is missing; without, it is wasmtime's default engine.
-fn raw_sequential(
+/// What a baseline measured.
+struct RawRun {
+    /// First copy's start to last copy's end.
+    elapsed_s: f64,
+    /// Mean time of one copy on its thread.
+    cpu_per_copy_s: f64,
+}
+
+/// Runs `procs` copies in bare wasmtime stores on `threads` threads, each taking the next
+/// copy when it finishes one. With `same_code`, the engine compiles what Shoal's does
+/// (bounds checks, instrumentation) and only the scheduler is missing; without, it is
+/// wasmtime's default engine.
+fn raw_copies(
     bytes: &[u8],
     argv: &[String],
     stdin: &[u8],
     procs: usize,
+    threads: usize,
     same_code: Option<SameCode>,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<RawRun> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use wasmtime::{Engine, Linker, Module, Store};
     use wasmtime_wasi::p1::{self, WasiP1Ctx};
     let mut config = wasmtime::Config::new();
@@ -180,8 +222,9 @@ fn raw_sequential(
     let mut linker: Linker<WasiP1Ctx> = Linker::new(&engine);
     p1::add_to_linker_sync(&mut linker, |ctx| ctx)?;
     let pre = linker.instantiate_pre(&module)?;
-    let start = Instant::now();
-    for _ in 0..procs {
+    let next = AtomicUsize::new(0);
+    let one_copy = || -> anyhow::Result<f64> {
+        let started = Instant::now();
         let ctx = wasmtime_wasi::WasiCtxBuilder::new()
             .args(argv)
             .stdin(MemoryInputPipe::new(stdin.to_vec()))
@@ -201,6 +244,33 @@ fn raw_sequential(
                 _ => bail!("the baseline copy failed: {e:#}"),
             },
         }
+        Ok(started.elapsed().as_secs_f64())
+    };
+    let start = Instant::now();
+    let per_thread: Vec<anyhow::Result<f64>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads.max(1))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut busy = 0.0;
+                    while next.fetch_add(1, Ordering::Relaxed) < procs {
+                        busy += one_copy()?;
+                    }
+                    Ok(busy)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a baseline thread does not panic"))
+            .collect()
+    });
+    let elapsed_s = start.elapsed().as_secs_f64();
+    let mut busy = 0.0;
+    for result in per_thread {
+        busy += result?;
     }
-    Ok(start.elapsed().as_secs_f64())
+    Ok(RawRun {
+        elapsed_s,
+        cpu_per_copy_s: busy / procs.max(1) as f64,
+    })
 }
