@@ -156,6 +156,12 @@ impl Preemption {
     }
 }
 
+/// Default bound on the bytes queued in one mailbox: 64 MiB, four of the largest
+/// messages (`MAX_MESSAGE_BYTES`, 16 MiB). A process that never receives (a flood to
+/// itself, a stuck consumer) holds at most this much of the host's memory, and its senders
+/// get `MAILBOX_FULL` rather than the host running out.
+pub const DEFAULT_MAILBOX_BYTES: usize = 64 << 20;
+
 /// What the executor applies to one process, whatever runs in it: a deadline and a
 /// mailbox bound. The runtime holds defaults; a spawn overrides them field by field.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -164,6 +170,9 @@ pub struct ProcessOptions {
     pub deadline: Option<Duration>,
     /// Cap on queued messages; `None` is unbounded.
     pub mailbox_bound: Option<usize>,
+    /// Cap on queued bytes (payloads plus `MESSAGE_OVERHEAD` each); `None` is
+    /// [`DEFAULT_MAILBOX_BYTES`], `usize::MAX` unbounded.
+    pub mailbox_bytes: Option<usize>,
 }
 
 impl ProcessOptions {
@@ -172,6 +181,7 @@ impl ProcessOptions {
         ProcessOptions {
             deadline: self.deadline.or(defaults.deadline),
             mailbox_bound: self.mailbox_bound.or(defaults.mailbox_bound),
+            mailbox_bytes: self.mailbox_bytes.or(defaults.mailbox_bytes),
         }
     }
 
@@ -184,6 +194,12 @@ impl ProcessOptions {
             return Err(InvalidSetting::new(
                 "mailbox_bound",
                 "a bound of 0 would refuse every message",
+            ));
+        }
+        if self.mailbox_bytes == Some(0) {
+            return Err(InvalidSetting::new(
+                "mailbox_bytes",
+                "a bound of 0 bytes would take one message at a time",
             ));
         }
         Ok(())
@@ -394,6 +410,7 @@ mod tests {
         let defaults = ProcessOptions {
             deadline: Some(Duration::from_secs(1)),
             mailbox_bound: Some(5),
+            mailbox_bytes: Some(1 << 20),
         };
         let options = ProcessOptions {
             mailbox_bound: Some(9),
@@ -404,6 +421,7 @@ mod tests {
             ProcessOptions {
                 deadline: Some(Duration::from_secs(1)),
                 mailbox_bound: Some(9),
+                mailbox_bytes: Some(1 << 20),
             }
         );
         let zero = ProcessOptions {
@@ -411,5 +429,10 @@ mod tests {
             ..ProcessOptions::default()
         };
         assert_eq!(zero.validate().unwrap_err().setting, "mailbox_bound");
+        let zero = ProcessOptions {
+            mailbox_bytes: Some(0),
+            ..ProcessOptions::default()
+        };
+        assert_eq!(zero.validate().unwrap_err().setting, "mailbox_bytes");
     }
 }

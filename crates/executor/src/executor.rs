@@ -242,7 +242,7 @@ impl Executor {
         }
         let process = self.table.get(to).ok_or(SendError::NoProc(to))?;
         process.core.mailbox.push(message).map_err(|e| match e {
-            MailboxError::Full { bound } => SendError::MailboxFull { pid: to, bound },
+            MailboxError::Full { limit } => SendError::MailboxFull { pid: to, limit },
             MailboxError::Closed => SendError::NoProc(to),
         })
     }

@@ -76,8 +76,8 @@ mod worker;
 
 pub use clock::{NS_PER_FUEL, duration_ns};
 pub use config::{
-    Config, DEFAULT_CAPACITY, DEFAULT_EPOCH_TICK, DEFAULT_FUEL_QUANTUM, DEFAULT_SLICE_TICKS,
-    InvalidSetting, MAX_CAPACITY, MAX_WORKERS, Preemption, ProcessOptions,
+    Config, DEFAULT_CAPACITY, DEFAULT_EPOCH_TICK, DEFAULT_FUEL_QUANTUM, DEFAULT_MAILBOX_BYTES,
+    DEFAULT_SLICE_TICKS, InvalidSetting, MAX_CAPACITY, MAX_WORKERS, Preemption, ProcessOptions,
 };
 pub use executor::{Executor, ExecutorStats, Hooks, SeveredHook, WorkerHook};
 pub use handle::{ProcessHandle, ProcessInfo};
@@ -97,12 +97,12 @@ pub enum SendError {
     #[error("no such process {0}")]
     NoProc(shoal_proc::Pid),
     /// The receiver's mailbox is at its bound.
-    #[error("mailbox of {pid} is full ({bound} messages)")]
+    #[error("mailbox of {pid} is full (bound of {limit})")]
     MailboxFull {
         /// The receiver.
         pid: shoal_proc::Pid,
-        /// Its bound.
-        bound: usize,
+        /// The bound the message would have passed.
+        limit: shoal_proc::Limit,
     },
     /// The message is larger than the runtime accepts.
     #[error("message of {len} bytes exceeds the limit of {max} bytes")]

@@ -16,9 +16,9 @@ use std::sync::{Arc, OnceLock};
 
 use futures::task::AtomicWaker;
 
-use shoal_proc::{CapturedOutput, ExitReason, Pid, ProcessCore};
+use shoal_proc::{Bound, CapturedOutput, ExitReason, Pid, ProcessCore};
 
-use crate::config::ProcessOptions;
+use crate::config::{DEFAULT_MAILBOX_BYTES, ProcessOptions};
 
 /// The period over which a process's running time decides whether its wake-ups are
 /// served first: 100 ms, long enough to average over many short bursts, short enough
@@ -93,7 +93,10 @@ impl Process {
             parent,
             core: ProcessCore::new(
                 pid,
-                options.mailbox_bound,
+                Bound {
+                    messages: options.mailbox_bound,
+                    bytes: Some(options.mailbox_bytes.unwrap_or(DEFAULT_MAILBOX_BYTES)),
+                },
                 now_ns,
                 std::time::Instant::now(),
             ),

@@ -57,7 +57,9 @@ mod loom_tests;
 pub use accounting::{Accounting, AccountingSnapshot};
 pub use exit::{CapturedOutput, Exit, ExitKind, ExitReason, TrapCode, WIRE_HEADER, WireError};
 pub use exit_slot::ExitSlot;
-pub use mailbox::{Mailbox, MailboxError, Message, MessageKind, SAVED_POSITIONS};
+pub use mailbox::{
+    Bound, Limit, MESSAGE_OVERHEAD, Mailbox, MailboxError, Message, MessageKind, SAVED_POSITIONS,
+};
 pub use pid::Pid;
 pub use process::ProcessCore;
 pub use reference::{REFERENCE_BASE, Reference, References, is_reference};

@@ -91,7 +91,7 @@ const SENT: [u8; 2] = [2, 1];
 #[test]
 fn loom_two_senders_and_a_polling_receiver_lose_nothing_and_keep_order() {
     loom::model(|| {
-        let mailbox = Arc::new(Mailbox::new(None));
+        let mailbox = Arc::new(Mailbox::new(crate::Bound::NONE));
         let senders: Vec<_> = (0..2u64)
             .map(|sender| {
                 let mailbox = mailbox.clone();
@@ -130,7 +130,7 @@ fn loom_two_senders_and_a_polling_receiver_lose_nothing_and_keep_order() {
 #[test]
 fn loom_a_selective_receiver_is_woken_only_to_find_its_tag() {
     loom::model(|| {
-        let mailbox = Arc::new(Mailbox::new(None));
+        let mailbox = Arc::new(Mailbox::new(crate::Bound::NONE));
         let senders: Vec<_> = (0..2u64)
             .map(|tag| {
                 let mailbox = mailbox.clone();
@@ -203,7 +203,12 @@ fn loom_racing_inserts_get_distinct_slots_and_respect_capacity() {
 }
 
 fn core(index: u32) -> crate::ProcessCore {
-    crate::ProcessCore::new(Pid::new(index, 1), None, 0, std::time::Instant::now())
+    crate::ProcessCore::new(
+        Pid::new(index, 1),
+        crate::Bound::NONE,
+        0,
+        std::time::Instant::now(),
+    )
 }
 
 #[test]

@@ -21,8 +21,12 @@
 //! messages the last receive examined, so tests can prove that nothing is rescanned.
 //!
 //! # Bound
-//! A bounded mailbox refuses a push that would hold more than `bound` messages with
-//! [`MailboxError::Full`]; the sender decides what to do (the mailbox never drops).
+//! A mailbox may be bounded in messages, in bytes, or both ([`Bound`]). A push that would
+//! pass either is refused with [`MailboxError::Full`], naming the [`Limit`]; the sender
+//! decides what to do (the mailbox never drops). Bytes are each message's payload plus
+//! [`MESSAGE_OVERHEAD`], so a flood of empty messages is bounded too. An empty mailbox
+//! takes any one message, so a bound in bytes below a message's size slows its sender
+//! to one message at a time rather than refusing it for ever.
 //!
 //! # Waking and closing
 //! The receiver registers its waker when it finds nothing (replacing any earlier one); a
@@ -36,7 +40,8 @@
 //! `EXIT` and `DOWN` messages ([`MessageKind`]) share the one queue, so they keep their
 //! order with the sender's data messages. They are pushed with
 //! [`push_system`](Mailbox::push_system), which ignores the bound: a signal is never lost
-//! to a full mailbox.
+//! to a full mailbox. Their bytes still count, so a mailbox filled with signals refuses
+//! data until it is drained.
 //!
 //! # Aliases: replies that cannot arrive late
 //! Tags in the reference range (`reference`) are reserved. A data message with such a
@@ -60,6 +65,66 @@ use crate::{ExitReason, Pid, Reference};
 /// being executed; four lets a process alternate between a few selective receives
 /// without rescanning, while every removal still updates only a handful of positions.
 pub const SAVED_POSITIONS: usize = 4;
+
+/// What a queued message costs a bound in bytes beyond its payload: the message record
+/// in the queue.
+pub const MESSAGE_OVERHEAD: usize = std::mem::size_of::<Message>();
+
+/// A mailbox's bounds; `None` in a field is no bound on that measure.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Bound {
+    /// Most messages held at once.
+    pub messages: Option<usize>,
+    /// Most bytes held at once (payloads plus [`MESSAGE_OVERHEAD`] each).
+    pub bytes: Option<usize>,
+}
+
+impl Bound {
+    /// No bound at all.
+    pub const NONE: Bound = Bound {
+        messages: None,
+        bytes: None,
+    };
+
+    /// At most `n` messages.
+    pub fn messages(n: usize) -> Bound {
+        Bound {
+            messages: Some(n),
+            bytes: None,
+        }
+    }
+
+    /// At most `n` bytes.
+    pub fn bytes(n: usize) -> Bound {
+        Bound {
+            messages: None,
+            bytes: Some(n),
+        }
+    }
+}
+
+/// Which bound a refused push met.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Limit {
+    /// The bound in messages.
+    Messages(usize),
+    /// The bound in bytes.
+    Bytes(usize),
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Limit::Messages(n) => write!(f, "{n} messages"),
+            Limit::Bytes(n) => write!(f, "{n} bytes"),
+        }
+    }
+}
+
+/// What `msg` counts against a bound in bytes.
+fn cost(msg: &Message) -> usize {
+    MESSAGE_OVERHEAD + msg.data.len()
+}
 
 /// One message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -146,11 +211,11 @@ impl Message {
 /// Why a push was refused.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum MailboxError {
-    /// The mailbox holds its bound already.
-    #[error("mailbox is full (bound {bound})")]
+    /// The message would pass the mailbox's bound.
+    #[error("mailbox is full (bound of {limit})")]
     Full {
-        /// The bound.
-        bound: usize,
+        /// The bound it would pass.
+        limit: Limit,
     },
     /// Its process has exited.
     #[error("mailbox is closed: its process has exited")]
@@ -181,6 +246,8 @@ struct Inner {
     last_scan: usize,
     /// Open aliases: the reference tags data messages may carry.
     aliases: Vec<u64>,
+    /// What the queued messages count against a bound in bytes.
+    bytes: usize,
 }
 
 impl Inner {
@@ -190,6 +257,7 @@ impl Inner {
             self.last_scan = usize::from(!self.queue.is_empty());
             let msg = self.queue.pop_front()?;
             self.removed_at(0);
+            self.bytes -= cost(&msg);
             return Some(msg);
         };
         let start = self.saved_position(tag);
@@ -210,6 +278,9 @@ impl Inner {
                 let msg = self.queue.remove(i);
                 self.removed_at(i);
                 self.save_position(tag, i);
+                if let Some(msg) = &msg {
+                    self.bytes -= cost(msg);
+                }
                 msg
             }
             None => {
@@ -262,7 +333,9 @@ impl Inner {
         let mut removed = 0;
         for i in (0..self.queue.len()).rev() {
             if matches(&self.queue[i]) {
-                self.queue.remove(i);
+                if let Some(msg) = self.queue.remove(i) {
+                    self.bytes -= cost(&msg);
+                }
                 self.removed_at(i);
                 removed += 1;
             }
@@ -275,8 +348,8 @@ impl Inner {
 pub struct Mailbox {
     /// Queue, scan positions, waker and closed flag, behind one short lock.
     inner: Mutex<Inner>,
-    /// Most messages held at once; `None` for unbounded.
-    bound: Option<usize>,
+    /// Its bounds.
+    bound: Bound,
 }
 
 impl fmt::Debug for Mailbox {
@@ -291,8 +364,8 @@ impl fmt::Debug for Mailbox {
 }
 
 impl Mailbox {
-    /// A mailbox holding at most `bound` messages (`None`: unbounded).
-    pub fn new(bound: Option<usize>) -> Mailbox {
+    /// A mailbox within `bound`.
+    pub fn new(bound: Bound) -> Mailbox {
         Mailbox {
             inner: Mutex::new(Inner::default()),
             bound,
@@ -303,16 +376,16 @@ impl Mailbox {
     /// full or closed. A data message with a reference tag that is not an open alias is
     /// dropped, and the push still succeeds (module docs).
     pub fn push(&self, msg: Message) -> Result<(), MailboxError> {
-        self.push_inner(msg, self.bound)
+        self.push_inner(msg, true)
     }
 
     /// Queues a system message (`EXIT`, `DOWN`) whatever the bound. Refused only if the
     /// mailbox is closed.
     pub fn push_system(&self, msg: Message) -> Result<(), MailboxError> {
-        self.push_inner(msg, None)
+        self.push_inner(msg, false)
     }
 
-    fn push_inner(&self, msg: Message, bound: Option<usize>) -> Result<(), MailboxError> {
+    fn push_inner(&self, msg: Message, bounded: bool) -> Result<(), MailboxError> {
         let waker = {
             let mut inner = self.inner.lock();
             if inner.closed {
@@ -321,11 +394,24 @@ impl Mailbox {
             if msg.is_data() && is_reference(msg.tag) && !inner.alias_open(msg.tag) {
                 return Ok(());
             }
-            if let Some(bound) = bound
-                && inner.queue.len() >= bound
-            {
-                return Err(MailboxError::Full { bound });
+            let cost = cost(&msg);
+            if bounded && !inner.queue.is_empty() {
+                if let Some(n) = self.bound.messages
+                    && inner.queue.len() >= n
+                {
+                    return Err(MailboxError::Full {
+                        limit: Limit::Messages(n),
+                    });
+                }
+                if let Some(n) = self.bound.bytes
+                    && inner.bytes + cost > n
+                {
+                    return Err(MailboxError::Full {
+                        limit: Limit::Bytes(n),
+                    });
+                }
             }
+            inner.bytes += cost;
             inner.queue.push_back(msg);
             inner.waker.take()
         };
@@ -364,6 +450,7 @@ impl Mailbox {
             let mut inner = self.inner.lock();
             inner.closed = true;
             inner.saved.clear();
+            inner.bytes = 0;
             (std::mem::take(&mut inner.queue), inner.waker.take())
         };
         // Dropped outside the lock: a waker's drop may run arbitrary code.
@@ -410,9 +497,14 @@ impl Mailbox {
         self.len() == 0
     }
 
-    /// The bound, if any.
-    pub fn bound(&self) -> Option<usize> {
+    /// Its bounds.
+    pub fn bound(&self) -> Bound {
         self.bound
+    }
+
+    /// What the queued messages count against a bound in bytes.
+    pub fn bytes(&self) -> usize {
+        self.inner.lock().bytes
     }
 
     /// How many messages the last receive examined.
@@ -434,7 +526,7 @@ mod tests {
 
     #[test]
     fn messages_come_out_in_arrival_order() {
-        let m = Mailbox::new(None);
+        let m = Mailbox::new(Bound::NONE);
         for i in 0..5 {
             m.push(msg(0, i)).unwrap();
         }
@@ -447,7 +539,7 @@ mod tests {
 
     #[test]
     fn a_tag_filtered_receive_leaves_the_others_in_order() {
-        let m = Mailbox::new(None);
+        let m = Mailbox::new(Bound::NONE);
         for (tag, b) in [(1, 10), (2, 20), (1, 11), (2, 21), (3, 30)] {
             m.push(msg(tag, b)).unwrap();
         }
@@ -462,7 +554,7 @@ mod tests {
 
     #[test]
     fn a_selective_receive_does_not_rescan_what_it_has_seen() {
-        let m = Mailbox::new(None);
+        let m = Mailbox::new(Bound::NONE);
         for i in 0..10_000 {
             m.push(msg(1, (i % 256) as u8)).unwrap();
         }
@@ -479,7 +571,7 @@ mod tests {
 
     #[test]
     fn a_removal_before_the_saved_position_moves_it_back() {
-        let m = Mailbox::new(None);
+        let m = Mailbox::new(Bound::NONE);
         for (tag, b) in [(1, 1), (1, 2), (9, 3)] {
             m.push(msg(tag, b)).unwrap();
         }
@@ -492,17 +584,65 @@ mod tests {
 
     #[test]
     fn a_bounded_mailbox_refuses_when_full() {
-        let m = Mailbox::new(Some(2));
+        let m = Mailbox::new(Bound::messages(2));
         m.push(msg(0, 0)).unwrap();
         m.push(msg(0, 1)).unwrap();
-        assert_eq!(m.push(msg(0, 2)), Err(MailboxError::Full { bound: 2 }));
+        assert_eq!(
+            m.push(msg(0, 2)),
+            Err(MailboxError::Full {
+                limit: Limit::Messages(2)
+            })
+        );
         m.try_receive(None).unwrap();
         assert!(m.push(msg(0, 2)).is_ok());
     }
 
     #[test]
+    fn a_bound_in_bytes_counts_payloads_and_overhead_and_is_freed_by_every_removal() {
+        let one = MESSAGE_OVERHEAD + 100;
+        let m = Mailbox::new(Bound::bytes(3 * one));
+        let sized = |tag| Message::data(None, tag, vec![0; 100]);
+        let alias = crate::Reference::from_bits(crate::REFERENCE_BASE).unwrap();
+        m.open_alias(alias);
+        for tag in [1, 2, alias.to_bits()] {
+            m.push(sized(tag)).unwrap();
+        }
+        assert_eq!(m.bytes(), 3 * one);
+        assert_eq!(
+            m.push(sized(4)),
+            Err(MailboxError::Full {
+                limit: Limit::Bytes(3 * one)
+            })
+        );
+        // A signal is queued whatever the bound, and counts.
+        m.push_system(Message::exit(None, ExitReason::Normal { code: 0 }))
+            .unwrap();
+        assert!(m.bytes() > 3 * one);
+        // Each kind of removal gives its bytes back: closing an alias, a selective
+        // receive, a receive of the first message.
+        assert!(m.close_alias(alias));
+        m.try_receive(Some(2)).unwrap();
+        m.try_receive(None).unwrap();
+        assert!(!m.try_receive(None).unwrap().is_data());
+        assert_eq!(m.bytes(), 0);
+        assert!(m.push(sized(5)).is_ok());
+    }
+
+    #[test]
+    fn an_empty_mailbox_takes_a_message_larger_than_its_bound_in_bytes() {
+        let m = Mailbox::new(Bound::bytes(10));
+        m.push(Message::data(None, 0, vec![0; 1000])).unwrap();
+        assert!(matches!(
+            m.push(Message::data(None, 0, vec![0; 1])),
+            Err(MailboxError::Full { .. })
+        ));
+        m.try_receive(None).unwrap();
+        m.push(Message::data(None, 0, vec![0; 1000])).unwrap();
+    }
+
+    #[test]
     fn close_returns_unreceived_messages_and_refuses_later_pushes() {
-        let m = Mailbox::new(None);
+        let m = Mailbox::new(Bound::NONE);
         m.push(msg(0, 1)).unwrap();
         assert_eq!(m.close(), vec![msg(0, 1)]);
         assert_eq!(m.push(msg(0, 2)), Err(MailboxError::Closed));
@@ -517,7 +657,7 @@ mod tests {
 
     #[test]
     fn a_push_wakes_a_waiting_receiver() {
-        let m = Mailbox::new(None);
+        let m = Mailbox::new(Bound::NONE);
         let count = Arc::new(Count(AtomicUsize::new(0)));
         let waker = Waker::from(count.clone());
         let mut cx = Context::from_waker(&waker);
@@ -529,7 +669,7 @@ mod tests {
 
     #[test]
     fn alternating_selective_receives_each_keep_their_place() {
-        let m = Mailbox::new(None);
+        let m = Mailbox::new(Bound::NONE);
         for i in 0..1_000 {
             m.push(msg(1, (i % 256) as u8)).unwrap();
         }
@@ -544,7 +684,7 @@ mod tests {
 
     #[test]
     fn a_receive_for_another_tag_moves_a_saved_position_back() {
-        let m = Mailbox::new(None);
+        let m = Mailbox::new(Bound::NONE);
         for (tag, b) in [(1, 1), (2, 2), (1, 3)] {
             m.push(msg(tag, b)).unwrap();
         }
@@ -561,7 +701,7 @@ mod tests {
 
     #[test]
     fn the_least_recently_scanned_tag_loses_its_place() {
-        let m = Mailbox::new(None);
+        let m = Mailbox::new(Bound::NONE);
         for _ in 0..10 {
             m.push(msg(0, 0)).unwrap();
         }
@@ -577,7 +717,7 @@ mod tests {
 
     #[test]
     fn a_match_remembers_its_index_and_finds_the_next_without_rescanning() {
-        let m = Mailbox::new(None);
+        let m = Mailbox::new(Bound::NONE);
         for (tag, b) in [(0, 0), (0, 1), (7, 2), (0, 3), (7, 4)] {
             m.push(msg(tag, b)).unwrap();
         }
@@ -589,7 +729,7 @@ mod tests {
 
     #[test]
     fn a_later_poll_replaces_the_registered_waker() {
-        let m = Mailbox::new(None);
+        let m = Mailbox::new(Bound::NONE);
         let first = Arc::new(Count(AtomicUsize::new(0)));
         let second = Arc::new(Count(AtomicUsize::new(0)));
         let w1 = Waker::from(first.clone());
@@ -612,7 +752,7 @@ mod tests {
 
     #[test]
     fn close_drops_the_waker_and_a_closed_mailbox_registers_none() {
-        let m = Mailbox::new(None);
+        let m = Mailbox::new(Bound::NONE);
         let count = Arc::new(Count(AtomicUsize::new(0)));
         let waker = Waker::from(count.clone());
         assert!(
@@ -632,7 +772,7 @@ mod tests {
 
     #[test]
     fn concurrent_senders_keep_their_own_order() {
-        let m = Arc::new(Mailbox::new(None));
+        let m = Arc::new(Mailbox::new(Bound::NONE));
         let senders: Vec<_> = (0..4u64)
             .map(|tag| {
                 let m = m.clone();

@@ -21,7 +21,7 @@
 
 use std::time::Instant;
 
-use crate::{Accounting, ExitSlot, Mailbox, Pid, Relations, StateCell};
+use crate::{Accounting, Bound, ExitSlot, Mailbox, Pid, Relations, StateCell};
 
 /// The core of a process.
 #[derive(Debug)]
@@ -48,7 +48,7 @@ impl AsRef<ProcessCore> for ProcessCore {
 
 impl ProcessCore {
     /// A process in `Spawning`.
-    pub fn new(pid: Pid, mailbox_bound: Option<usize>, now_ns: u64, spawned_at: Instant) -> Self {
+    pub fn new(pid: Pid, mailbox_bound: Bound, now_ns: u64, spawned_at: Instant) -> Self {
         ProcessCore {
             pid,
             state: StateCell::new(now_ns),
@@ -68,10 +68,10 @@ mod tests {
     #[test]
     fn a_new_core_is_spawning_with_an_open_mailbox_and_no_exit() {
         let at = Instant::now();
-        let core = ProcessCore::new(Pid::new(3, 1), Some(8), 100, at);
+        let core = ProcessCore::new(Pid::new(3, 1), Bound::messages(8), 100, at);
         assert_eq!(core.pid, Pid::new(3, 1));
         assert_eq!(core.state.get(), State::Spawning);
-        assert_eq!(core.mailbox.bound(), Some(8));
+        assert_eq!(core.mailbox.bound(), Bound::messages(8));
         assert!(core.mailbox.is_empty());
         assert!(core.exit.get().is_none());
         let snapshot = core.accounting.snapshot(core.state.times(200));

@@ -148,7 +148,7 @@ mod tests {
     fn core(index: u32) -> Arc<ProcessCore> {
         Arc::new(ProcessCore::new(
             Pid::new(index, 1),
-            None,
+            crate::Bound::NONE,
             0,
             Instant::now(),
         ))

@@ -351,7 +351,7 @@ mod tests {
     use std::time::Instant;
 
     fn core(index: u32) -> ProcessCore {
-        ProcessCore::new(Pid::new(index, 1), None, 0, Instant::now())
+        ProcessCore::new(Pid::new(index, 1), crate::Bound::NONE, 0, Instant::now())
     }
 
     #[test]

@@ -114,7 +114,18 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Default cap on queued messages per process. Default: unbounded.
+    /// Default cap on the bytes queued in each process's mailbox (payloads plus
+    /// [`MESSAGE_OVERHEAD`](crate::MESSAGE_OVERHEAD) each): past it a send is refused
+    /// with `MAILBOX_FULL` ([`SendError::MailboxFull`](crate::SendError::MailboxFull)),
+    /// and exit signals and `DOWN`s are still queued. Default:
+    /// [`DEFAULT_MAILBOX_BYTES`](crate::DEFAULT_MAILBOX_BYTES); `usize::MAX` for none.
+    pub fn mailbox_bytes(mut self, bytes: usize) -> Self {
+        self.process_defaults.mailbox_bytes = Some(bytes);
+        self
+    }
+
+    /// Default cap on queued messages per process. Default: unbounded (the bound in
+    /// bytes, [`mailbox_bytes`](Self::mailbox_bytes), still applies).
     pub fn mailbox_bound(mut self, messages: usize) -> Self {
         self.process_defaults.mailbox_bound = Some(messages);
         self

@@ -101,7 +101,14 @@ impl SpawnOptions {
         self
     }
 
-    /// Cap on this process's queued messages.
+    /// Cap on the bytes queued in this process's mailbox, overriding the runtime's
+    /// default (`RuntimeBuilder::mailbox_bytes`).
+    pub fn mailbox_bytes(mut self, bytes: usize) -> Self {
+        self.process.mailbox_bytes = Some(bytes);
+        self
+    }
+
+    /// Cap on this process's queued messages, overriding the runtime's default.
     pub fn mailbox_bound(mut self, messages: usize) -> Self {
         self.process.mailbox_bound = Some(messages);
         self

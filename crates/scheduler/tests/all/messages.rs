@@ -1,6 +1,9 @@
 //! Messages: ping-pong, timeouts, selective receive, dead pids, bounds.
 
-use shoal_scheduler::{ExitReason, Pid, SendError, SpawnOptions, State, WaitReason};
+use shoal_scheduler::{
+    DEFAULT_MAILBOX_BYTES, ExitReason, Limit, MESSAGE_OVERHEAD, MessageKind, Pid, Runtime,
+    SendError, SpawnOptions, State, WaitReason,
+};
 
 use crate::{RECEIVER, epoch, exit_of, runtime, wait_for_state};
 
@@ -179,10 +182,95 @@ fn a_bounded_mailbox_refuses_the_sender_when_full() {
         rt.send(h.pid(), 0, []),
         Err(SendError::MailboxFull {
             pid: h.pid(),
-            bound: 2
+            limit: Limit::Messages(2)
         })
     );
     assert_eq!(rt.process_info(h.pid()).unwrap().mailbox_len, 2);
     h.kill();
     exit_of(&h);
+}
+
+/// Sends 64 KiB messages to itself until a send fails; exits with
+/// `sent * 100 - status`.
+const SELF_FLOOD: &str = r#"(module
+  (import "shoal" "self" (func $self (result i64)))
+  (import "shoal" "send" (func $send (param i64 i64 i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  (func (export "main") (result i32)
+    (local $sent i32) (local $status i32)
+    (loop $again
+      (local.set $status
+        (call $send (call $self) (i64.const 0) (i32.const 0) (i32.const 65536)))
+      (if (i32.eqz (local.get $status))
+        (then (local.set $sent (i32.add (local.get $sent) (i32.const 1))) (br $again))))
+    (i32.sub (i32.mul (local.get $sent) (i32.const 100)) (local.get $status))))"#;
+
+#[test]
+fn a_flood_to_a_mailbox_that_is_never_read_stops_at_its_bound_in_bytes_with_mailbox_full() {
+    let bound = 1 << 20;
+    let rt = Runtime::builder()
+        .workers(1)
+        .mailbox_bytes(bound)
+        .build()
+        .unwrap();
+    let m = rt.compile_wat(SELF_FLOOD).unwrap();
+    let sent = bound / (MESSAGE_OVERHEAD + 65_536);
+    assert_eq!(
+        exit_of(&rt.spawn(&m, "main", 0).unwrap()).reason,
+        ExitReason::Normal {
+            code: sent as i32 * 100 - shoal_scheduler::status::MAILBOX_FULL
+        }
+    );
+}
+
+#[test]
+fn the_default_mailbox_is_bounded_in_bytes() {
+    let rt = runtime(1, epoch());
+    let m = rt.compile_wat(SELF_FLOOD).unwrap();
+    let sent = DEFAULT_MAILBOX_BYTES / (MESSAGE_OVERHEAD + 65_536);
+    assert_eq!(
+        exit_of(&rt.spawn(&m, "main", 0).unwrap()).reason,
+        ExitReason::Normal {
+            code: sent as i32 * 100 - shoal_scheduler::status::MAILBOX_FULL
+        }
+    );
+}
+
+#[test]
+fn a_down_reaches_a_mailbox_full_of_data() {
+    let rt = Runtime::builder()
+        .workers(1)
+        .mailbox_bytes(1_000)
+        .build()
+        .unwrap();
+    let m = rt
+        .compile_wat(r#"(module (func (export "main") (result i32) (i32.const 0)))"#)
+        .unwrap();
+    let child = rt.spawn(&m, "main", 0).unwrap();
+    let child_pid = child.pid();
+    let watcher = rt
+        .spawn_native(SpawnOptions::new(), move |cx| async move {
+            let mut sent = 0;
+            while cx.send(cx.pid(), 1, [0; 100]).is_ok() {
+                sent += 1;
+            }
+            let reference = cx.monitor(child_pid);
+            // Every data message first, then the DOWN the full mailbox still took.
+            for _ in 0..sent {
+                assert!(cx.receive(None, None).await.unwrap().is_data());
+            }
+            let down = cx.receive(None, None).await.unwrap();
+            assert!(
+                matches!(down.kind, MessageKind::Down { reference: r, .. } if r == reference),
+                "{down:?}"
+            );
+            sent
+        })
+        .unwrap();
+    exit_of(&child);
+    let expected = (1_000 / (MESSAGE_OVERHEAD + 100)) as i32;
+    assert_eq!(
+        exit_of(&watcher).reason,
+        ExitReason::Normal { code: expected }
+    );
 }
