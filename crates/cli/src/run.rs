@@ -299,15 +299,11 @@ fn compile(
     let compiled = match cache {
         Some(Cache::Chosen(dir)) => runtime.compile_cached(bytes, &dir).map(|(m, _)| m),
         Some(Cache::Default(dir)) => match runtime.compile_cached(bytes, &dir) {
-            // The default cache is a convenience: one that cannot be written is said
-            // once, and the module compiled without it.
-            Err(CompileError::Io { path, error }) => {
-                spinner.suspend(|| {
-                    eprintln!(
-                        "shoal: warning: not caching compiled code in {}: {error}",
-                        path.display()
-                    )
-                });
+            // The default cache is a convenience: one that cannot be written, or that
+            // is not the user's alone, is said once, and the module compiled without it.
+            Err(error @ (CompileError::Io { .. } | CompileError::UntrustedCache { .. })) => {
+                spinner
+                    .suspend(|| eprintln!("shoal: warning: not using the compile cache: {error}"));
                 runtime.compile(bytes)
             }
             other => other.map(|(m, _)| m),
@@ -316,8 +312,8 @@ fn compile(
     };
     spinner.finish_and_clear();
     let module = compiled.map_err(|error| match error {
-        // The I/O error names the path already.
-        CompileError::Io { .. } => anyhow::Error::new(error),
+        // These name their path already.
+        CompileError::Io { .. } | CompileError::UntrustedCache { .. } => anyhow::Error::new(error),
         other => anyhow::anyhow!(located(&source, &other.to_string())),
     })?;
     Ok((module, source))

@@ -66,6 +66,15 @@ pub enum CompileError {
         /// wasmtime's explanation.
         message: String,
     },
+    /// The cache directory, or an entry in it, could have been written by someone other
+    /// than this user: loading it would run their native code. Nothing was loaded.
+    #[error("refusing the compile cache at {}: {reason}", path.display())]
+    UntrustedCache {
+        /// The directory or entry.
+        path: PathBuf,
+        /// Who else could write it, and what to do.
+        reason: String,
+    },
     /// The module imports something Shoal does not provide.
     #[error(
         "unknown import `{module}::{name}`: Shoal provides the `shoal` host module (docs/ABI.md) and WASI preview 1 (`wasi_snapshot_preview1`)"

@@ -9,7 +9,11 @@
 //!
 //! # Trust
 //! Loading a cached module loads native code from the file: the cache directory must be
-//! as trusted as the `shoal` binary itself (wasmtime's own cache has the same rule).
+//! as trusted as the `shoal` binary itself (wasmtime's own cache has the same rule). As
+//! ssh does for its keys, the cache refuses
+//! ([`CompileError::UntrustedCache`](crate::CompileError::UntrustedCache)) a directory
+//! or an entry that another user owns or that group or others may write, before
+//! reading anything from it; a directory it creates is the user's alone (mode 0700).
 //! wasmtime still checks the file's header and its engine compatibility and refuses a
 //! file that does not match; such a file is recompiled and replaced.
 //!
@@ -20,6 +24,8 @@
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 
 use wasmtime::Engine;
 
@@ -32,6 +38,45 @@ pub enum CacheOutcome {
     Hit,
     /// The module was compiled and stored.
     Stored,
+}
+
+/// The mode of a cache directory this module creates: the user's alone.
+const PRIVATE_DIR: u32 = 0o700;
+
+/// The mode of a cache entry this module writes: the user's alone.
+const PRIVATE_ENTRY: u32 = 0o600;
+
+/// Permission bits that let group or others write.
+const WRITABLE_BY_OTHERS: u32 = 0o022;
+
+/// Refuses `path` if another user owns it or group or others may write it (module docs).
+fn trusted(path: &Path) -> Result<(), CompileError> {
+    let meta = std::fs::metadata(path).map_err(|error| CompileError::Io {
+        path: path.to_owned(),
+        error,
+    })?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    #[allow(unsafe_code)]
+    let me = unsafe { libc::geteuid() };
+    let refuse = |reason: String| {
+        Err(CompileError::UntrustedCache {
+            path: path.to_owned(),
+            reason,
+        })
+    };
+    if meta.uid() != me {
+        return refuse(format!(
+            "it is owned by uid {}, not by this user (uid {me})",
+            meta.uid()
+        ));
+    }
+    if meta.mode() & WRITABLE_BY_OTHERS != 0 {
+        return refuse(format!(
+            "group or others may write it (mode {:o}); `chmod go-w` it",
+            meta.mode() & 0o777
+        ));
+    }
+    Ok(())
 }
 
 /// The cache file for `bytes` under `engine`: 128 bits of key, from two differently
@@ -57,8 +102,16 @@ pub(crate) fn load_or_compile(
         path: dir.to_owned(),
         error,
     };
-    std::fs::create_dir_all(dir).map_err(io)?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(PRIVATE_DIR)
+        .create(dir)
+        .map_err(io)?;
+    trusted(dir)?;
     let path = entry(dir, engine, bytes);
+    if path.exists() {
+        trusted(&path)?;
+    }
     // Read into memory rather than mapped: a mapped entry that another process
     // truncated would take this one down with SIGBUS.
     if let Ok(serialized) = std::fs::read(&path) {
@@ -81,7 +134,14 @@ pub(crate) fn load_or_compile(
         message: format!("cannot serialize for the cache: {e:#}"),
     })?;
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, &serialized)
+    // The user's alone, whatever the umask, so that the next load trusts it.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(PRIVATE_ENTRY)
+        .open(&tmp)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, &serialized))
         .and_then(|()| std::fs::rename(&tmp, &path))
         .map_err(io)?;
     Ok((module, CacheOutcome::Stored))

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use shoal_scheduler::{
-    CacheOutcome, ExitReason, Output, Runtime, SpawnOptions, State, Stdin, WaitReason, WasiConfig,
+    CacheOutcome, CompileError, ExitReason, Output, Runtime, SpawnOptions, State, Stdin,
+    WaitReason, WasiConfig,
 };
 
 use crate::{epoch, exit_of, runtime, wait_for_state};
@@ -292,6 +293,50 @@ fn a_cached_module_is_compiled_once_then_loaded_and_a_corrupt_entry_is_replaced(
     assert_eq!(outcome, CacheOutcome::Stored);
     let h = rt.spawn(&fixed, "_start", 0).unwrap();
     assert_eq!(exit_of(&h).reason, ExitReason::Normal { code: 3 });
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_cache_directory_or_entry_others_may_write_is_refused_before_anything_is_loaded() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("shoal-cache-trust-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let rt = runtime(1, epoch());
+    rt.compile_cached(HELLO.as_bytes(), &dir).unwrap();
+    let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode();
+    assert_eq!(
+        mode(&dir) & 0o777,
+        0o700,
+        "a directory it creates is private"
+    );
+    let entry = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert_eq!(mode(&entry) & 0o777, 0o600, "an entry it writes is private");
+
+    let set = |path: &std::path::Path, mode| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    set(&entry, 0o666);
+    let refused = rt.compile_cached(HELLO.as_bytes(), &dir).unwrap_err();
+    assert!(
+        matches!(&refused, CompileError::UntrustedCache { path, .. } if *path == entry),
+        "{refused}"
+    );
+    set(&entry, 0o600);
+    set(&dir, 0o777);
+    let refused = rt.compile_cached(HELLO.as_bytes(), &dir).unwrap_err();
+    assert!(
+        matches!(&refused, CompileError::UntrustedCache { path, .. } if *path == dir),
+        "{refused}"
+    );
+    assert!(refused.to_string().contains("chmod go-w"), "{refused}");
+    set(&dir, 0o700);
+    let (_, outcome) = rt.compile_cached(HELLO.as_bytes(), &dir).unwrap();
+    assert_eq!(outcome, CacheOutcome::Hit);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
