@@ -62,8 +62,8 @@ beam_args() {
   esac
 }
 
-(cd "$root" && cargo build --release -q -p shoal-cli)
-shoal="$root/target/release/shoal"
+(cd "$root" && cargo build --profile dist -q -p shoal-cli)
+shoal="$root/target/dist/shoal"
 
 have_erl=1
 if ! command -v erl >/dev/null || ! command -v erlc >/dev/null; then
