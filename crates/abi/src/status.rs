@@ -34,13 +34,16 @@ pub const BAD_REASON: i32 = -11;
 /// A name is empty, longer than [`MAX_NAME_BYTES`](crate::MAX_NAME_BYTES) (255) bytes,
 /// or not UTF-8.
 pub const BAD_NAME: i32 = -12;
+/// Send refused: the runtime's memory budget cannot hold the message; nothing was queued.
+/// It frees as processes receive, shrink or end.
+pub const OVER_BUDGET: i32 = -13;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// Every status, in docs/ABI.md's order.
-    const ALL: [i32; 13] = [
+    const ALL: [i32; 14] = [
         OK,
         NOPROC,
         MAILBOX_FULL,
@@ -54,6 +57,7 @@ mod tests {
         ALREADY_NAMED,
         BAD_REASON,
         BAD_NAME,
+        OVER_BUDGET,
     ];
 
     #[test]
@@ -75,7 +79,7 @@ mod tests {
 
     #[test]
     fn the_statuses_are_the_documented_numbers() {
-        let expected: [i32; 13] = core::array::from_fn(|i| -(i as i32));
+        let expected: [i32; 14] = core::array::from_fn(|i| -(i as i32));
         assert_eq!(ALL, expected);
     }
 }

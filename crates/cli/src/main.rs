@@ -99,6 +99,13 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "SIZE")]
     pub max_memory: Option<bytesize::ByteSize>,
 
+    /// The runtime's memory budget: what all processes may hold at once in linear
+    /// memory, queued messages and process records, with a unit if wanted (`8GiB`).
+    /// Past it, memory.grow fails, spawns and sends are refused. Default: three
+    /// quarters of physical memory.
+    #[arg(long, value_name = "SIZE")]
+    pub memory_budget: Option<bytesize::ByteSize>,
+
     /// Largest table of a process, in elements. Default: what the module's table starts
     /// with, and at least 10,000.
     #[arg(long, value_name = "N")]

@@ -211,6 +211,10 @@ struct Report<'a> {
     max_memory: u64,
     /// Largest table of a process, in elements.
     max_table_elements: u32,
+    /// The runtime's memory budget, in bytes.
+    memory_budget: usize,
+    /// The most of it in use at once: process records, linear memory, queued messages.
+    memory_peak: usize,
     fairness: Fairness,
     /// Hex, 16 digits; only in deterministic mode.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -244,6 +248,8 @@ impl<'a> Report<'a> {
             capacity: outcome.limits.capacity,
             max_memory: outcome.limits.max_memory,
             max_table_elements: outcome.limits.max_table_elements,
+            memory_budget: outcome.stats.memory_budget,
+            memory_peak: outcome.stats.memory_peak,
             fairness: Fairness {
                 running: Share::measured(&running),
                 fuel: Share::measured(&fuel),
@@ -342,6 +348,12 @@ pub(crate) fn human(outcome: &Outcome) -> String {
         thousands(r.capacity as u64),
         bytesize::ByteSize(r.max_memory).display().iec(),
         thousands(u64::from(r.max_table_elements)),
+    );
+    let _ = writeln!(
+        out,
+        "memory:    at most {} of the budget of {} in use (records, linear memory, queued messages)",
+        bytesize::ByteSize(r.memory_peak as u64).display().iec(),
+        bytesize::ByteSize(r.memory_budget as u64).display().iec(),
     );
     let metered = r.fuel_metering;
     let share = |s: &Option<Share>| match s {

@@ -575,3 +575,23 @@ fn fuel_is_metered_only_when_something_needs_it() {
         assert!(v["total_fuel"].as_u64().unwrap() > 0, "{needs:?}");
     }
 }
+
+#[test]
+fn the_memory_budget_is_a_flag_and_the_report_gives_its_peak() {
+    let path = temp_module(
+        "grow.wat",
+        r#"(module (memory (export "memory") 1)
+             (func (export "main") (result i32)
+               (loop $again (br_if $again (i32.ge_s (memory.grow (i32.const 1)) (i32.const 0))))
+               (memory.size)))"#,
+    );
+    let v = json(&[path.path(), "--memory-budget", "1MiB"]);
+    assert_eq!(v["memory_budget"], 1 << 20);
+    let peak = v["memory_peak"].as_u64().unwrap();
+    assert!(peak <= 1 << 20 && peak > 0, "{peak}");
+    let pages = v["processes"][0]["code"].as_u64().unwrap();
+    assert!(
+        (1..16).contains(&pages),
+        "memory.grow failed at the budget: {pages}"
+    );
+}

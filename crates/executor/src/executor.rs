@@ -82,6 +82,12 @@ pub struct ExecutorStats {
     pub steals: u64,
     /// Processes queued for a worker now.
     pub queued: usize,
+    /// The memory budget in bytes, if there is one.
+    pub memory_budget: Option<usize>,
+    /// Bytes charged to it now: process records, linear memory, queued messages.
+    pub memory_used: usize,
+    /// The most ever charged to it at once.
+    pub memory_peak: usize,
 }
 
 /// One executor's shared state (module docs). Every field is read by workers, spawners
@@ -243,6 +249,7 @@ impl Executor {
         let process = self.table.get(to).ok_or(SendError::NoProc(to))?;
         process.core.mailbox.push(message).map_err(|e| match e {
             MailboxError::Full { limit } => SendError::MailboxFull { pid: to, limit },
+            MailboxError::OverBudget(over) => SendError::MemoryBudget(over),
             MailboxError::Closed => SendError::NoProc(to),
         })
     }
@@ -264,7 +271,15 @@ impl Executor {
             quanta: sum(&self.counters.quanta),
             steals: sum(&self.counters.steals),
             queued: self.queues.len(),
+            memory_budget: self.config.memory_budget.as_ref().map(|b| b.limit()),
+            memory_used: self.config.memory_budget.as_ref().map_or(0, |b| b.used()),
+            memory_peak: self.config.memory_budget.as_ref().map_or(0, |b| b.peak()),
         }
+    }
+
+    /// The runtime's memory budget, for the layers above that charge it.
+    pub fn memory_budget(&self) -> Option<&Arc<shoal_proc::MemoryBudget>> {
+        self.config.memory_budget.as_ref()
     }
 
     /// Releases the workers of an executor launched paused (deterministic mode is). Spawn
@@ -339,6 +354,7 @@ mod tests {
             paused: true,
             trace_events: None,
             defaults: ProcessOptions::default(),
+            memory_budget: Some(Arc::new(shoal_proc::MemoryBudget::new(1 << 20))),
         };
         let executor = Executor::launch(config, Hooks::default()).unwrap();
         let process = executor
@@ -355,6 +371,11 @@ mod tests {
             Some(ExitReason::Killed)
         );
         assert_eq!(executor.live(), 0, "its table slot was freed");
+        assert_eq!(
+            executor.stats().memory_used,
+            0,
+            "its record's charge was given back"
+        );
         assert_eq!(
             executor.send(handle.pid(), Message::data(None, 0, [])),
             Err(SendError::NoProc(handle.pid()))

@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 
 use shoal_proc::{Exit, ExitReason, Severed};
 
+use crate::config::PROCESS_RECORD_BYTES;
 use crate::executor::Executor;
 use crate::process::Process;
 use crate::task::{expect_transition, panic_message};
@@ -25,6 +26,9 @@ impl Executor {
         );
         let severed = process.core.close_relations();
         let unread = process.core.mailbox.close();
+        if let Some(budget) = &self.config.memory_budget {
+            budget.release(PROCESS_RECORD_BYTES);
+        }
         drop(process.task_waker.take());
         process.deadline_timer.store(true, Ordering::Release);
         self.table.remove(process.pid());

@@ -44,14 +44,23 @@
 //! 1. the run is dropped: a guest's store, memory and stack go back first;
 //! 2. state `Exiting` (one winner: a kill racing a trap ends the process once);
 //! 3. its relations close (no link, monitor or name is added from now on) and its mailbox
-//!    closes (later sends get `NoProc`);
+//!    closes (later sends get `NoProc`); the mailbox's and the record's charges go back to
+//!    the memory budget (a guest's memory went back with its store in step 1);
 //! 4. its table slot is freed (its pid is dead; the slot's next occupant has a new
 //!    generation, so a message to the old pid can never reach it);
 //! 5. the [`Hooks::severed`] hook releases its name and sends its exit signals and `DOWN`s;
 //! 6. state `Exited`, and the exit is published to every joiner.
 //!
 //! A joiner that sees the exit therefore sees every signal already delivered, and a spawn
-//! that takes the freed table slot always finds the arena slots of the run it replaced.
+//! that takes the freed table slot always finds the arena slots of the run it replaced,
+//! and the memory budget without the ended process's charges.
+//!
+//! # The memory budget
+//! [`Config::memory_budget`] is the runtime's one count of what its processes hold
+//! (`shoal_proc::MemoryBudget`). The executor charges each process's record,
+//! [`PROCESS_RECORD_BYTES`], at spawn (refusing the spawn past the budget) and gives it
+//! back at exit; mailboxes charge their queued bytes themselves; the wasm layer charges
+//! linear memory. None of it is on the per-quantum path.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -77,7 +86,8 @@ mod worker;
 pub use clock::{NS_PER_FUEL, duration_ns};
 pub use config::{
     Config, DEFAULT_CAPACITY, DEFAULT_EPOCH_TICK, DEFAULT_FUEL_QUANTUM, DEFAULT_MAILBOX_BYTES,
-    DEFAULT_SLICE_TICKS, InvalidSetting, MAX_CAPACITY, MAX_WORKERS, Preemption, ProcessOptions,
+    DEFAULT_SLICE_TICKS, InvalidSetting, MAX_CAPACITY, MAX_WORKERS, PROCESS_RECORD_BYTES,
+    Preemption, ProcessOptions,
 };
 pub use executor::{Executor, ExecutorStats, Hooks, SeveredHook, WorkerHook};
 pub use handle::{ProcessHandle, ProcessInfo};
@@ -104,6 +114,9 @@ pub enum SendError {
         /// The bound the message would have passed.
         limit: shoal_proc::Limit,
     },
+    /// The runtime's memory budget cannot hold the message; nothing was queued.
+    #[error(transparent)]
+    MemoryBudget(shoal_proc::OverBudget),
     /// The message is larger than the runtime accepts.
     #[error("message of {len} bytes exceeds the limit of {max} bytes")]
     TooLarge {

@@ -16,7 +16,7 @@ use std::sync::{Arc, OnceLock};
 
 use futures::task::AtomicWaker;
 
-use shoal_proc::{Bound, CapturedOutput, ExitReason, Pid, ProcessCore};
+use shoal_proc::{Bound, CapturedOutput, ExitReason, MemoryBudget, Pid, ProcessCore};
 
 use crate::config::{DEFAULT_MAILBOX_BYTES, ProcessOptions};
 
@@ -86,17 +86,19 @@ impl Process {
         pid: Pid,
         parent: Option<Pid>,
         options: &ProcessOptions,
+        budget: Option<&Arc<MemoryBudget>>,
         now_ns: u64,
         vruntime: u64,
     ) -> Self {
         Process {
             parent,
-            core: ProcessCore::new(
+            core: ProcessCore::with_budget(
                 pid,
                 Bound {
                     messages: options.mailbox_bound,
                     bytes: Some(options.mailbox_bytes.unwrap_or(DEFAULT_MAILBOX_BYTES)),
                 },
+                budget.cloned(),
                 now_ns,
                 std::time::Instant::now(),
             ),
@@ -242,7 +244,14 @@ mod tests {
     use super::*;
 
     fn process() -> Process {
-        Process::new(Pid::from_bits(1), None, &ProcessOptions::default(), 0, 0)
+        Process::new(
+            Pid::from_bits(1),
+            None,
+            &ProcessOptions::default(),
+            None,
+            0,
+            0,
+        )
     }
 
     #[test]

@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use async_task::ScheduleInfo;
-use shoal_proc::Pid;
+use shoal_proc::{OverBudget, Pid};
 
-use crate::config::ProcessOptions;
+use crate::config::{PROCESS_RECORD_BYTES, ProcessOptions};
 use crate::executor::Executor;
 use crate::process::Process;
 use crate::queue::Task;
@@ -35,6 +35,9 @@ pub enum SpawnRefused {
     /// The executor is shutting down and takes no new processes.
     #[error("the runtime is shutting down")]
     ShuttingDown,
+    /// The runtime's memory budget cannot take another process.
+    #[error(transparent)]
+    MemoryBudget(OverBudget),
 }
 
 impl Executor {
@@ -51,13 +54,24 @@ impl Executor {
             return Err(SpawnRefused::ShuttingDown);
         }
         let options = options.or(&self.config.defaults);
+        let budget = self.config.memory_budget.as_ref();
+        if let Some(budget) = budget {
+            budget
+                .try_charge(PROCESS_RECORD_BYTES)
+                .map_err(SpawnRefused::MemoryBudget)?;
+        }
         let now = self.clock.now_ns();
         let v = self.virtual_time.load(Ordering::Relaxed);
         let (_, process) = self
             .table
-            .insert_with(|pid| Process::new(pid, parent, &options, now, v))
-            .map_err(|_| SpawnRefused::Capacity {
-                capacity: self.config.capacity,
+            .insert_with(|pid| Process::new(pid, parent, &options, budget, now, v))
+            .map_err(|_| {
+                if let Some(budget) = budget {
+                    budget.release(PROCESS_RECORD_BYTES);
+                }
+                SpawnRefused::Capacity {
+                    capacity: self.config.capacity,
+                }
             })?;
         let run = prepare(&process);
         self.start_task(&process, run);

@@ -49,6 +49,9 @@ pub enum SendError {
     /// The receiver's mailbox is at its bound.
     #[error("the receiver's mailbox is full")]
     MailboxFull,
+    /// The runtime's memory budget cannot hold the message now; nothing was queued.
+    #[error("the runtime's memory budget cannot hold the message")]
+    OverBudget,
     /// The message is larger than the runtime's limit (16 MiB).
     #[error("the message is larger than the runtime's limit")]
     TooLarge,
@@ -69,6 +72,7 @@ impl SendError {
             status::NOPROC => Err(SendError::NoProc),
             status::MAILBOX_FULL => Err(SendError::MailboxFull),
             status::TOO_LARGE => Err(SendError::TooLarge),
+            status::OVER_BUDGET => Err(SendError::OverBudget),
             status::BAD_NAME => Err(SendError::BadName),
             other => status::unexpected(function, other.into()),
         }

@@ -13,6 +13,7 @@
 //! | `accounting` | per-process counters |
 //! | `table` | the concurrent generational slab of processes |
 //! | `mailbox` | MPSC mailboxes with tags, selective receive and bounds |
+//! | `budget` | the runtime's memory budget: one count of what its processes hold, against one limit |
 //! | `exit_slot` | an exit, awaited by any number of joiners |
 //! | `process` | what every process has |
 //! | `reference` | unique references for monitors and reply aliases |
@@ -38,6 +39,7 @@
 #![warn(missing_docs)]
 
 mod accounting;
+mod budget;
 mod exit;
 mod exit_slot;
 mod mailbox;
@@ -55,10 +57,12 @@ mod table;
 mod loom_tests;
 
 pub use accounting::{Accounting, AccountingSnapshot};
+pub use budget::{MemoryBudget, OverBudget};
 pub use exit::{CapturedOutput, Exit, ExitKind, ExitReason, TrapCode, WIRE_HEADER, WireError};
 pub use exit_slot::ExitSlot;
 pub use mailbox::{
-    Bound, Limit, MESSAGE_OVERHEAD, Mailbox, MailboxError, Message, MessageKind, SAVED_POSITIONS,
+    Bound, Limit, MAILBOX_CHUNK, MAILBOX_FREE_BYTES, MESSAGE_OVERHEAD, Mailbox, MailboxError,
+    Message, MessageKind, SAVED_POSITIONS,
 };
 pub use pid::Pid;
 pub use process::ProcessCore;

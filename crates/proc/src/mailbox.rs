@@ -28,6 +28,14 @@
 //! takes any one message, so a bound in bytes below a message's size slows its sender
 //! to one message at a time rather than refusing it for ever.
 //!
+//! # The runtime's memory budget
+//! A mailbox with a [`MemoryBudget`] charges it for what it holds beyond the first
+//! [`MAILBOX_FREE_BYTES`] (which the process record's charge covers), in steps of
+//! [`MAILBOX_CHUNK`], and gives a step back only once it holds a whole step less, so a
+//! conversation of small messages never touches the shared counter. A data message the
+//! budget cannot take is refused with [`MailboxError::OverBudget`]; a system message is
+//! charged whatever the budget (`MemoryBudget::force_charge`). Closing gives back all.
+//!
 //! # Waking and closing
 //! The receiver registers its waker when it finds nothing (replacing any earlier one); a
 //! push takes the waker and wakes it after releasing the lock, so the woken receiver
@@ -53,10 +61,12 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use shoal_abi::message;
 
+use crate::budget::{MemoryBudget, OverBudget};
 use crate::reference::is_reference;
 use crate::sync::Mutex;
 use crate::{ExitReason, Pid, Reference};
@@ -65,6 +75,24 @@ use crate::{ExitReason, Pid, Reference};
 /// being executed; four lets a process alternate between a few selective receives
 /// without rescanning, while every removal still updates only a handful of positions.
 pub const SAVED_POSITIONS: usize = 4;
+
+/// Queued bytes a mailbox holds before it charges the runtime's memory budget: the
+/// process record's charge covers them, so the small messages of a conversation cost
+/// the budget nothing.
+pub const MAILBOX_FREE_BYTES: usize = 4 << 10;
+
+/// The step in which a mailbox charges the runtime's memory budget beyond
+/// [`MAILBOX_FREE_BYTES`]: 64 KiB, so a stream of messages touches the shared counter
+/// once per 64 KiB at most.
+pub const MAILBOX_CHUNK: usize = 64 << 10;
+
+/// What a mailbox holding `bytes` charges the budget.
+fn charge_for(bytes: usize) -> usize {
+    bytes
+        .saturating_sub(MAILBOX_FREE_BYTES)
+        .div_ceil(MAILBOX_CHUNK)
+        * MAILBOX_CHUNK
+}
 
 /// What a queued message costs a bound in bytes beyond its payload: the message record
 /// in the queue.
@@ -220,6 +248,9 @@ pub enum MailboxError {
     /// Its process has exited.
     #[error("mailbox is closed: its process has exited")]
     Closed,
+    /// The runtime's memory budget cannot take the message.
+    #[error(transparent)]
+    OverBudget(OverBudget),
 }
 
 /// How far scans for one tag have got.
@@ -248,6 +279,8 @@ struct Inner {
     aliases: Vec<u64>,
     /// What the queued messages count against a bound in bytes.
     bytes: usize,
+    /// What this mailbox has charged the runtime's memory budget.
+    reserved: usize,
 }
 
 impl Inner {
@@ -350,6 +383,8 @@ pub struct Mailbox {
     inner: Mutex<Inner>,
     /// Its bounds.
     bound: Bound,
+    /// The runtime's memory budget, if it has one.
+    budget: Option<Arc<MemoryBudget>>,
 }
 
 impl fmt::Debug for Mailbox {
@@ -364,11 +399,28 @@ impl fmt::Debug for Mailbox {
 }
 
 impl Mailbox {
-    /// A mailbox within `bound`.
+    /// A mailbox within `bound`, charging no budget.
     pub fn new(bound: Bound) -> Mailbox {
+        Mailbox::with_budget(bound, None)
+    }
+
+    /// A mailbox within `bound` that charges `budget` for what it holds (module docs).
+    pub fn with_budget(bound: Bound, budget: Option<Arc<MemoryBudget>>) -> Mailbox {
         Mailbox {
             inner: Mutex::new(Inner::default()),
             bound,
+            budget,
+        }
+    }
+
+    /// Gives back what `inner` has charged beyond a step more than its messages need.
+    fn settle(&self, inner: &mut Inner) {
+        let needed = charge_for(inner.bytes);
+        if inner.reserved > needed + MAILBOX_CHUNK {
+            if let Some(budget) = &self.budget {
+                budget.release(inner.reserved - needed);
+            }
+            inner.reserved = needed;
         }
     }
 
@@ -411,6 +463,18 @@ impl Mailbox {
                     });
                 }
             }
+            let needed = charge_for(inner.bytes + cost);
+            if needed > inner.reserved {
+                let more = needed - inner.reserved;
+                match &self.budget {
+                    Some(budget) if bounded => {
+                        budget.try_charge(more).map_err(MailboxError::OverBudget)?
+                    }
+                    Some(budget) => budget.force_charge(more),
+                    None => {}
+                }
+                inner.reserved = needed;
+            }
             inner.bytes += cost;
             inner.queue.push_back(msg);
             inner.waker.take()
@@ -424,7 +488,10 @@ impl Mailbox {
     /// Takes the first message matching `filter` (`None`: any), resuming a selective
     /// scan where the last one for that tag stopped.
     pub fn try_receive(&self, filter: Option<u64>) -> Option<Message> {
-        self.inner.lock().take(filter)
+        let mut inner = self.inner.lock();
+        let msg = inner.take(filter);
+        self.settle(&mut inner);
+        msg
     }
 
     /// As [`try_receive`](Self::try_receive), else registers `cx`'s waker (replacing any
@@ -432,6 +499,7 @@ impl Mailbox {
     pub fn poll_receive(&self, filter: Option<u64>, cx: &mut Context<'_>) -> Poll<Message> {
         let mut inner = self.inner.lock();
         if let Some(msg) = inner.take(filter) {
+            self.settle(&mut inner);
             return Poll::Ready(msg);
         }
         if !inner.closed {
@@ -451,6 +519,10 @@ impl Mailbox {
             inner.closed = true;
             inner.saved.clear();
             inner.bytes = 0;
+            if let Some(budget) = &self.budget {
+                budget.release(inner.reserved);
+            }
+            inner.reserved = 0;
             (std::mem::take(&mut inner.queue), inner.waker.take())
         };
         // Dropped outside the lock: a waker's drop may run arbitrary code.
@@ -476,15 +548,19 @@ impl Mailbox {
         };
         inner.aliases.swap_remove(i);
         inner.remove_where(|m| m.is_data() && m.tag == tag);
+        self.settle(&mut inner);
         true
     }
 
     /// Removes a queued `DOWN` of monitor `reference` (a demonitor with flush). Whether
     /// there was one.
     pub fn remove_down(&self, reference: Reference) -> bool {
-        self.inner.lock().remove_where(
+        let mut inner = self.inner.lock();
+        let removed = inner.remove_where(
             |m| matches!(&m.kind, MessageKind::Down { reference: r, .. } if *r == reference),
-        ) > 0
+        );
+        self.settle(&mut inner);
+        removed > 0
     }
 
     /// Queued messages.
@@ -626,6 +702,37 @@ mod tests {
         assert!(!m.try_receive(None).unwrap().is_data());
         assert_eq!(m.bytes(), 0);
         assert!(m.push(sized(5)).is_ok());
+    }
+
+    #[test]
+    fn a_mailbox_charges_the_budget_in_chunks_beyond_its_free_bytes_and_gives_all_back() {
+        let budget = Arc::new(MemoryBudget::new(2 * MAILBOX_CHUNK));
+        let m = Mailbox::with_budget(Bound::NONE, Some(budget.clone()));
+        let small = || Message::data(None, 1, vec![0; 16]);
+        let free = MAILBOX_FREE_BYTES / (MESSAGE_OVERHEAD + 16);
+        for _ in 0..free {
+            m.push(small()).unwrap();
+        }
+        assert_eq!(
+            budget.used(),
+            0,
+            "small messages within the free bytes cost nothing"
+        );
+        m.push(small()).unwrap();
+        assert_eq!(budget.used(), MAILBOX_CHUNK);
+        let big = || Message::data(None, 2, vec![0; MAILBOX_CHUNK]);
+        m.push(big()).unwrap();
+        assert_eq!(budget.used(), 2 * MAILBOX_CHUNK);
+        assert!(matches!(m.push(big()), Err(MailboxError::OverBudget(_))));
+        // A signal is charged past the budget.
+        m.push_system(Message::exit(None, ExitReason::Killed))
+            .unwrap();
+        assert!(budget.used() <= 3 * MAILBOX_CHUNK);
+        // Receiving gives back whole steps only.
+        m.try_receive(Some(2)).unwrap();
+        assert!(budget.used() <= MAILBOX_CHUNK * 2);
+        assert_eq!(m.close().len(), free + 2);
+        assert_eq!(budget.used(), 0);
     }
 
     #[test]

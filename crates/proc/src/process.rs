@@ -49,11 +49,22 @@ impl AsRef<ProcessCore> for ProcessCore {
 impl ProcessCore {
     /// A process in `Spawning`.
     pub fn new(pid: Pid, mailbox_bound: Bound, now_ns: u64, spawned_at: Instant) -> Self {
+        Self::with_budget(pid, mailbox_bound, None, now_ns, spawned_at)
+    }
+
+    /// A process in `Spawning` whose mailbox charges `budget` (`Mailbox::with_budget`).
+    pub fn with_budget(
+        pid: Pid,
+        mailbox_bound: Bound,
+        budget: Option<std::sync::Arc<crate::MemoryBudget>>,
+        now_ns: u64,
+        spawned_at: Instant,
+    ) -> Self {
         ProcessCore {
             pid,
             state: StateCell::new(now_ns),
             accounting: Accounting::new(spawned_at),
-            mailbox: Mailbox::new(mailbox_bound),
+            mailbox: Mailbox::with_budget(mailbox_bound, budget),
             exit: ExitSlot::new(),
             relations: Relations::default(),
         }

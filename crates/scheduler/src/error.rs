@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use shoal_executor::{InvalidSetting, SpawnRefused};
+use shoal_proc::OverBudget;
 
 pub use shoal_executor::{NoProc, SendError};
 
@@ -165,6 +166,12 @@ pub enum SpawnError {
         /// What the limit allows.
         allowed: u64,
     },
+    /// The runtime's memory budget cannot take the process: its record, or its initial
+    /// linear memory.
+    #[error(
+        "{0}: raise it with RuntimeBuilder::memory_budget or `shoal run --memory-budget`, or wait for processes to end"
+    )]
+    MemoryBudget(OverBudget),
     /// The runtime is shutting down and takes no new processes.
     #[error("the runtime is shutting down")]
     ShuttingDown,
@@ -194,6 +201,7 @@ impl From<SpawnRefused> for SpawnError {
         match e {
             SpawnRefused::Capacity { capacity } => SpawnError::Capacity { capacity },
             SpawnRefused::ShuttingDown => SpawnError::ShuttingDown,
+            SpawnRefused::MemoryBudget(over) => SpawnError::MemoryBudget(over),
         }
     }
 }

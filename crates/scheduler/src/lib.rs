@@ -74,17 +74,18 @@ pub use native::supervisor::{
 pub use native::{NativeContext, RequestError, split_request};
 pub use runtime::{
     DEFAULT_MAX_MEMORY, DEFAULT_MAX_TABLE_ELEMENTS, Runtime, RuntimeBuilder, RuntimeStats,
+    default_memory_budget,
 };
 pub use shoal_abi::{MAX_MESSAGE_BYTES, status};
 pub use shoal_executor::{
     DEFAULT_CAPACITY, DEFAULT_EPOCH_TICK, DEFAULT_FUEL_QUANTUM, DEFAULT_MAILBOX_BYTES,
-    DEFAULT_SLICE_TICKS, MAX_CAPACITY, Preemption, ProcessHandle, ProcessInfo, Trace, TraceEvent,
-    TraceKind, Track,
+    DEFAULT_SLICE_TICKS, MAX_CAPACITY, PROCESS_RECORD_BYTES, Preemption, ProcessHandle,
+    ProcessInfo, Trace, TraceEvent, TraceKind, Track,
 };
 pub use shoal_proc::{
     AccountingSnapshot, CapturedOutput, Exit, ExitKind, ExitReason, Limit, MAX_NAME_BYTES,
-    MESSAGE_OVERHEAD, Message, MessageKind, Pid, Reference, RegisterError, SignalReason, State,
-    TrapCode, WaitReason, WireError,
+    MESSAGE_OVERHEAD, Message, MessageKind, OverBudget, Pid, Reference, RegisterError,
+    SignalReason, State, TrapCode, WaitReason, WireError,
 };
 pub use wasm::arena::{MAPPING_HEADROOM, MAPPINGS_PER_GUEST, MappingBudget};
 pub use wasm::wasi::{MAX_CAPTURE_BYTES, Output, Preopen, PreopenError, Stdin, WasiConfig};

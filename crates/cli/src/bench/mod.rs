@@ -81,6 +81,12 @@ pub(crate) struct BenchArgs {
     #[arg(long, value_name = "M")]
     pub rounds: Option<u64>,
 
+    /// The runtime's memory budget, with a unit if wanted (`8GiB`). Default: the
+    /// runtime's (three quarters of physical memory), except for idle and skynet, whose
+    /// hundreds of thousands of one-page guests pass it by design: none there.
+    #[arg(long, value_name = "SIZE")]
+    pub memory_budget: Option<bytesize::ByteSize>,
+
     /// Depth of the skynet tree: 10^D leaves. Default: 6.
     #[arg(long, value_name = "D")]
     pub depth: Option<u32>,
@@ -215,7 +221,11 @@ impl Bench<'_> {
         if args.trace.is_some() {
             builder = builder.trace(TRACE_EVENTS);
         }
-        Ok(configure(builder).build()?)
+        let mut builder = configure(builder);
+        if let Some(budget) = args.memory_budget {
+            builder = builder.memory_budget(usize::try_from(budget.as_u64()).unwrap_or(usize::MAX));
+        }
+        Ok(builder.build()?)
     }
 
     /// Keeps the runtime's trace for `--trace` (call before dropping the runtime).

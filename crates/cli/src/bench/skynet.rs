@@ -43,7 +43,8 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
     let nodes = (10 * leaves - 1) / 9;
     let capacity = bench.args.procs.unwrap_or(CAPACITY);
     let raised = map_count::ensure_room_for(capacity);
-    let runtime = bench.runtime(|b| b.capacity(capacity))?;
+    // As idle: a million one-page guests pass the default memory budget by design.
+    let runtime = bench.runtime(|b| b.capacity(capacity).memory_budget(usize::MAX))?;
     let module = runtime.compile_wat(guests::SKYNET)?;
     let (tx, rx) = std::sync::mpsc::channel::<(u64, Duration)>();
     let collector = runtime.spawn_native(SpawnOptions::new(), move |cx| async move {

@@ -28,6 +28,7 @@ pub fn config(workers: usize) -> Config {
         paused: true,
         trace_events: None,
         defaults: ProcessOptions::default(),
+        memory_budget: None,
     }
 }
 

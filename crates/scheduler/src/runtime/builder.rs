@@ -5,7 +5,10 @@
 //! [`ConfigError`] that names it, before any thread starts. After that the settings never
 //! change: the engine, the arenas and the workers are all sized from them.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use shoal_proc::MemoryBudget;
 
 use shoal_executor::{Config, DEFAULT_CAPACITY, DEFAULT_FUEL_QUANTUM, Preemption, ProcessOptions};
 
@@ -22,6 +25,29 @@ pub const DEFAULT_MAX_MEMORY: usize = 16 << 20;
 /// `cc1` needs 10,433: raise it for such programs.
 pub const DEFAULT_MAX_TABLE_ELEMENTS: u32 = 10_000;
 
+/// The share of the machine's physical memory the default memory budget takes: three
+/// quarters, leaving the rest to the host, the compiled code and the kernel.
+const DEFAULT_BUDGET_SHARE: (usize, usize) = (3, 4);
+
+/// The default memory budget: [`DEFAULT_BUDGET_SHARE`] of the machine's physical memory
+/// (18 GiB on a 24 GiB machine), or no budget where the machine does not say.
+pub fn default_memory_budget() -> usize {
+    // SAFETY: sysconf has no preconditions; it returns -1 for a name it does not know.
+    #[allow(unsafe_code)]
+    let (pages, page) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    match (usize::try_from(pages), usize::try_from(page)) {
+        (Ok(pages), Ok(page)) if pages > 0 && page > 0 => {
+            pages.saturating_mul(page) / DEFAULT_BUDGET_SHARE.1 * DEFAULT_BUDGET_SHARE.0
+        }
+        _ => usize::MAX,
+    }
+}
+
 /// The largest slot the memory arena will reserve per process: 4 GiB, a 32-bit memory's
 /// maximum.
 const MAX_MEMORY: usize = 4 << 30;
@@ -37,6 +63,7 @@ pub struct RuntimeBuilder {
     mapping_budget: Option<usize>,
     max_memory: Option<usize>,
     max_table_elements: Option<u32>,
+    memory_budget: Option<usize>,
     process_defaults: ProcessOptions,
     guest_defaults: GuestLimits,
     deterministic: bool,
@@ -102,6 +129,19 @@ impl RuntimeBuilder {
     /// Largest linear memory of any process, in bytes. Default: [`DEFAULT_MAX_MEMORY`].
     pub fn max_memory(mut self, bytes: usize) -> Self {
         self.max_memory = Some(bytes);
+        self
+    }
+
+    /// The runtime's memory budget, in bytes: what all its processes may hold at once in
+    /// linear memory, queued messages and process records
+    /// ([`PROCESS_RECORD_BYTES`](crate::PROCESS_RECORD_BYTES) each). Past it a
+    /// `memory.grow` returns -1, a spawn is refused
+    /// ([`SpawnError::MemoryBudget`](crate::SpawnError::MemoryBudget); `CAPACITY` to a
+    /// guest) and a send gets `OVER_BUDGET`
+    /// ([`SendError::MemoryBudget`](crate::SendError::MemoryBudget)); nothing running is
+    /// ended for it. Default: [`default_memory_budget`]; `usize::MAX` for none.
+    pub fn memory_budget(mut self, bytes: usize) -> Self {
+        self.memory_budget = Some(bytes);
         self
     }
 
@@ -179,6 +219,7 @@ impl RuntimeBuilder {
         let fuel_metering = self
             .fuel_metering
             .unwrap_or(preemption.fuel_quantum().is_some());
+        let budget = self.memory_budget.unwrap_or_else(default_memory_budget);
         let executor = Config {
             workers,
             capacity: self.capacity.unwrap_or(DEFAULT_CAPACITY),
@@ -188,6 +229,7 @@ impl RuntimeBuilder {
             paused: self.paused || deterministic,
             trace_events: self.trace_events,
             defaults: self.process_defaults,
+            memory_budget: Some(Arc::new(MemoryBudget::new(budget))),
         };
         executor.validate()?;
 

@@ -47,7 +47,9 @@ use crate::native::NativeContext;
 use crate::wasm::ticker::TickerStop;
 use crate::wasm::{CacheOutcome, Guests, Module, SpawnOptions, SpawnSite, spawn_guest};
 
-pub use builder::{DEFAULT_MAX_MEMORY, DEFAULT_MAX_TABLE_ELEMENTS, RuntimeBuilder};
+pub use builder::{
+    DEFAULT_MAX_MEMORY, DEFAULT_MAX_TABLE_ELEMENTS, RuntimeBuilder, default_memory_budget,
+};
 pub use stats::RuntimeStats;
 
 /// A Shoal runtime: a pool of workers running wasm processes. Cheap to clone; every
@@ -339,6 +341,9 @@ impl Runtime {
             guest_limit: guests.guest_limit,
             stack_slots: guests.stacks.ever_used(),
             max_map_count: guests.mapping.max_map_count,
+            memory_budget: executor.memory_budget.unwrap_or(usize::MAX),
+            memory_used: executor.memory_used,
+            memory_peak: executor.memory_peak,
         }
     }
 

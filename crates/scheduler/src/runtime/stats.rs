@@ -27,4 +27,10 @@ pub struct RuntimeStats {
     pub stack_slots: usize,
     /// `vm.max_map_count` when the runtime was built.
     pub max_map_count: usize,
+    /// The memory budget, in bytes (`RuntimeBuilder::memory_budget`).
+    pub memory_budget: usize,
+    /// Bytes charged to it now: process records, linear memory, queued messages.
+    pub memory_used: usize,
+    /// The most ever charged to it at once.
+    pub memory_peak: usize,
 }

@@ -116,6 +116,20 @@ pub(crate) fn spawn_guest(
         limits.max_memory.unwrap_or(guests.settings.max_memory),
         guests.settings.max_table_elements,
     )?;
+    // The initial memory is charged at instantiation; refusing the spawn now, when it
+    // cannot be, keeps that from ending a new process as a host error.
+    if let Some(budget) = executor.memory_budget() {
+        let needed = usize::try_from(module.needs().memory)
+            .unwrap_or(usize::MAX)
+            .saturating_add(shoal_executor::PROCESS_RECORD_BYTES);
+        if budget.used().saturating_add(needed) > budget.limit() {
+            return Err(SpawnError::MemoryBudget(shoal_proc::OverBudget {
+                limit: budget.limit(),
+                used: budget.used(),
+                wanted: needed,
+            }));
+        }
+    }
     options.process.validate()?;
 
     let permit = guests.permit()?;

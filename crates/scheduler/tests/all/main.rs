@@ -6,6 +6,7 @@
 
 mod actors;
 mod bad_input;
+mod budget;
 mod determinism;
 mod epoch;
 mod fuel;

@@ -144,6 +144,7 @@ fn spawn_status(error: &SpawnError) -> i32 {
         // A guest spawns from its own module under the defaults it runs under itself,
         // so its child always fits; were it not to, it is a limit, as capacity is.
         SpawnError::ExceedsLimit { .. } => status::CAPACITY,
+        SpawnError::MemoryBudget(_) => status::CAPACITY,
         SpawnError::MissingExport { .. } | SpawnError::WrongSignature { .. } => status::BAD_EXPORT,
         SpawnError::ShuttingDown => status::SHUTTING_DOWN,
         // Defaults were validated at build; a child takes the defaults. A WASI child's
