@@ -76,6 +76,13 @@ pub enum CompileError {
         /// Who else could write it, and what to do.
         reason: String,
     },
+    /// The module is valid wasm but needs more than a process may have: a second linear
+    /// memory, or more tables than [`MAX_TABLES`](crate::MAX_TABLES).
+    #[error("unsupported module: {what}")]
+    Unsupported {
+        /// What it needs, and what a process may have.
+        what: String,
+    },
     /// The module imports something Shoal does not provide.
     #[error(
         "unknown import `{module}::{name}`: Shoal provides the `shoal` host module (docs/ABI.md) and WASI preview 1 (`wasi_snapshot_preview1`)"

@@ -26,7 +26,7 @@ use super::wasi::WasiState;
 use crate::actor::Actors;
 
 /// A guest's resource limits: one instance, one memory of at most `memory_pages` wasm
-/// pages, one table of at most `table_elements`. wasmtime's `StoreLimits` says the same in
+/// pages, [`MAX_TABLES`](super::MAX_TABLES) tables of at most `table_elements` each. wasmtime's `StoreLimits` says the same in
 /// 64 bytes, which every idle process would carry; this is 8.
 pub(crate) struct GuestLimiter {
     memory_pages: u32,
@@ -69,7 +69,7 @@ impl ResourceLimiter for GuestLimiter {
     }
 
     fn tables(&self) -> usize {
-        1
+        super::MAX_TABLES
     }
 
     fn memories(&self) -> usize {

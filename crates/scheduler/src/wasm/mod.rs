@@ -86,6 +86,11 @@ pub(crate) struct Guests {
     pub owner: usize,
 }
 
+/// Tables one process may have: enough for a function table and a few of references
+/// (the reference-types proposal), each on the heap and capped at
+/// `max_table_elements`. A module with more is refused at compile.
+pub const MAX_TABLES: usize = 8;
+
 /// The wasm page size: the unit of `memory.grow` and of a memory's declared sizes.
 pub(crate) const WASM_PAGE: usize = 64 << 10;
 

@@ -17,7 +17,7 @@ use wasmtime::{ExternType, InstancePre, ValType};
 
 use super::host::{HOST_FUNCTIONS, HOST_MODULE, HostState};
 use super::wasi::WASI_MODULE;
-use super::{Guests, WASM_PAGE};
+use super::{Guests, MAX_TABLES, WASM_PAGE};
 use crate::error::{CompileError, SpawnError};
 
 /// The entry types a process can start from (docs/ABI.md).
@@ -147,6 +147,22 @@ impl Module {
             })
             .collect();
         let required = module.resources_required();
+        if required.num_memories > 1 {
+            return Err(CompileError::Unsupported {
+                what: format!(
+                    "{} linear memories; a process has at most one (its arena slot)",
+                    required.num_memories
+                ),
+            });
+        }
+        if required.num_tables as usize > MAX_TABLES {
+            return Err(CompileError::Unsupported {
+                what: format!(
+                    "{} tables; a process has at most {MAX_TABLES}",
+                    required.num_tables
+                ),
+            });
+        }
         let needs = Needs {
             memory: required
                 .max_initial_memory_size

@@ -372,3 +372,13 @@ fn a_table_grow_past_max_table_elements_returns_minus_one() {
         ExitReason::Normal { code: -100 + 8 }
     );
 }
+
+#[test]
+fn a_module_with_two_memories_is_refused_at_compile() {
+    let rt = runtime(1, epoch());
+    let err = rt
+        .compile_wat(r#"(module (memory 1) (memory 1) (func (export "main")))"#)
+        .unwrap_err();
+    assert!(matches!(err, CompileError::Unsupported { .. }), "{err}");
+    assert!(err.to_string().contains("2 linear memories"), "{err}");
+}

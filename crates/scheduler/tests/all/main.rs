@@ -10,6 +10,7 @@ mod budget;
 mod determinism;
 mod epoch;
 mod fuel;
+mod fuzz;
 mod host_api;
 mod kill;
 mod layers;
