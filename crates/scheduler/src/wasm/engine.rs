@@ -56,13 +56,8 @@ pub(crate) fn build(
     let arena_error = |what: &str, e: std::io::Error| ConfigError::Engine {
         message: format!("cannot reserve address space for {slots} {what}: {e}"),
     };
-    let memories = MemoryArena::new(
-        max_memory,
-        slots,
-        config.workers,
-        config.memory_budget.clone(),
-    )
-    .map_err(|e| arena_error("linear memories", e))?;
+    let memories = MemoryArena::new(max_memory, slots, config.workers)
+        .map_err(|e| arena_error("linear memories", e))?;
     let stacks = StackArena::new(ASYNC_STACK_SIZE, slots, config.workers)
         .map_err(|e| arena_error("fiber stacks", e))?;
 

@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use shoal_executor::{Executor, Process, Run};
-use shoal_proc::ExitReason;
+use shoal_proc::{ExitReason, MemoryBudget, OverBudget};
 use wasmtime::{ResourceLimiter, Store};
 
 use super::GuestLimits;
@@ -25,22 +25,56 @@ use super::trap::exit_reason_of;
 use super::wasi::WasiState;
 use crate::actor::Actors;
 
-/// A guest's resource limits: one instance, one memory of at most `memory_pages` wasm
-/// pages, [`MAX_TABLES`](super::MAX_TABLES) tables of at most `table_elements` each. wasmtime's `StoreLimits` says the same in
-/// 64 bytes, which every idle process would carry; this is 8.
+/// A guest's resource limits and its linear memory's charge to the runtime's memory
+/// budget: one instance, one memory of at most `memory_pages` wasm pages,
+/// [`MAX_TABLES`](super::MAX_TABLES) tables of at most `table_elements` each.
+/// wasmtime's `StoreLimits` says less in 64 bytes; this is 24.
+///
+/// # The charge
+/// The limiter is made at spawn with the module's initial memory already charged
+/// ([`charged`](Self::charged)), so that instantiation never fails for the budget: a
+/// spawn the budget cannot take is refused instead. Each growth charges its new pages
+/// first and fails (`memory.grow` returns -1) if the budget refuses them. Memories never
+/// shrink, so the charge is the largest size reached, and dropping the limiter (with
+/// the store, or with a run that never started) gives it all back.
 pub(crate) struct GuestLimiter {
     memory_pages: u32,
     table_elements: u32,
+    /// Pages charged to `budget`.
+    charged_pages: u32,
+    budget: Option<Arc<MemoryBudget>>,
 }
 
 impl GuestLimiter {
     /// Limits of `max_memory` bytes (rounded down to whole pages: growth is by pages, so
-    /// the same memories fit) and `table_elements`.
-    pub(crate) fn new(max_memory: usize, table_elements: u32) -> GuestLimiter {
-        GuestLimiter {
-            // At most 4 GiB (the builder's bound) is 65,536 pages.
+    /// the same memories fit) and `table_elements`, with `initial` bytes of memory
+    /// charged to `budget` now.
+    pub(crate) fn charged(
+        budget: Option<&Arc<MemoryBudget>>,
+        max_memory: usize,
+        table_elements: u32,
+        initial: u64,
+    ) -> Result<GuestLimiter, OverBudget> {
+        // At most 4 GiB (the builder's bound) is 65,536 pages.
+        let pages =
+            |bytes: u64| u32::try_from(bytes.div_ceil(WASM_PAGE as u64)).unwrap_or(u32::MAX);
+        let charged_pages = pages(initial);
+        if let Some(budget) = budget {
+            budget.try_charge(charged_pages as usize * WASM_PAGE)?;
+        }
+        Ok(GuestLimiter {
             memory_pages: u32::try_from(max_memory / WASM_PAGE).unwrap_or(u32::MAX),
             table_elements,
+            charged_pages,
+            budget: budget.cloned(),
+        })
+    }
+}
+
+impl Drop for GuestLimiter {
+    fn drop(&mut self) {
+        if let Some(budget) = &self.budget {
+            budget.release(self.charged_pages as usize * WASM_PAGE);
         }
     }
 }
@@ -52,7 +86,21 @@ impl ResourceLimiter for GuestLimiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= self.memory_pages as usize * WASM_PAGE)
+        if desired > self.memory_pages as usize * WASM_PAGE {
+            return Ok(false);
+        }
+        // Within `memory_pages`, so within u32.
+        let pages = desired.div_ceil(WASM_PAGE) as u32;
+        if pages > self.charged_pages {
+            let more = (pages - self.charged_pages) as usize * WASM_PAGE;
+            if let Some(budget) = &self.budget
+                && budget.try_charge(more).is_err()
+            {
+                return Ok(false);
+            }
+            self.charged_pages = pages;
+        }
+        Ok(true)
     }
 
     fn table_growing(
@@ -104,6 +152,7 @@ pub(crate) fn run(
     module: Module,
     call: Call,
     limits: &GuestLimits,
+    limiter: GuestLimiter,
     wasi: Option<Box<WasiState>>,
 ) -> impl Run {
     // Only what the run needs is moved into its future, which lives as long as the
@@ -115,11 +164,6 @@ pub(crate) fn run(
         (true, Some(limit)) => limit,
         (true, None) => u64::MAX,
     };
-    let settings = &module.guests().settings;
-    let limiter = GuestLimiter::new(
-        limits.max_memory.unwrap_or(settings.max_memory),
-        settings.max_table_elements,
-    );
     async move {
         let Call { entry, arg } = call;
         // Declared first, so dropped last: after the store has returned its slots.

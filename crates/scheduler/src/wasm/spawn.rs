@@ -20,7 +20,7 @@ use std::sync::atomic::Ordering;
 
 use shoal_executor::{Executor, Process};
 
-use super::guest::{Call, Runner};
+use super::guest::{Call, GuestLimiter, Runner};
 use super::module::Needs;
 use super::wasi::WasiConfig;
 use super::{Guests, Module, SpawnOptions};
@@ -116,22 +116,17 @@ pub(crate) fn spawn_guest(
         limits.max_memory.unwrap_or(guests.settings.max_memory),
         guests.settings.max_table_elements,
     )?;
-    // The initial memory is charged at instantiation; refusing the spawn now, when it
-    // cannot be, keeps that from ending a new process as a host error.
-    if let Some(budget) = executor.memory_budget() {
-        let needed = usize::try_from(module.needs().memory)
-            .unwrap_or(usize::MAX)
-            .saturating_add(shoal_executor::PROCESS_RECORD_BYTES);
-        if budget.used().saturating_add(needed) > budget.limit() {
-            return Err(SpawnError::MemoryBudget(shoal_proc::OverBudget {
-                limit: budget.limit(),
-                used: budget.used(),
-                wanted: needed,
-            }));
-        }
-    }
     options.process.validate()?;
 
+    // The initial memory is charged now, so that instantiation cannot fail for the
+    // budget (`GuestLimiter`); it is given back if this spawn fails below.
+    let limiter = GuestLimiter::charged(
+        executor.memory_budget(),
+        limits.max_memory.unwrap_or(guests.settings.max_memory),
+        guests.settings.max_table_elements,
+        module.needs().memory,
+    )
+    .map_err(SpawnError::MemoryBudget)?;
     let permit = guests.permit()?;
     // A WASI process's stdio and the I/O runtime, before it takes a table slot: a file
     // that cannot be opened is this spawn's error (and the permit goes back as it drops).
@@ -163,6 +158,7 @@ pub(crate) fn spawn_guest(
             module.clone(),
             Call { entry, arg },
             &limits,
+            limiter,
             context,
         )
     };

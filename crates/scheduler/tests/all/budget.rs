@@ -146,3 +146,28 @@ fn a_send_past_the_budget_gets_over_budget_and_a_signal_still_arrives() {
     assert_eq!(exit_of(&watcher).reason, ExitReason::Normal { code: 0 });
     assert_eq!(rt.stats().memory_used, 0);
 }
+
+#[test]
+fn growers_racing_for_the_budget_end_normally_or_are_refused_at_spawn_never_as_host_errors() {
+    let rt = Runtime::builder()
+        .workers(2)
+        .memory_budget(4 << 20)
+        .build()
+        .unwrap();
+    let m = rt.compile_wat(GROWER).unwrap();
+    let mut running = Vec::new();
+    for _ in 0..64 {
+        match rt.spawn(&m, "main", 0) {
+            Ok(handle) => running.push(handle),
+            Err(SpawnError::MemoryBudget(_)) => {}
+            Err(other) => panic!("refused for another reason: {other}"),
+        }
+    }
+    assert!(!running.is_empty());
+    for handle in &running {
+        let reason = exit_of(handle).reason;
+        assert!(matches!(reason, ExitReason::Normal { .. }), "{reason}");
+    }
+    assert_eq!(rt.stats().memory_used, 0);
+    assert!(rt.stats().memory_peak <= 4 << 20);
+}

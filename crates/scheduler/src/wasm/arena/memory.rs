@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 
-use shoal_proc::{MemoryBudget, OverBudget};
 use wasmtime::{LinearMemory, MemoryCreator, MemoryType};
 
 use super::region::{decommit, page_size, round_up};
@@ -37,33 +36,20 @@ thread_local! {
 pub(crate) struct MemoryArena {
     slots: Slots,
     page: usize,
-    /// The runtime's memory budget: every memory is charged its size while it lives.
-    budget: Option<Arc<MemoryBudget>>,
 }
 
 impl MemoryArena {
-    /// `count` memories of at most `max_memory` bytes each, for `workers` workers,
-    /// charged to `budget`.
+    /// `count` memories of at most `max_memory` bytes each, for `workers` workers.
     pub(crate) fn new(
         max_memory: usize,
         count: usize,
         workers: usize,
-        budget: Option<Arc<MemoryBudget>>,
     ) -> std::io::Result<Arc<MemoryArena>> {
         let page = page_size();
         Ok(Arc::new(MemoryArena {
             slots: Slots::new(round_up(max_memory.max(1), page), count, workers)?,
             page,
-            budget,
         }))
-    }
-
-    /// Charges `bytes` of memory growth to the budget.
-    fn charge(&self, bytes: usize) -> Result<(), OverBudget> {
-        match &self.budget {
-            Some(budget) => budget.try_charge(bytes),
-            None => Ok(()),
-        }
     }
 
     /// Makes `len` bytes at `ptr` read as zero again: the pages of the first
@@ -146,15 +132,7 @@ unsafe impl MemoryCreator for ArenaMemories {
                 "an initial memory of {minimum} bytes exceeds max_memory ({capacity} bytes): raise it with RuntimeBuilder::max_memory or `shoal run --max-memory`"
             ));
         }
-        arena.charge(minimum).map_err(|over| {
-            format!(
-                "{over}: raise it with RuntimeBuilder::memory_budget or `shoal run --memory-budget`"
-            )
-        })?;
         let (index, _) = arena.slots.take().ok_or_else(|| {
-            if let Some(budget) = &arena.budget {
-                budget.release(minimum);
-            }
             format!(
                 "all {} memory slots are in use (the runtime's process capacity)",
                 arena.slots.count
@@ -203,10 +181,6 @@ unsafe impl LinearMemory for ArenaMemory {
         if new_size > capacity {
             wasmtime::bail!("memory of {new_size} bytes exceeds max_memory ({capacity} bytes)");
         }
-        // A growth the budget refuses is a failed `memory.grow` (-1), never a trap.
-        self.arena
-            .charge(new_size.saturating_sub(self.size))
-            .map_err(wasmtime::Error::new)?;
         // Growth exposes bytes above the old size: they are zero, having been above the
         // high-water mark since the slot was last decommitted.
         self.size = new_size;
@@ -221,9 +195,6 @@ unsafe impl LinearMemory for ArenaMemory {
 
 impl Drop for ArenaMemory {
     fn drop(&mut self) {
-        if let Some(budget) = &self.arena.budget {
-            budget.release(self.size);
-        }
         let len = round_up(self.high_water, self.arena.page);
         // SAFETY: this memory owns `ptr..ptr + slot_size`, and `len` is within it.
         if unsafe { self.arena.reset(self.ptr, len) } {
@@ -243,7 +214,7 @@ mod tests {
 
     #[test]
     fn a_reused_memory_slot_reads_as_zeroes() {
-        let arena = MemoryArena::new(1 << 16, 1, 1, None).unwrap();
+        let arena = MemoryArena::new(1 << 16, 1, 1).unwrap();
         let creator = ArenaMemories(arena.clone());
         let ty = MemoryType::new(1, None);
         let mut memory = creator
@@ -262,7 +233,7 @@ mod tests {
 
     #[test]
     fn a_reused_memory_reads_as_zeroes_past_the_zeroed_head_too() {
-        let arena = MemoryArena::new(1 << 20, 1, 1, None).unwrap();
+        let arena = MemoryArena::new(1 << 20, 1, 1).unwrap();
         let creator = ArenaMemories(arena.clone());
         let ty = MemoryType::new(16, None);
         let len = 1 << 20;
@@ -281,7 +252,7 @@ mod tests {
 
     #[test]
     fn memories_past_the_arena_or_the_slot_are_refused() {
-        let arena = MemoryArena::new(1 << 16, 1, 1, None).unwrap();
+        let arena = MemoryArena::new(1 << 16, 1, 1).unwrap();
         let creator = ArenaMemories(arena);
         let ty = MemoryType::new(1, None);
         assert!(
