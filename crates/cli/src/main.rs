@@ -41,7 +41,8 @@ enum Command {
     Run(RunArgs),
     /// Measure fairness and speed: one workload of built-in guests, with its baselines.
     ///
-    /// Workloads: fair, wake, spawn, idle, ring, pingpong, skynet, yield, overhead, wasi.
+    /// Workloads: fair, wake, spawn, idle, ring, pingpong, skynet, yield, overhead, wasi,
+    /// order.
     /// `--json` prints one object; `--trace` writes the schedule for Perfetto; `--plot`
     /// draws fair's shares or wake's latencies as SVG.
     Bench(bench::BenchArgs),

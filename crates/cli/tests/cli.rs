@@ -249,6 +249,10 @@ fn every_bench_workload_prints_its_json_keys_and_the_machine() {
         (&["ring", "--procs", "10", "--rounds", "5"], &["msgs_per_s"]),
         (&["pingpong", "--rounds", "100"], &["roundtrip_ns"]),
         (
+            &["order", "--procs", "2", "--rounds", "10"],
+            &["msgs_per_s", "out_of_order", "missing", "retried"],
+        ),
+        (
             &["skynet", "--depth", "2"],
             &["elapsed_s", "sum", "raw_instantiate_s"],
         ),
@@ -593,5 +597,17 @@ fn the_memory_budget_is_a_flag_and_the_report_gives_its_peak() {
     assert!(
         (1..16).contains(&pages),
         "memory.grow failed at the budget: {pages}"
+    );
+}
+
+#[test]
+fn eight_senders_under_back_pressure_lose_nothing_and_keep_their_order() {
+    let v = bench(&["order", "--procs", "8", "--rounds", "20000"]);
+    assert_eq!(v["messages"], 160_000);
+    assert_eq!(v["out_of_order"], 0, "{v}");
+    assert_eq!(v["missing"], 0, "{v}");
+    assert!(
+        v["retried"].as_u64().unwrap() > 0,
+        "the receiver's small mailbox held the senders back: {v}"
     );
 }

@@ -211,3 +211,68 @@ mod tests {
         }
     }
 }
+
+/// The `order` workload's two kinds. Every message's tag is its sender's index and its
+/// payload the sender's count of messages before it, an `i64`.
+///
+/// `sender`: waits for a setup message `[receiver pid, index, count]`, then sends
+/// `count` messages; a send refused with `MAILBOX_FULL` or `OVER_BUDGET` is retried after
+/// a `yield`, any other failure ends it with that status. Exits with how many sends
+/// were refused and retried.
+///
+/// `receiver`: waits for a setup message `[senders, count]`, then receives
+/// `senders × count` messages, checking that each sender's arrive counting 0, 1, 2, ...
+/// (the next expected count per sender is at `1024 + 8 · index`). Exits with the number
+/// of messages out of that order (a loss or a duplicate shows as one), or, if no message
+/// comes for 10 s, minus the number still missing.
+pub(crate) const ORDER: &str = r#"(module
+  (import "shoal" "receive" (func $receive (param i64) (result i64)))
+  (import "shoal" "message_read" (func $read (param i32 i32) (result i32)))
+  (import "shoal" "message_tag" (func $tag (result i64)))
+  (import "shoal" "send" (func $send (param i64 i64 i32 i32) (result i32)))
+  (import "shoal" "yield" (func $yield))
+  (memory (export "memory") 1)
+  (func (export "sender") (result i32)
+    (local $to i64) (local $index i64) (local $count i64) (local $k i64)
+    (local $status i32) (local $retried i32)
+    (drop (call $receive (i64.const -1)))
+    (drop (call $read (i32.const 0) (i32.const 24)))
+    (local.set $to (i64.load (i32.const 0)))
+    (local.set $index (i64.load (i32.const 8)))
+    (local.set $count (i64.load (i32.const 16)))
+    (block $done
+      (loop $again
+        (br_if $done (i64.ge_u (local.get $k) (local.get $count)))
+        (i64.store (i32.const 32) (local.get $k))
+        (local.set $status
+          (call $send (local.get $to) (local.get $index) (i32.const 32) (i32.const 8)))
+        (if (i32.eqz (local.get $status))
+          (then (local.set $k (i64.add (local.get $k) (i64.const 1))))
+          (else
+            (if (i32.and (i32.ne (local.get $status) (i32.const -2))
+                         (i32.ne (local.get $status) (i32.const -13)))
+              (then (return (local.get $status))))
+            (local.set $retried (i32.add (local.get $retried) (i32.const 1)))
+            (call $yield)))
+        (br $again)))
+    (local.get $retried))
+  (func (export "receiver") (result i32)
+    (local $total i64) (local $got i64) (local $slot i32) (local $k i64) (local $bad i32)
+    (drop (call $receive (i64.const -1)))
+    (drop (call $read (i32.const 0) (i32.const 16)))
+    (local.set $total (i64.mul (i64.load (i32.const 0)) (i64.load (i32.const 8))))
+    (block $done
+      (loop $again
+        (br_if $done (i64.ge_u (local.get $got) (local.get $total)))
+        (if (i64.lt_s (call $receive (i64.const 10000)) (i64.const 0))
+          (then (return (i32.wrap_i64 (i64.sub (local.get $got) (local.get $total))))))
+        (local.set $slot
+          (i32.add (i32.const 1024) (i32.shl (i32.wrap_i64 (call $tag)) (i32.const 3))))
+        (drop (call $read (i32.const 16) (i32.const 8)))
+        (local.set $k (i64.load (i32.const 16)))
+        (if (i64.ne (local.get $k) (i64.load (local.get $slot)))
+          (then (local.set $bad (i32.add (local.get $bad) (i32.const 1)))))
+        (i64.store (local.get $slot) (i64.add (local.get $k) (i64.const 1)))
+        (local.set $got (i64.add (local.get $got) (i64.const 1)))
+        (br $again)))
+    (local.get $bad)))"#;

@@ -17,6 +17,7 @@
 //! | `skynet` | the 10-ary spawn tree of 10^D leaves, summed back up |
 //! | `yield` | one preemption round trip, against raw wasmtime |
 //! | `overhead` | a CPU-bound loop under Shoal, against raw wasmtime with the same instrumentation and with none |
+//! | `order` | S senders × M messages to one receiver with a small mailbox: per-sender order, none lost or duplicated, under back-pressure |
 //! | `wasi` | N copies of a real WASI program (`--module`), against the same copies one after another in a bare wasmtime store; fairness |
 //!
 //! Figures are medians where a workload repeats itself. Nothing here asserts a speed: a
@@ -27,6 +28,7 @@ mod guests;
 mod idle;
 mod map_count;
 mod messaging;
+mod order;
 mod overhead;
 mod plot;
 mod program;
@@ -145,8 +147,10 @@ pub(crate) enum Workload {
     Yield,
     /// A CPU-bound guest under each mode, against raw wasmtime.
     Overhead,
-    /// N copies of a real WASI program, against them one after another in bare wasmtime.
+    /// N copies of a real WASI program, against bare wasmtime on as many threads.
     Wasi,
+    /// N senders × M messages to one receiver with a small mailbox: order, loss, dups.
+    Order,
 }
 
 impl Workload {
@@ -162,6 +166,7 @@ impl Workload {
             Workload::Yield => "yield",
             Workload::Overhead => "overhead",
             Workload::Wasi => "wasi",
+            Workload::Order => "order",
         }
     }
 }
@@ -315,6 +320,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
         Workload::Yield => yields::run(&bench),
         Workload::Overhead => overhead::run(&bench),
         Workload::Wasi => program::run(&bench),
+        Workload::Order => order::run(&bench),
     }?;
 
     if let Some(path) = &args.trace {
