@@ -80,14 +80,10 @@ const ENTRY_EXPORTS: &str = r#"(module
 /// The module of seed `seed`, or `None` if wasm-smith could not make one from its bytes.
 fn module_of(seed: u64) -> Option<Vec<u8>> {
     let mut bytes = vec![0u8; CASE_BYTES];
-    // SplitMix64: the same bytes for the same seed everywhere.
+    // The same bytes for the same seed everywhere.
     let mut state = seed;
     for chunk in bytes.chunks_mut(8) {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
+        let z = crate::splitmix(&mut state);
         chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
     }
     let mut config = wasm_smith::Config {

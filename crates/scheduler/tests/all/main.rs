@@ -7,6 +7,7 @@
 mod actors;
 mod bad_input;
 mod budget;
+mod chaos;
 mod determinism;
 mod epoch;
 mod fuel;
@@ -31,6 +32,16 @@ use shoal_scheduler::{Exit, Pid, Preemption, ProcessHandle, Runtime, State};
 /// How long a test waits for something that should take milliseconds before calling it
 /// a hang. Generous: CI machines are shared and slow.
 pub const HANG: Duration = Duration::from_secs(60);
+
+/// SplitMix64: the next of a seeded sequence, the same on every machine, for the seeded
+/// tests (fuzz, chaos).
+pub fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
 
 /// An epoch configuration with a short tick, so tests that need preemption finish fast.
 pub fn epoch() -> Preemption {

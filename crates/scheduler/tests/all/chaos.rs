@@ -1,0 +1,242 @@
+//! Chaos, seeded: thousands of guests in a web of links and monitors from watchers that
+//! trap exits, ended at random by kills, exit signals with reasons, traps and normal
+//! exits, amid sends to the dead. Every relation must report the end it watched
+//! exactly once, with the reason the process really ended with, and nothing may leak.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use shoal_scheduler::{
+    ExitReason, MessageKind, Pid, Runtime, SendError, SignalReason, SpawnOptions,
+};
+
+use crate::{HANG, splitmix};
+
+/// `main(how)`: waits for one message, then ends by `how`: 0 returns (`normal(0)`),
+/// 1 traps (`unreachable`), 2 calls `exit(7)`, 3 waits for ever (ended by the host).
+const TARGET: &str = r#"(module
+  (import "shoal" "receive" (func $receive (param i64) (result i64)))
+  (import "shoal" "exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (func (export "main") (param $how i64) (result i32)
+    (drop (call $receive (i64.const -1)))
+    (if (i64.eq (local.get $how) (i64.const 1)) (then unreachable))
+    (if (i64.eq (local.get $how) (i64.const 2)) (then (call $exit (i32.const 7))))
+    (if (i64.eq (local.get $how) (i64.const 3)) (then (drop (call $receive (i64.const -1)))))
+    (i32.const 0)))"#;
+
+const TARGETS: usize = 2_000;
+const WATCHERS: usize = 40;
+/// Relations per watcher, half links and half monitors at random.
+const RELATIONS: usize = 60;
+
+/// What a watcher saw: the process it watched, by link or monitor, and the reason.
+type Seen = Vec<(usize, Pid, bool, ExitReason)>;
+
+#[test]
+fn every_link_and_monitor_reports_each_random_end_once_with_its_real_reason() {
+    for seed in [1, 2] {
+        chaos(seed);
+    }
+}
+
+fn chaos(seed: u64) {
+    let mut rng = seed;
+    let rt = Runtime::builder()
+        .workers(2)
+        .capacity(TARGETS + WATCHERS + 8)
+        .build()
+        .unwrap();
+    let module = rt.compile_wat(TARGET).unwrap();
+    let hows: Vec<u64> = (0..TARGETS).map(|_| splitmix(&mut rng) % 4).collect();
+    let targets: Vec<_> = hows
+        .iter()
+        .map(|&how| rt.spawn(&module, "main", how as i64).unwrap())
+        .collect();
+    let pids: Vec<Pid> = targets.iter().map(|h| h.pid()).collect();
+
+    // Watchers link to or monitor their targets, trapping exits, and then report every
+    // EXIT and DOWN until each relation has reported once.
+    let seen: Arc<Mutex<Seen>> = Arc::default();
+    let ready = Arc::new(AtomicUsize::new(0));
+    let mut relations: HashMap<(usize, Pid), bool> = HashMap::new();
+    let mut watchers = Vec::new();
+    for w in 0..WATCHERS {
+        let mut mine = Vec::new();
+        while mine.len() < RELATIONS {
+            let pid = pids[(splitmix(&mut rng) % TARGETS as u64) as usize];
+            if relations.contains_key(&(w, pid)) {
+                continue;
+            }
+            let link = splitmix(&mut rng) % 2 == 0;
+            relations.insert((w, pid), link);
+            mine.push((pid, link));
+        }
+        let (seen, ready) = (seen.clone(), ready.clone());
+        let watcher = rt
+            .spawn_native(SpawnOptions::new(), move |cx| async move {
+                cx.trap_exit(true);
+                for &(pid, link) in &mine {
+                    if link {
+                        cx.link(pid);
+                    } else {
+                        cx.monitor(pid);
+                    }
+                }
+                ready.fetch_add(1, Ordering::SeqCst);
+                for _ in 0..mine.len() {
+                    let Some(msg) = cx.receive(None, Some(HANG)).await else {
+                        return -1;
+                    };
+                    let (link, reason) = match msg.kind {
+                        MessageKind::Exit { reason } => (true, reason),
+                        MessageKind::Down { reason, .. } => (false, reason),
+                        MessageKind::Data => return -2,
+                    };
+                    let from = msg.from.expect("a signal names its process");
+                    seen.lock().push((w, from, link, reason));
+                }
+                // Nothing more may come: each relation reports once.
+                match cx.receive(None, Some(Duration::from_millis(50))).await {
+                    Some(_) => -3,
+                    None => 0,
+                }
+            })
+            .unwrap();
+        watchers.push(watcher);
+    }
+    crate::wait_until(format_args!("{WATCHERS} watchers to be ready"), || {
+        (ready.load(Ordering::SeqCst) == WATCHERS).then_some(())
+    });
+
+    // The chaos: every target is killed, sent an exit signal with a reason, or sent the
+    // message that ends it its own way, in a random order; between them, sends to
+    // random targets, which must be refused once the target is seen dead.
+    let mut order: Vec<usize> = (0..TARGETS).collect();
+    for i in (1..order.len()).rev() {
+        order.swap(i, (splitmix(&mut rng) % (i as u64 + 1)) as usize);
+    }
+    let mut waits_again = Vec::new();
+    for &t in &order {
+        let pid = pids[t];
+        match splitmix(&mut rng) % 4 {
+            0 => drop(rt.kill(pid)),
+            1 => drop(rt.exit(
+                pid,
+                SignalReason::Reason(ExitReason::Custom {
+                    code: (t % 100) as i32,
+                    data: vec![t as u8],
+                }),
+            )),
+            // A random send below may have ended it already.
+            _ => {
+                if rt.send(pid, 0, [1]).is_ok() && hows[t] == 3 {
+                    waits_again.push(pid);
+                }
+            }
+        }
+        let other = &targets[(splitmix(&mut rng) % TARGETS as u64) as usize];
+        let seen_dead = other.try_exit().is_some();
+        let sent = rt.send(other.pid(), 0, []);
+        if seen_dead {
+            assert_eq!(sent, Err(SendError::NoProc(other.pid())));
+        }
+    }
+    // Those that wait again after their message are ended by the host.
+    for pid in waits_again {
+        let _ = rt.kill(pid);
+    }
+    let mut ended: HashMap<Pid, ExitReason> = HashMap::new();
+    for target in &targets {
+        let exit = target.wait();
+        assert!(
+            !matches!(exit.reason, ExitReason::HostError { .. }),
+            "{}: {}",
+            exit.pid,
+            exit.reason
+        );
+        assert_eq!(
+            rt.send(exit.pid, 0, []),
+            Err(SendError::NoProc(exit.pid)),
+            "a message to the dead is refused"
+        );
+        ended.insert(exit.pid, exit.reason);
+    }
+    let kinds: std::collections::HashSet<_> = ended.values().map(ExitReason::kind).collect();
+    assert_eq!(
+        kinds.len(),
+        4,
+        "normal, trap, killed and custom ends all happened: {kinds:?}"
+    );
+    for watcher in &watchers {
+        assert_eq!(
+            watcher.wait().reason,
+            ExitReason::Normal { code: 0 },
+            "a watcher missed a signal or got one too many"
+        );
+    }
+
+    let seen = seen.lock();
+    assert_eq!(seen.len(), relations.len(), "one report per relation");
+    for (w, pid, link, reason) in seen.iter() {
+        assert_eq!(
+            relations.get(&(*w, *pid)),
+            Some(link),
+            "watcher {w} got a report of the wrong kind, or twice, for {pid}"
+        );
+        assert_eq!(
+            reason, &ended[pid],
+            "watcher {w} was told a wrong reason for {pid}"
+        );
+    }
+    let distinct: std::collections::HashSet<_> =
+        seen.iter().map(|(w, pid, _, _)| (*w, *pid)).collect();
+    assert_eq!(
+        distinct.len(),
+        relations.len(),
+        "no relation reported twice"
+    );
+
+    rt.shutdown(Duration::from_secs(1));
+    let stats = rt.stats();
+    assert_eq!(stats.live, 0);
+    assert_eq!(stats.memory_used, 0, "every charge given back");
+    assert_eq!(rt.registered(), 0);
+}
+
+#[test]
+fn spawns_racing_a_shutdown_either_run_to_an_exit_or_are_refused() {
+    let rt = Arc::new(Runtime::builder().workers(2).build().unwrap());
+    let module = rt.compile_wat(TARGET).unwrap();
+    let spawner = {
+        let rt = rt.clone();
+        std::thread::spawn(move || {
+            let mut handles = Vec::new();
+            loop {
+                match rt.spawn(&module, "main", 0) {
+                    Ok(handle) => handles.push(handle),
+                    Err(shoal_scheduler::SpawnError::ShuttingDown) => return handles,
+                    Err(other) => panic!("refused for another reason: {other}"),
+                }
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(20));
+    rt.shutdown(Duration::ZERO);
+    let handles = spawner.join().unwrap();
+    assert!(!handles.is_empty());
+    for handle in &handles {
+        // Each ends once: blocked in receive, every one is ended by the shutdown.
+        let exit = crate::exit_of(handle);
+        assert!(
+            !matches!(exit.reason, ExitReason::HostError { .. }),
+            "{}",
+            exit.reason
+        );
+    }
+    assert_eq!(rt.stats().live, 0);
+    assert_eq!(rt.stats().memory_used, 0);
+}
