@@ -71,7 +71,7 @@ fn chaos(seed: u64) {
             if relations.contains_key(&(w, pid)) {
                 continue;
             }
-            let link = splitmix(&mut rng) % 2 == 0;
+            let link = splitmix(&mut rng).is_multiple_of(2);
             relations.insert((w, pid), link);
             mine.push((pid, link));
         }
