@@ -192,26 +192,6 @@ pub(crate) const SPAWNER: &str = r#"(module
         (br $next)))
     (i32.const 0)))"#;
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn every_benchmark_guest_is_valid_wat() {
-        for (name, wat) in [
-            ("SPINNER", super::SPINNER),
-            ("LOOP", super::LOOP),
-            ("TRIVIAL", super::TRIVIAL),
-            ("IDLE", super::IDLE),
-            ("SLEEPER", super::SLEEPER),
-            ("RING_NODE", super::RING_NODE),
-            ("SKYNET", super::SKYNET),
-            ("SPAWNER", super::SPAWNER),
-        ] {
-            wasmtime::Module::new(&wasmtime::Engine::default(), wat)
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
-        }
-    }
-}
-
 /// The `order` workload's two kinds. Every message's tag is its sender's index and its
 /// payload the sender's count of messages before it, an `i64`.
 ///
@@ -276,3 +256,24 @@ pub(crate) const ORDER: &str = r#"(module
         (local.set $got (i64.add (local.get $got) (i64.const 1)))
         (br $again)))
     (local.get $bad)))"#;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_benchmark_guest_is_valid_wat() {
+        for (name, wat) in [
+            ("SPINNER", super::SPINNER),
+            ("LOOP", super::LOOP),
+            ("TRIVIAL", super::TRIVIAL),
+            ("IDLE", super::IDLE),
+            ("SLEEPER", super::SLEEPER),
+            ("RING_NODE", super::RING_NODE),
+            ("SKYNET", super::SKYNET),
+            ("SPAWNER", super::SPAWNER),
+            ("ORDER", super::ORDER),
+        ] {
+            wasmtime::Module::new(&wasmtime::Engine::default(), wat)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+}
