@@ -121,6 +121,11 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Draw the processes' CPU shares, sorted, against an even share, as SVG: those that
+    /// wanted a worker the whole time, or every process if fewer than two did.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+
     /// WASI: a host directory the processes see, as `HOST` (same path in the guest) or
     /// `HOST::GUEST`. Opened once and shared by all the processes. Repeatable.
     #[arg(long = "dir", value_name = "HOST[::GUEST]")]
@@ -166,11 +171,15 @@ fn main() -> ExitCode {
         .init();
 
     let result = match cli.command {
-        Command::Run(args) => run::run(&args).map(|outcome| {
+        Command::Run(args) => run::run(&args).and_then(|outcome| {
             if args.json {
                 println!("{}", report::json(&outcome));
             } else {
                 print!("{}", report::human(&outcome));
+            }
+            match &args.plot {
+                Some(path) => report::plot(&outcome, path),
+                None => Ok(()),
             }
         }),
         Command::Bench(args) => bench::run(&args),

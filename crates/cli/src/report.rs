@@ -114,10 +114,7 @@ struct Contending {
 
 impl Contending {
     fn of(exits: &[Exit]) -> Contending {
-        let contending: Vec<&Exit> = exits
-            .iter()
-            .filter(|e| e.accounting.voluntary_yields == 0 && e.accounting.waiting.is_zero())
-            .collect();
+        let contending = contending(exits);
         let measured = |xs: Vec<f64>| (xs.len() >= 2).then(|| Share::measured(&xs)).flatten();
         Contending {
             processes: contending.len(),
@@ -259,6 +256,41 @@ impl<'a> Report<'a> {
             processes,
         }
     }
+}
+
+/// Draws the CPU shares `--plot` asks for (its help says which processes).
+pub(crate) fn plot(outcome: &Outcome, path: &std::path::Path) -> anyhow::Result<()> {
+    let contending = contending(&outcome.exits);
+    let chosen: Vec<&Exit> = if contending.len() >= 2 {
+        contending
+    } else {
+        outcome.exits.iter().collect()
+    };
+    let running: Vec<f64> = chosen
+        .iter()
+        .map(|e| e.accounting.running.as_secs_f64())
+        .collect();
+    let mean = running.iter().sum::<f64>() / running.len().max(1) as f64;
+    let mut shares: Vec<f64> = running
+        .iter()
+        .map(|r| if mean > 0.0 { r / mean } else { 1.0 })
+        .collect();
+    shares.sort_by(f64::total_cmp);
+    crate::bench::plot::draw(
+        path,
+        &crate::bench::plot::Data::Shares {
+            shares,
+            measure: "running time",
+        },
+    )
+}
+
+/// The processes that never yielded nor waited: they wanted a worker the whole time.
+fn contending(exits: &[Exit]) -> Vec<&Exit> {
+    exits
+        .iter()
+        .filter(|e| e.accounting.voluntary_yields == 0 && e.accounting.waiting.is_zero())
+        .collect()
 }
 
 /// The JSON report: one object, one line.

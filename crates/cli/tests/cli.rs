@@ -611,3 +611,29 @@ fn eight_senders_under_back_pressure_lose_nothing_and_keep_their_order() {
         "the receiver's small mailbox held the senders back: {v}"
     );
 }
+
+#[test]
+fn run_plot_draws_the_shares_as_svg() {
+    let path = std::env::temp_dir().join(format!("shoal-cli-{}-run.svg", std::process::id()));
+    let out = shoal(&[
+        "run",
+        "--procs",
+        "3",
+        "--invoke",
+        "spin",
+        "--arg",
+        "1000",
+        "--plot",
+        path.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let svg = std::fs::read_to_string(&path).unwrap();
+    assert!(svg.starts_with("<svg"));
+    assert!(svg.contains("CPU share of 3 processes"), "{svg}");
+    assert!(svg.contains("measured (running time)"));
+    let _ = std::fs::remove_file(&path);
+}

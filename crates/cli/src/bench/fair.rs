@@ -145,7 +145,10 @@ fn report(
     }
     let mut sorted = fuel_shares;
     sorted.sort_by(f64::total_cmp);
-    report.plot = Some(Data::Shares(sorted));
+    report.plot = Some(Data::Shares {
+        shares: sorted,
+        measure: "fuel",
+    });
     report
 }
 

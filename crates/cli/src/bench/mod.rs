@@ -30,7 +30,7 @@ mod map_count;
 mod messaging;
 mod order;
 mod overhead;
-mod plot;
+pub(crate) mod plot;
 mod program;
 mod raw;
 mod skynet;

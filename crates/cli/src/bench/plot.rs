@@ -1,5 +1,5 @@
-//! `--plot FILE.svg`: fair's sorted CPU shares against the ideal line, and wake's latency
-//! distribution (its CDF), drawn with plotters' SVG backend.
+//! `--plot FILE.svg`: sorted CPU shares against the ideal line (`bench fair`, `run`), and
+//! wake's latency distribution (its CDF), drawn with plotters' SVG backend.
 
 use std::path::Path;
 
@@ -9,8 +9,11 @@ use plotters::prelude::*;
 /// What a workload hands over to be drawn.
 #[derive(Debug)]
 pub(crate) enum Data {
-    /// CPU shares relative to the mean, sorted ascending.
-    Shares(Vec<f64>),
+    /// CPU shares relative to the mean, sorted ascending, and what they measured.
+    Shares {
+        shares: Vec<f64>,
+        measure: &'static str,
+    },
     /// Wake-up latencies in µs, sorted ascending.
     Latencies(Vec<f64>),
 }
@@ -22,7 +25,7 @@ pub(crate) fn draw(path: &Path, data: &Data) -> anyhow::Result<()> {
     let root = SVGBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
     match data {
-        Data::Shares(shares) => shares_chart(&root, shares),
+        Data::Shares { shares, measure } => shares_chart(&root, shares, measure),
         Data::Latencies(us) => latency_chart(&root, us),
     }
     .map_err(|e| anyhow!("{e}"))?;
@@ -33,7 +36,7 @@ pub(crate) fn draw(path: &Path, data: &Data) -> anyhow::Result<()> {
 type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
 type DrawResult = Result<(), Box<dyn std::error::Error>>;
 
-fn shares_chart(root: &Area<'_>, shares: &[f64]) -> DrawResult {
+fn shares_chart(root: &Area<'_>, shares: &[f64], measure: &str) -> DrawResult {
     let n = shares.len().max(1);
     let hi = shares.iter().copied().fold(1.0_f64, f64::max) * 1.05;
     let lo = shares.iter().copied().fold(1.0_f64, f64::min).min(0.9) * 0.95;
@@ -60,7 +63,7 @@ fn shares_chart(root: &Area<'_>, shares: &[f64]) -> DrawResult {
             shares.iter().enumerate().map(|(i, &s)| (i, s)),
             BLUE.stroke_width(2),
         ))?
-        .label("measured (fuel)")
+        .label(format!("measured ({measure})"))
         .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE));
     chart
         .configure_series_labels()
