@@ -107,7 +107,14 @@ mod tests {
     fn both_charts_draw_an_svg_with_their_axis_labels() {
         let dir = std::env::temp_dir();
         let shares = dir.join(format!("shoal-shares-{}.svg", std::process::id()));
-        draw(&shares, &Data::Shares(vec![0.98, 1.0, 1.02])).unwrap();
+        draw(
+            &shares,
+            &Data::Shares {
+                shares: vec![0.98, 1.0, 1.02],
+                measure: "fuel",
+            },
+        )
+        .unwrap();
         let svg = std::fs::read_to_string(&shares).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("share / fair share"));
         let latency = dir.join(format!("shoal-wake-{}.svg", std::process::id()));
