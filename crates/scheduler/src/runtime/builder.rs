@@ -362,5 +362,13 @@ mod tests {
             setting_of(RuntimeBuilder::default().deadline(Duration::ZERO)),
             "deadline"
         );
+        assert_eq!(
+            setting_of(RuntimeBuilder::default().memory_budget(1)),
+            "memory_budget"
+        );
+        assert_eq!(
+            setting_of(RuntimeBuilder::default().mailbox_bytes(0)),
+            "mailbox_bytes"
+        );
     }
 }
