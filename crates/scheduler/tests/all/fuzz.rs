@@ -78,7 +78,8 @@ const ENTRY_EXPORTS: &str = r#"(module
   (func (export "main") (param i64) (result i32) (i32.const 0)))"#;
 
 /// The module of seed `seed`, or `None` if wasm-smith could not make one from its bytes.
-fn module_of(seed: u64) -> Option<Vec<u8>> {
+/// With `host`, it imports from the whole `shoal` module; without, it imports nothing.
+fn module_of(seed: u64, host: bool) -> Option<Vec<u8>> {
     let mut bytes = vec![0u8; CASE_BYTES];
     // The same bytes for the same seed everywhere.
     let mut state = seed;
@@ -87,7 +88,8 @@ fn module_of(seed: u64) -> Option<Vec<u8>> {
         chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
     }
     let mut config = wasm_smith::Config {
-        available_imports: Some(wat::parse_str(HOST_IMPORTS).expect("the imports parse")),
+        available_imports: host.then(|| wat::parse_str(HOST_IMPORTS).expect("the imports parse")),
+        max_imports: if host { 100 } else { 0 },
         exports: Some(wat::parse_str(ENTRY_EXPORTS).expect("the exports parse")),
         // The exported memory the shape asks for is the one: no more of its own.
         max_memories: 0,
@@ -111,7 +113,9 @@ fn module_of(seed: u64) -> Option<Vec<u8>> {
         wide_arithmetic_enabled: false,
         ..wasm_smith::Config::default()
     };
-    config.canonicalize_nans = false;
+    // NaN bits may differ between two compilations of the same code; canonical NaNs
+    // make results comparable in the differential mode.
+    config.canonicalize_nans = !host;
     let module = wasm_smith::Module::new(config, &mut Unstructured::new(&bytes)).ok()?;
     Some(module.to_bytes())
 }
@@ -130,7 +134,7 @@ fn run_batch(seeds: &[u64]) -> usize {
         .unwrap();
     let mut handles = Vec::new();
     for &seed in seeds {
-        let Some(bytes) = module_of(seed) else {
+        let Some(bytes) = module_of(seed, true) else {
             continue;
         };
         // A module the engine refuses (a feature it lacks) is wasm-smith's choice, not a
@@ -192,5 +196,93 @@ fn generated_guests_calling_the_whole_abi_never_cause_a_host_error_or_a_leak() {
     assert!(
         ran as u64 >= cases / 2,
         "only {ran} of {cases} generated modules ran"
+    );
+}
+
+/// Seeds of the differential mode per `cargo test`.
+const DIFFERENTIAL_CASES: u64 = 100;
+
+/// How a call of `main(arg)` ended, in terms both sides share.
+#[derive(Debug, PartialEq, Eq)]
+enum Ended {
+    Returned(i32),
+    /// wasmtime's words for the trap, which Shoal keeps as the trap's message.
+    Trapped(String),
+    OutOfFuel,
+}
+
+/// `main(arg)` of `bytes` in a bare wasmtime store with Shoal's wasm stack and the same
+/// fuel; `None` if the bare engine refuses the module.
+fn bare(bytes: &[u8], arg: i64) -> Option<Ended> {
+    let mut config = wasmtime::Config::new();
+    config.consume_fuel(true);
+    // Shoal's `max_wasm_stack`: a recursion overflows at the same depth.
+    config.max_wasm_stack(256 << 10);
+    let engine = wasmtime::Engine::new(&config).unwrap();
+    let module = wasmtime::Module::new(&engine, bytes).ok()?;
+    // Shoal's default caps: a memory of 16 MiB, tables of 10,000 elements.
+    let limits = wasmtime::StoreLimitsBuilder::new()
+        .memory_size(shoal_scheduler::DEFAULT_MAX_MEMORY)
+        .table_elements(shoal_scheduler::DEFAULT_MAX_TABLE_ELEMENTS as usize)
+        .build();
+    let mut store = wasmtime::Store::new(&engine, limits);
+    store.limiter(|limits| limits);
+    store.set_fuel(FUEL_LIMIT).unwrap();
+    let ended = |e: wasmtime::Error| match e.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::OutOfFuel) => Ended::OutOfFuel,
+        Some(trap) => Ended::Trapped(trap.to_string()),
+        None => panic!("bare wasmtime failed otherwise: {e:#}"),
+    };
+    let instance = match wasmtime::Instance::new(&mut store, &module, &[]) {
+        Ok(instance) => instance,
+        Err(e) => return Some(ended(e)),
+    };
+    let main = instance
+        .get_typed_func::<i64, i32>(&mut store, "main")
+        .expect("the shape exports main");
+    Some(match main.call(&mut store, arg) {
+        Ok(code) => Ended::Returned(code),
+        Err(e) => ended(e),
+    })
+}
+
+#[test]
+fn pure_compute_modules_end_alike_under_shoal_preempting_them_and_bare_wasmtime() {
+    let first = env_u64("SHOAL_FUZZ_SEED").unwrap_or(0);
+    let cases = env_u64("SHOAL_FUZZ_CASES").unwrap_or(DIFFERENTIAL_CASES);
+    // Fuel quanta of 1,000: a generated loop is preempted hundreds of times.
+    let rt = Runtime::builder()
+        .workers(2)
+        .preemption(Preemption::Fuel { quantum: 1_000 })
+        .fuel_limit(FUEL_LIMIT)
+        .build()
+        .unwrap();
+    let mut compared = 0;
+    for seed in first..first + cases {
+        let Some(bytes) = module_of(seed, false) else {
+            continue;
+        };
+        let (Ok(module), Some(expected)) = (rt.compile(&bytes), bare(&bytes, seed as i64)) else {
+            continue;
+        };
+        let exit = rt.spawn(&module, "main", seed as i64).unwrap().wait();
+        let got = match exit.reason {
+            ExitReason::Normal { code } => Ended::Returned(code),
+            ExitReason::OutOfFuel => Ended::OutOfFuel,
+            ExitReason::Trap { message, .. } => Ended::Trapped(message),
+            other => panic!("seed {seed}: ended {other}"),
+        };
+        if std::env::var_os("SHOAL_FUZZ_VERBOSE").is_some() {
+            eprintln!("differential seed {seed}: {got:?}");
+        }
+        assert_eq!(
+            got, expected,
+            "seed {seed}: Shoal and bare wasmtime disagree"
+        );
+        compared += 1;
+    }
+    assert!(
+        compared as u64 >= cases / 2,
+        "only {compared} of {cases} modules compared"
     );
 }
