@@ -6,8 +6,8 @@
 //! - the host never panics, crashes or hangs (the test harness would say so);
 //! - every process ends with one exit, and none of them is a `host_error`: that reason
 //!   is for the host's own failures, and no guest behaviour may cause one;
-//! - after shutdown the runtime's counts are back to zero: live processes and the memory
-//!   budget (process records, linear memory, queued messages).
+//! - after shutdown the runtime's counts are back to zero: live processes, registered
+//!   names, and the memory budget (process records, linear memory, queued messages).
 //!
 //! # Running it
 //! `cargo test` runs a fixed-seed slice: [`DEFAULT_CASES`] modules, a few seconds. For a
@@ -174,6 +174,11 @@ fn run_batch(seeds: &[u64]) -> usize {
     assert_eq!(
         stats.memory_used, 0,
         "seeds {seeds:?}: memory still charged after every process ended"
+    );
+    assert_eq!(
+        rt.registered(),
+        0,
+        "seeds {seeds:?}: a name outlived its process"
     );
     handles.len()
 }
