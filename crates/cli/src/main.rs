@@ -13,6 +13,7 @@
 mod allocator;
 mod bench;
 mod declared;
+mod fuzz;
 mod preempt;
 mod report;
 mod run;
@@ -46,6 +47,10 @@ enum Command {
     /// `--json` prints one object; `--trace` writes the schedule for Perfetto; `--plot`
     /// draws fair's shares or wake's latencies as SVG.
     Bench(bench::BenchArgs),
+    /// Fuzz the runtime with generated guests: `abi` (calls of the whole host ABI; no
+    /// host error, no leak) or `differential` (pure compute; the same end as bare
+    /// wasmtime). Runs `--cases` seeds or for `--secs`; a failure names its seed.
+    Fuzz(fuzz::FuzzArgs),
 }
 
 /// Options of `shoal run`. Names follow wasmtime's CLI where it has one (`--invoke`).
@@ -183,6 +188,7 @@ fn main() -> ExitCode {
             }
         }),
         Command::Bench(args) => bench::run(&args),
+        Command::Fuzz(args) => fuzz::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -637,3 +637,47 @@ fn run_plot_draws_the_shares_as_svg() {
     assert!(svg.contains("measured (running time)"));
     let _ = std::fs::remove_file(&path);
 }
+
+/// `shoal fuzz ARGS --json`, checked to succeed (a failure exits 2, naming its seed).
+fn fuzz(args: &[&str]) -> Value {
+    let mut all = vec!["fuzz", "--json"];
+    all.extend_from_slice(args);
+    let out = shoal(&all);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("--json prints one JSON object")
+}
+
+#[test]
+fn generated_guests_calling_the_whole_abi_cause_no_host_error_and_no_leak() {
+    let v = fuzz(&["--cases", "200"]);
+    assert_eq!(v["cases"], 200);
+    assert!(
+        v["ran"].as_u64().unwrap() >= 100,
+        "most generated modules must run, or nothing is tested: {v}"
+    );
+    let ends = v["ends"].as_object().unwrap();
+    assert!(!ends.contains_key("host_error"), "{v}");
+    assert!(ends.len() >= 3, "a variety of ends: {v}");
+}
+
+#[test]
+fn pure_compute_guests_end_alike_under_shoal_and_bare_wasmtime() {
+    let v = fuzz(&["--mode", "differential", "--cases", "100"]);
+    assert!(v["ran"].as_u64().unwrap() >= 50, "{v}");
+    let ends = v["ends"].as_object().unwrap();
+    assert!(
+        ends.contains_key("out of fuel") && ends.contains_key("returned"),
+        "{v}"
+    );
+}
+
+#[test]
+fn fuzz_runs_for_the_seconds_asked() {
+    let v = fuzz(&["--secs", "0.5", "--seed", "1000000"]);
+    assert!(v["cases"].as_u64().unwrap() > 0);
+    assert!(v["elapsed_s"].as_f64().unwrap() >= 0.5);
+}

@@ -11,7 +11,6 @@ mod chaos;
 mod determinism;
 mod epoch;
 mod fuel;
-mod fuzz;
 mod host_api;
 mod kill;
 mod layers;
@@ -34,7 +33,7 @@ use shoal_scheduler::{Exit, Pid, Preemption, ProcessHandle, Runtime, State};
 pub const HANG: Duration = Duration::from_secs(60);
 
 /// SplitMix64: the next of a seeded sequence, the same on every machine, for the seeded
-/// tests (fuzz, chaos).
+/// tests (chaos).
 pub fn splitmix(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let mut z = *state;
