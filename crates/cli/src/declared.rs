@@ -11,6 +11,18 @@ use wasmparser::{Parser, Payload, TypeRef};
 /// The wasm page size unless a memory declares its own (the custom-page-sizes proposal).
 const DEFAULT_PAGE_LOG2: u32 = 16;
 
+/// Address space the memory arena may take when it is sized for a module (slot size ×
+/// capacity): 16 TiB, an eighth of x86-64's 128 TiB of user address space, leaving the
+/// rest to the fiber stacks, the heap and the host. Address space, not memory: only the
+/// pages a process touches become resident.
+const ARENA_ADDRESS_SPACE: u64 = 16 << 40;
+
+/// The largest memory slot the runtime accepts: a 32-bit memory's 4 GiB.
+const MAX_SLOT: u64 = 4 << 30;
+
+/// The wasm page size: slot sizes are whole pages.
+const WASM_PAGE: u64 = 1 << DEFAULT_PAGE_LOG2;
+
 /// A module's largest memory and table, as declared.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Declared {
@@ -64,6 +76,25 @@ impl Declared {
         declared
     }
 
+    /// The largest memory to allow each of `capacity` processes of this module: its
+    /// declared maximum, or as much as [`ARENA_ADDRESS_SPACE`] leaves each slot when it
+    /// declares none (at most 4 GiB); at least its initial size and the runtime's default.
+    pub(crate) fn max_memory(&self, capacity: usize) -> u64 {
+        let room =
+            (ARENA_ADDRESS_SPACE / capacity.max(1) as u64 / WASM_PAGE * WASM_PAGE).min(MAX_SLOT);
+        self.memory_max
+            .map_or(room, |max| max.min(room))
+            .max(self.memory_min)
+            .max(shoal::DEFAULT_MAX_MEMORY as u64)
+    }
+
+    /// The largest table to allow: its initial size, at least the runtime's default.
+    pub(crate) fn max_table_elements(&self) -> u32 {
+        u32::try_from(self.table_min)
+            .unwrap_or(u32::MAX)
+            .max(shoal::DEFAULT_MAX_TABLE_ELEMENTS)
+    }
+
     fn memory(&mut self, memory: &wasmparser::MemoryType) {
         let page = 1u64 << memory.page_size_log2.unwrap_or(DEFAULT_PAGE_LOG2);
         let min = memory.initial.saturating_mul(page);
@@ -101,6 +132,25 @@ mod tests {
         assert_eq!(declared.memory_min, 3 << 16);
         assert_eq!(declared.memory_max, None);
         assert_eq!(declared.table_min, 0);
+    }
+
+    #[test]
+    fn the_caps_follow_the_declaration_within_the_address_space() {
+        let declared = Declared::of(br#"(module (memory 298) (table 10433 funcref))"#);
+        // No maximum: what 16 TiB leaves 10,000 slots, in whole pages.
+        assert_eq!(
+            declared.max_memory(10_000),
+            (16u64 << 40) / 10_000 / 65_536 * 65_536
+        );
+        assert_eq!(declared.max_memory(1), 4 << 30, "never above 4 GiB");
+        assert_eq!(declared.max_table_elements(), 10_433);
+        let small = Declared::of(br#"(module (memory 1 2))"#);
+        assert_eq!(
+            small.max_memory(10_000),
+            16 << 20,
+            "never below the default"
+        );
+        assert_eq!(small.max_table_elements(), 10_000);
     }
 
     #[test]

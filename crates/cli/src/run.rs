@@ -31,18 +31,6 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 /// one child (the built-in senders each spawn one `pong`).
 const CAPACITY_PER_PROC: usize = 2;
 
-/// Address space `shoal run` lets the memory arena take when it sizes the slots for a
-/// module (slot size × capacity): 16 TiB, an eighth of x86-64's 128 TiB of user address
-/// space, leaving the rest to the fiber stacks, the heap and the host. Address space, not
-/// memory: only the pages a process touches become resident.
-const ARENA_ADDRESS_SPACE: u64 = 16 << 40;
-
-/// The largest memory slot the runtime accepts: a 32-bit memory's 4 GiB.
-const MAX_SLOT: u64 = 4 << 30;
-
-/// The wasm page size: slot sizes are whole pages.
-const WASM_PAGE: u64 = 64 << 10;
-
 /// The sub-directory of the user's cache directory where compiled modules are kept.
 const CACHE_SUBDIR: &str = "shoal";
 
@@ -168,28 +156,14 @@ fn limits(args: &RunArgs, procs: usize, declared: Option<Declared>) -> Limits {
             .saturating_mul(CAPACITY_PER_PROC)
             .clamp(DEFAULT_CAPACITY, MAX_CAPACITY)
     });
-    let declared = declared.unwrap_or_default();
-    let max_memory = args.max_memory.map_or_else(
-        || {
-            // Whole pages of the address space each slot may take, at most 4 GiB.
-            let room = (ARENA_ADDRESS_SPACE / capacity.max(1) as u64 / WASM_PAGE * WASM_PAGE)
-                .min(MAX_SLOT);
-            match &args.module {
-                Some(_) => declared
-                    .memory_max
-                    .map_or(room, |max| max.min(room))
-                    .max(declared.memory_min)
-                    .max(DEFAULT_MAX_MEMORY as u64),
-                None => DEFAULT_MAX_MEMORY as u64,
-            }
-        },
-        |size| size.as_u64(),
-    );
-    let max_table_elements = args.max_table_elements.unwrap_or_else(|| {
-        u32::try_from(declared.table_min)
-            .unwrap_or(u32::MAX)
-            .max(DEFAULT_MAX_TABLE_ELEMENTS)
-    });
+    let max_memory = match (args.max_memory, declared) {
+        (Some(size), _) => size.as_u64(),
+        (None, Some(declared)) => declared.max_memory(capacity),
+        (None, None) => DEFAULT_MAX_MEMORY as u64,
+    };
+    let max_table_elements = args
+        .max_table_elements
+        .unwrap_or_else(|| declared.map_or(DEFAULT_MAX_TABLE_ELEMENTS, |d| d.max_table_elements()));
     Limits {
         capacity,
         max_memory,

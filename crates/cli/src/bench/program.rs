@@ -48,7 +48,14 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
     argv.extend(args.guest_args.iter().cloned());
 
     // Shoal: every copy at once.
-    let runtime = bench.runtime(|b| b)?;
+    // Limits sized to what the module declares, as `shoal run` sizes them.
+    let declared = crate::declared::Declared::of(&bytes);
+    let runtime = bench.runtime(|b| {
+        b.max_memory(
+            usize::try_from(declared.max_memory(shoal::DEFAULT_CAPACITY)).unwrap_or(usize::MAX),
+        )
+        .max_table_elements(declared.max_table_elements())
+    })?;
     let module = runtime.compile(&bytes)?;
     ensure!(
         module.uses_wasi(),
