@@ -28,8 +28,18 @@ const TARGET: &str = r#"(module
     (if (i64.eq (local.get $how) (i64.const 3)) (then (drop (call $receive (i64.const -1)))))
     (i32.const 0)))"#;
 
+/// Guests per run, and watchers, in `cargo test`; `SHOAL_CHAOS_SCALE=K` multiplies both
+/// for a longer run (BENCHMARKS.md reports K = 5: 10,000 guests, 200 watchers).
 const TARGETS: usize = 2_000;
 const WATCHERS: usize = 40;
+
+/// `SHOAL_CHAOS_SCALE`, or 1.
+fn scale() -> usize {
+    std::env::var("SHOAL_CHAOS_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+}
 /// Relations per watcher, half links and half monitors at random.
 const RELATIONS: usize = 60;
 
@@ -44,14 +54,15 @@ fn every_link_and_monitor_reports_each_random_end_once_with_its_real_reason() {
 }
 
 fn chaos(seed: u64) {
+    let (targets_n, watchers_n) = (TARGETS * scale(), WATCHERS * scale());
     let mut rng = seed;
     let rt = Runtime::builder()
         .workers(2)
-        .capacity(TARGETS + WATCHERS + 8)
+        .capacity(targets_n + watchers_n + 8)
         .build()
         .unwrap();
     let module = rt.compile_wat(TARGET).unwrap();
-    let hows: Vec<u64> = (0..TARGETS).map(|_| splitmix(&mut rng) % 4).collect();
+    let hows: Vec<u64> = (0..targets_n).map(|_| splitmix(&mut rng) % 4).collect();
     let targets: Vec<_> = hows
         .iter()
         .map(|&how| rt.spawn(&module, "main", how as i64).unwrap())
@@ -64,10 +75,10 @@ fn chaos(seed: u64) {
     let ready = Arc::new(AtomicUsize::new(0));
     let mut relations: HashMap<(usize, Pid), bool> = HashMap::new();
     let mut watchers = Vec::new();
-    for w in 0..WATCHERS {
+    for w in 0..watchers_n {
         let mut mine = Vec::new();
         while mine.len() < RELATIONS {
-            let pid = pids[(splitmix(&mut rng) % TARGETS as u64) as usize];
+            let pid = pids[(splitmix(&mut rng) % targets_n as u64) as usize];
             if relations.contains_key(&(w, pid)) {
                 continue;
             }
@@ -108,14 +119,14 @@ fn chaos(seed: u64) {
             .unwrap();
         watchers.push(watcher);
     }
-    crate::wait_until(format_args!("{WATCHERS} watchers to be ready"), || {
-        (ready.load(Ordering::SeqCst) == WATCHERS).then_some(())
+    crate::wait_until(format_args!("{watchers_n} watchers to be ready"), || {
+        (ready.load(Ordering::SeqCst) == watchers_n).then_some(())
     });
 
     // The chaos: every target is killed, sent an exit signal with a reason, or sent the
     // message that ends it its own way, in a random order; between them, sends to
     // random targets, which must be refused once the target is seen dead.
-    let mut order: Vec<usize> = (0..TARGETS).collect();
+    let mut order: Vec<usize> = (0..targets_n).collect();
     for i in (1..order.len()).rev() {
         order.swap(i, (splitmix(&mut rng) % (i as u64 + 1)) as usize);
     }
@@ -138,7 +149,7 @@ fn chaos(seed: u64) {
                 }
             }
         }
-        let other = &targets[(splitmix(&mut rng) % TARGETS as u64) as usize];
+        let other = &targets[(splitmix(&mut rng) % targets_n as u64) as usize];
         let seen_dead = other.try_exit().is_some();
         let sent = rt.send(other.pid(), 0, []);
         if seen_dead {
