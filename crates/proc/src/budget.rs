@@ -56,8 +56,12 @@ impl MemoryBudget {
         }
     }
 
-    /// Charges `bytes` if they fit under the limit.
+    /// Charges `bytes` if they fit under the limit. Nothing to charge touches no shared
+    /// state (a guest without memory spawns and exits without it).
     pub fn try_charge(&self, bytes: usize) -> Result<(), OverBudget> {
+        if bytes == 0 {
+            return Ok(());
+        }
         let mut used = self.used.load(Ordering::Relaxed);
         loop {
             let next = used.saturating_add(bytes);
@@ -89,6 +93,9 @@ impl MemoryBudget {
 
     /// Gives back `bytes` charged earlier.
     pub fn release(&self, bytes: usize) {
+        if bytes == 0 {
+            return;
+        }
         let before = self.used.fetch_sub(bytes, Ordering::Relaxed);
         debug_assert!(before >= bytes, "released {bytes} of {before} charged");
     }
