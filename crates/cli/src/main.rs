@@ -165,6 +165,12 @@ pub(crate) struct RunArgs {
     pub guest_args: Vec<String>,
 }
 
+/// A size from the command line as the runtime's `usize`; one past `usize` saturates and
+/// is refused by the runtime's range check like any other too-large setting.
+pub(crate) fn bytes(size: bytesize::ByteSize) -> usize {
+    usize::try_from(size.as_u64()).unwrap_or(usize::MAX)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()

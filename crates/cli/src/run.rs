@@ -193,7 +193,7 @@ fn build_runtime(args: &RunArgs, limits: &Limits) -> anyhow::Result<Runtime> {
         .max_memory(usize::try_from(limits.max_memory).unwrap_or(usize::MAX))
         .max_table_elements(limits.max_table_elements);
     if let Some(budget) = args.memory_budget {
-        builder = builder.memory_budget(usize::try_from(budget.as_u64()).unwrap_or(usize::MAX));
+        builder = builder.memory_budget(crate::bytes(budget));
     }
     if let Some(fuel) = args.fuel_limit {
         builder = builder.fuel_limit(fuel);

@@ -25,16 +25,22 @@ fn shoal_caching_in(cache_home: &std::path::Path, args: &[&str]) -> Output {
         .expect("the shoal binary runs")
 }
 
-fn json(args: &[&str]) -> Value {
-    let mut all = vec!["run", "--json"];
+/// `shoal SUBCOMMAND --json ARGS`, checked to succeed, as JSON.
+fn json_of(subcommand: &str, args: &[&str]) -> Value {
+    let mut all = vec![subcommand, "--json"];
     all.extend_from_slice(args);
     let out = shoal(&all);
     assert!(
         out.status.success(),
-        "{}",
+        "shoal {all:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("--json prints one JSON object")
+}
+
+/// `shoal run --json ARGS`, checked to succeed, as JSON.
+fn json(args: &[&str]) -> Value {
+    json_of("run", args)
 }
 
 /// The single stderr line of a failed run, after checking its status is 2.
@@ -192,18 +198,9 @@ fn start_is_the_entry_when_there_is_no_main_and_traps_are_results() {
     assert_eq!(v["processes"][0]["trap_code"], "unreachable_code_reached");
 }
 
-/// `shoal bench ARGS --json`, checked to succeed, as JSON.
+/// `shoal bench --json ARGS`, checked to succeed, as JSON.
 fn bench(args: &[&str]) -> Value {
-    let mut all = vec!["bench"];
-    all.extend_from_slice(args);
-    all.push("--json");
-    let out = shoal(&all);
-    assert!(
-        out.status.success(),
-        "shoal {all:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("--json prints one JSON object")
+    json_of("bench", args)
 }
 
 /// Every workload with tiny sizes: each prints its keys and the common ones.
@@ -638,17 +635,9 @@ fn run_plot_draws_the_shares_as_svg() {
     let _ = std::fs::remove_file(&path);
 }
 
-/// `shoal fuzz ARGS --json`, checked to succeed (a failure exits 2, naming its seed).
+/// `shoal fuzz --json ARGS`, checked to succeed (a failure exits 2, naming its seed).
 fn fuzz(args: &[&str]) -> Value {
-    let mut all = vec!["fuzz", "--json"];
-    all.extend_from_slice(args);
-    let out = shoal(&all);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("--json prints one JSON object")
+    json_of("fuzz", args)
 }
 
 #[test]

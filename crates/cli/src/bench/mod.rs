@@ -228,7 +228,7 @@ impl Bench<'_> {
         }
         let mut builder = configure(builder);
         if let Some(budget) = args.memory_budget {
-            builder = builder.memory_budget(usize::try_from(budget.as_u64()).unwrap_or(usize::MAX));
+            builder = builder.memory_budget(crate::bytes(budget));
         }
         Ok(builder.build()?)
     }

@@ -5,7 +5,7 @@ use shoal_scheduler::{
     ExitReason, PROCESS_RECORD_BYTES, Runtime, SpawnError, SpawnOptions, State, WaitReason, status,
 };
 
-use crate::{RECEIVER, exit_of, wait_for_state};
+use crate::{RECEIVER, SELF_FLOOD, exit_of, wait_for_state};
 
 const PAGE: usize = 64 << 10;
 
@@ -74,21 +74,6 @@ fn a_spawn_past_the_budget_is_refused_with_a_typed_error_and_nothing_running_end
     assert_eq!(exit_of(&third).reason, ExitReason::Normal { code: 0 });
     assert_eq!(rt.stats().memory_used, 0);
 }
-
-/// Sends 64 KiB messages to itself until a send fails; exits with
-/// `sent * 100 - status`.
-const SELF_FLOOD: &str = r#"(module
-  (import "shoal" "self" (func $self (result i64)))
-  (import "shoal" "send" (func $send (param i64 i64 i32 i32) (result i32)))
-  (memory (export "memory") 2)
-  (func (export "main") (result i32)
-    (local $sent i32) (local $status i32)
-    (loop $again
-      (local.set $status
-        (call $send (call $self) (i64.const 0) (i32.const 0) (i32.const 65536)))
-      (if (i32.eqz (local.get $status))
-        (then (local.set $sent (i32.add (local.get $sent) (i32.const 1))) (br $again))))
-    (i32.sub (i32.mul (local.get $sent) (i32.const 100)) (local.get $status))))"#;
 
 #[test]
 fn a_send_past_the_budget_gets_over_budget_and_a_signal_still_arrives() {

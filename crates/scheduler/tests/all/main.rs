@@ -102,6 +102,21 @@ pub const RECEIVER: &str = r#"(module
   (memory (export "memory") 1)
   (func (export "main") (result i32) (i32.wrap_i64 (call $receive (i64.const -1)))))"#;
 
+/// Sends 64 KiB messages to itself until a send fails; exits with
+/// `sent * 100 - status`.
+pub const SELF_FLOOD: &str = r#"(module
+  (import "shoal" "self" (func $self (result i64)))
+  (import "shoal" "send" (func $send (param i64 i64 i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  (func (export "main") (result i32)
+    (local $sent i32) (local $status i32)
+    (loop $again
+      (local.set $status
+        (call $send (call $self) (i64.const 0) (i32.const 0) (i32.const 65536)))
+      (if (i32.eqz (local.get $status))
+        (then (local.set $sent (i32.add (local.get $sent) (i32.const 1))) (br $again))))
+    (i32.sub (i32.mul (local.get $sent) (i32.const 100)) (local.get $status))))"#;
+
 /// Sends 5 bytes with tag 1 to the pid given as its argument, then exits with the send's
 /// status (0, or a negative status from docs/ABI.md).
 pub const SENDER: &str = r#"(module
