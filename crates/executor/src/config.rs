@@ -172,8 +172,14 @@ pub const PROCESS_RECORD_BYTES: usize = 16 << 10;
 /// get `MAILBOX_FULL` rather than the host running out.
 pub const DEFAULT_MAILBOX_BYTES: usize = 64 << 20;
 
-/// What the executor applies to one process, whatever runs in it: a deadline and a
-/// mailbox bound. The runtime holds defaults; a spawn overrides them field by field.
+/// The largest weight a process may have: 100. Linux's CFS spans 88761/1024 ≈ 87 between
+/// nice -20 and nice 0, and BEAM's `max` priority is absolute rather than a share; a
+/// process of weight `w` holds a worker for `w` quanta in a row (see `schedule`), so the
+/// bound also bounds how long one turn keeps the others waiting.
+pub const MAX_WEIGHT: u32 = 100;
+
+/// What the executor applies to one process, whatever runs in it: a deadline, a
+/// mailbox bound and a CPU weight. The runtime holds defaults; a spawn overrides them field by field.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProcessOptions {
     /// Wall-clock time from spawn after which the process ends as `deadline`.
@@ -183,6 +189,8 @@ pub struct ProcessOptions {
     /// Cap on queued bytes (payloads plus `MESSAGE_OVERHEAD` each); `None` is
     /// [`DEFAULT_MAILBOX_BYTES`], `usize::MAX` unbounded.
     pub mailbox_bytes: Option<usize>,
+    /// Its share of CPU relative to the others, 1 to [`MAX_WEIGHT`]; `None` is 1.
+    pub weight: Option<u32>,
 }
 
 impl ProcessOptions {
@@ -192,6 +200,7 @@ impl ProcessOptions {
             deadline: self.deadline.or(defaults.deadline),
             mailbox_bound: self.mailbox_bound.or(defaults.mailbox_bound),
             mailbox_bytes: self.mailbox_bytes.or(defaults.mailbox_bytes),
+            weight: self.weight.or(defaults.weight),
         }
     }
 
@@ -212,7 +221,22 @@ impl ProcessOptions {
                 "a bound of 0 bytes would take one message at a time",
             ));
         }
+        if let Some(weight) = self.weight {
+            check_weight(weight)?;
+        }
         Ok(())
+    }
+}
+
+/// Checks a process weight: 1 to [`MAX_WEIGHT`].
+pub fn check_weight(weight: u32) -> Result<(), InvalidSetting> {
+    if (1..=MAX_WEIGHT).contains(&weight) {
+        Ok(())
+    } else {
+        Err(InvalidSetting::new(
+            "weight",
+            format!("{weight} is outside 1..={MAX_WEIGHT}"),
+        ))
     }
 }
 
@@ -436,6 +460,7 @@ mod tests {
             deadline: Some(Duration::from_secs(1)),
             mailbox_bound: Some(5),
             mailbox_bytes: Some(1 << 20),
+            weight: Some(3),
         };
         let options = ProcessOptions {
             mailbox_bound: Some(9),
@@ -447,6 +472,7 @@ mod tests {
                 deadline: Some(Duration::from_secs(1)),
                 mailbox_bound: Some(9),
                 mailbox_bytes: Some(1 << 20),
+                weight: Some(3),
             }
         );
         let zero = ProcessOptions {
@@ -459,5 +485,20 @@ mod tests {
             ..ProcessOptions::default()
         };
         assert_eq!(zero.validate().unwrap_err().setting, "mailbox_bytes");
+    }
+
+    #[test]
+    fn a_weight_is_refused_outside_one_to_max_weight() {
+        let weight = |w| ProcessOptions {
+            weight: Some(w),
+            ..ProcessOptions::default()
+        };
+        assert_eq!(weight(0).validate().unwrap_err().setting, "weight");
+        assert_eq!(
+            weight(MAX_WEIGHT + 1).validate().unwrap_err().setting,
+            "weight"
+        );
+        assert_eq!(weight(1).validate(), Ok(()));
+        assert_eq!(weight(MAX_WEIGHT).validate(), Ok(()));
     }
 }

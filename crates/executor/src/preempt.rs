@@ -4,7 +4,8 @@
 //! [`Executor::on_tick`] what to do; the answer is the executor's policy, the callback
 //! only carries it out. A process ends at once if it was killed or its deadline passed.
 //! Otherwise it yields when a woken process is waiting (wake-up preemption: latency at
-//! most one tick), or when its slice is spent and another runnable process is waiting.
+//! most one tick), or when its slice is spent and another runnable process is waiting. A
+//! process of weight `w` has a slice `w` times as long.
 //! A lone process runs on.
 
 use crate::executor::Executor;
@@ -36,7 +37,7 @@ pub enum Tick {
 
 impl Executor {
     /// The verdict for `process` at a tick, after it has run `ticks` ticks of its slice
-    /// (this one included) out of `slice_ticks` (module docs).
+    /// (this one included) out of `slice_ticks` times its weight (module docs).
     pub fn on_tick(&self, process: &Process, ticks: u64, slice_ticks: u64) -> Tick {
         if process.is_killed() {
             return Tick::End(Interrupt::Killed);
@@ -50,7 +51,8 @@ impl Executor {
             self.timers.fire_if_due(now);
         }
         let queues = &self.queues;
-        if queues.wake_pending() || (ticks >= slice_ticks && queues.run_pending()) {
+        let slice = slice_ticks.saturating_mul(u64::from(process.weight()));
+        if queues.wake_pending() || (ticks >= slice && queues.run_pending()) {
             process.set_yield_cause(YieldCause::Epoch);
             Tick::Yield
         } else {

@@ -1,6 +1,15 @@
 //! A process as the executor sees it: the `proc` core (pid, state, accounting, mailbox,
 //! relations, exit) plus what scheduling needs: the kill flag and its reason, the
-//! deadline, fuel accounting across quanta, the virtual runtime and the wake budget.
+//! deadline, fuel accounting across quanta, the virtual runtime, the wake budget and the
+//! weight.
+//!
+//! # Weight and turns
+//! A process of weight `w` gets `w` quanta (fuel) or `w` slices (epochs) per turn before
+//! it goes to the back of the run FIFO: weighted round-robin, so over a round every
+//! CPU-bound process gets CPU in proportion to its weight, exactly so under fuel. Its
+//! virtual runtime grows by its cost divided by its weight, so a heavier process keeps
+//! its wake priority for proportionally more CPU. A turn ends early when the process
+//! waits or yields; its next turn is whole again.
 //!
 //! # Kill and deadline
 //! Both are checked at the top of every poll (`task`), before the process runs: a killed
@@ -11,7 +20,7 @@
 //! an exit. A running guest is reached at its next epoch tick (`preempt`) or fuel yield;
 //! a waiting one is woken by [`Process::kill`] or by its deadline timer.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use futures::task::AtomicWaker;
@@ -75,6 +84,10 @@ pub struct Process {
     period: AtomicU64,
     /// Nanoseconds run in `period`. Written only by the worker running the process.
     period_run_ns: AtomicU64,
+    /// Its weight, 1 to `MAX_WEIGHT` (module docs).
+    weight: AtomicU32,
+    /// Quanta of the current turn it has run; written only by the worker running it.
+    turn_quanta: AtomicU32,
     /// The task's own waker, to wake a waiting process when it is killed. Taken out at
     /// exit: the task holds the process as metadata, so a waker left here would keep
     /// the task, the process and the whole runtime alive in a cycle.
@@ -114,6 +127,8 @@ impl Process {
             vruntime: AtomicU64::new(vruntime),
             period: AtomicU64::new(0),
             period_run_ns: AtomicU64::new(0),
+            weight: AtomicU32::new(options.weight.unwrap_or(1).max(1)),
+            turn_quanta: AtomicU32::new(0),
             task_waker: AtomicWaker::new(),
         }
     }
@@ -155,6 +170,38 @@ impl Process {
     #[inline]
     pub fn deadline_passed(&self, now_ns: u64) -> bool {
         self.deadline_ns.is_some_and(|d| now_ns >= d)
+    }
+
+    /// Its weight (module docs).
+    #[inline]
+    pub fn weight(&self) -> u32 {
+        self.weight.load(Ordering::Relaxed)
+    }
+
+    /// Changes its weight from its next quantum on. The caller checks the weight
+    /// ([`check_weight`](crate::check_weight)); 0 is taken as 1.
+    pub fn set_weight(&self, weight: u32) {
+        self.weight.store(weight.max(1), Ordering::Relaxed);
+    }
+
+    /// At a preemption: whether its turn goes on for another quantum (it has run fewer
+    /// than its weight in a row), counting this one. When the turn is over, the count
+    /// starts again for the next.
+    #[must_use = "a turn that goes on keeps the worker"]
+    pub(crate) fn turn_continues(&self) -> bool {
+        let ran = self.turn_quanta.load(Ordering::Relaxed) + 1;
+        if ran < self.weight() {
+            self.turn_quanta.store(ran, Ordering::Relaxed);
+            true
+        } else {
+            self.turn_quanta.store(0, Ordering::Relaxed);
+            false
+        }
+    }
+
+    /// The process waited or yielded: its next turn is a whole one.
+    pub(crate) fn end_turn(&self) {
+        self.turn_quanta.store(0, Ordering::Relaxed);
     }
 
     pub(crate) fn set_yield_cause(&self, cause: YieldCause) {
@@ -273,6 +320,18 @@ mod tests {
             p.within_wake_budget(period + WAKE_PERIOD_NS),
             "a new period starts afresh"
         );
+    }
+
+    #[test]
+    fn a_process_of_weight_three_runs_three_quanta_per_turn() {
+        let p = process();
+        assert!(!p.turn_continues(), "weight 1: one quantum a turn");
+        p.set_weight(3);
+        let turns: Vec<bool> = (0..6).map(|_| p.turn_continues()).collect();
+        assert_eq!(turns, [true, true, false, true, true, false]);
+        assert!(p.turn_continues());
+        p.end_turn();
+        assert!(p.turn_continues() && p.turn_continues() && !p.turn_continues());
     }
 
     #[test]

@@ -165,6 +165,24 @@ impl<T> Queues<T> {
     /// The next process for worker `me`: its own deque, the wake injector, the other
     /// workers' deques if `steal`, then the run FIFO.
     pub(crate) fn pop(&self, me: usize, local: &LocalQueue<T>, steal: bool) -> Option<(T, Source)> {
+        if let Some(popped) = self.pop_woken(me, local, steal) {
+            return Some(popped);
+        }
+        if let Some(task) = steal_one(|| self.run.steal()) {
+            self.queued_run.fetch_sub(1, Ordering::SeqCst);
+            return Some((task, Source::Own));
+        }
+        None
+    }
+
+    /// The next woken process for worker `me`: its own deque, the wake injector, then the
+    /// other workers' deques if `steal`.
+    pub(crate) fn pop_woken(
+        &self,
+        me: usize,
+        local: &LocalQueue<T>,
+        steal: bool,
+    ) -> Option<(T, Source)> {
         if let Some(task) = local.pop() {
             self.queued_wake.fetch_sub(1, Ordering::SeqCst);
             return Some((task, Source::Own));
@@ -180,10 +198,6 @@ impl<T> Queues<T> {
                 self.queued_wake.fetch_sub(1, Ordering::SeqCst);
                 return Some((task, Source::Stolen));
             }
-        }
-        if let Some(task) = steal_one(|| self.run.steal()) {
-            self.queued_run.fetch_sub(1, Ordering::SeqCst);
-            return Some((task, Source::Own));
         }
         None
     }

@@ -22,7 +22,9 @@
 //! has used the budget, until the CPU-bound processes have caught up.
 //!
 //! # Where a runnable process goes
-//! See `queue` for the classes and `worker` for the `next` slot: a yield with nothing
+//! A process preempted within its turn (its weight in quanta, see `process`) stays in
+//! its worker's `turn` slot. Otherwise, see `queue` for the classes and `worker` for the
+//! `next` slot: a yield with nothing
 //! queued stays on its worker; a process woken by a worker goes to that worker's deque
 //! in the wake class, and in the run class too when nothing at all is queued (it
 //! overtakes no one, and the waker, usually about to block, runs it on the same core).
@@ -43,19 +45,28 @@ use crate::worker::{WorkerLocal, with_local};
 impl Executor {
     /// The schedule function of every process task (module docs).
     pub(crate) fn schedule(&self, task: Task, info: ScheduleInfo) {
+        let mut turn = false;
         let (class, now, woken) = {
             let process = task.metadata();
             let state = &process.core.state;
             match state.get() {
                 State::Running => {
                     match process.take_yield_cause() {
-                        YieldCause::Voluntary => process.core.accounting.add_voluntary_yield(),
-                        YieldCause::Epoch => process.core.accounting.add_preemption(),
+                        YieldCause::Voluntary => {
+                            process.core.accounting.add_voluntary_yield();
+                            process.end_turn();
+                        }
+                        // The slice was already `weight` slices long (`preempt`).
+                        YieldCause::Epoch => {
+                            process.core.accounting.add_preemption();
+                            process.end_turn();
+                        }
                         YieldCause::Fuel => {
                             process.core.accounting.add_preemption();
                             if let Some(q) = self.config.preemption.fuel_quantum() {
                                 process.on_fuel_preemption(q);
                             }
+                            turn = process.turn_continues();
                         }
                     }
                     // After the fuel accounting: the virtual clock moves by it.
@@ -73,6 +84,7 @@ impl Executor {
                         "a waiting process is scheduled once per wake",
                     );
                     self.trace_instant(TraceKind::Wake, process);
+                    process.end_turn();
                     let class = if process.within_wake_budget(now) || self.eligible(process) {
                         Class::Wake
                     } else {
@@ -106,7 +118,15 @@ impl Executor {
             if let Some(local) = local.filter(|_| !self.clock.is_virtual()) {
                 local.now_hint.set(Some(now));
             }
-            self.push(task, class, local, info, now, woken)
+            match local {
+                // Its turn goes on: the worker runs it again next (see `worker`).
+                Some(local) if turn => {
+                    if let Some(previous) = local.turn.replace(Some(task)) {
+                        self.queues.push(previous, Class::Run);
+                    }
+                }
+                _ => self.push(task, class, local, info, now, woken),
+            }
         });
     }
 

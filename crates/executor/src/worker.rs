@@ -18,6 +18,12 @@
 //! process goes to the back of the FIFO after all. So the slot never lets a process run
 //! ahead of one that is waiting: it is not the LIFO slot of wasmtime #10667.
 //!
+//! # A turn runs on
+//! A process of weight `w` runs `w` quanta in a row (see `process`). Preempted before
+//! its turn is over, it waits in the worker's `turn` slot, which the worker takes before
+//! anything else but woken processes: those run first, and the turn resumes after them,
+//! so weights do not cost wake-up latency and a wake-up does not cost a turn.
+//!
 //! # Stealing, after a delay
 //! A worker takes new, preempted and externally woken processes at once, and woken
 //! processes in another worker's deque only once they have been there for
@@ -60,6 +66,8 @@ pub(crate) struct WorkerLocal {
     pub queue: LocalQueue<Task>,
     /// A process that yielded with nothing queued behind it (see the module docs).
     pub next: Cell<Option<Task>>,
+    /// A process preempted within its turn, which runs again next (see the module docs).
+    pub turn: Cell<Option<Task>>,
     /// Clock and fuel when the current quantum began, for the virtual clock (see
     /// `Executor::quantum_end_now`).
     pub quantum_start: Cell<(u64, u64)>,
@@ -94,6 +102,7 @@ pub(crate) fn run(executor: Arc<Executor>, index: usize, local: LocalQueue<Task>
             index,
             queue: local,
             next: Cell::new(None),
+            turn: Cell::new(None),
             now_hint: Cell::new(None),
             quantum_start: Cell::new((0, 0)),
         })
@@ -113,6 +122,16 @@ pub(crate) fn run(executor: Arc<Executor>, index: usize, local: LocalQueue<Task>
         let next = LOCAL.with(|cell| {
             let local = cell.borrow();
             let local = local.as_ref().expect("set above");
+            if let Some(task) = local.turn.take() {
+                // Woken processes still go first; the turn resumes after them.
+                if executor.queues.wake_pending()
+                    && let Some(woken) = executor.queues.pop_woken(index, &local.queue, false)
+                {
+                    local.turn.set(Some(task));
+                    return Some(woken);
+                }
+                return Some((task, Source::Own));
+            }
             if let Some(task) = local.next.take() {
                 if executor.queues.len() == 0 {
                     return Some((task, Source::Own));
@@ -220,7 +239,10 @@ fn run_quantum(executor: &Executor, index: usize, task: Task) {
     } else {
         end.saturating_sub(start)
     };
-    process.vruntime.fetch_add(cost, Ordering::Relaxed);
+    // A heavier process's virtual time runs slower (see `process`).
+    process
+        .vruntime
+        .fetch_add(cost / u64::from(process.weight()), Ordering::Relaxed);
     process.charge_period(start, end);
     executor.advance_virtual_time(cost);
 

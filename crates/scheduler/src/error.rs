@@ -11,6 +11,22 @@ use shoal_proc::OverBudget;
 
 pub use shoal_executor::{NoProc, SendError};
 
+/// A process's weight could not be changed ([`Runtime::set_weight`](crate::Runtime::set_weight)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WeightError {
+    /// The weight is 0 or above [`MAX_WEIGHT`](crate::MAX_WEIGHT).
+    #[error("weight {weight} is outside 1..={max}")]
+    OutOfRange {
+        /// The weight asked for.
+        weight: u32,
+        /// The largest weight a process may have.
+        max: u32,
+    },
+    /// The process is not live.
+    #[error(transparent)]
+    NoProc(#[from] NoProc),
+}
+
 /// A runtime setting was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

@@ -65,7 +65,9 @@ mod native;
 mod runtime;
 mod wasm;
 
-pub use error::{CompileError, ConfigError, GuestLimit, NoProc, SendError, SpawnError};
+pub use error::{
+    CompileError, ConfigError, GuestLimit, NoProc, SendError, SpawnError, WeightError,
+};
 pub use native::supervisor::{
     ChildInfo, ChildSpec, DEFAULT_MAX_RESTARTS, DEFAULT_PERIOD, DEFAULT_SHUTDOWN_TIMEOUT,
     MAX_CHILD_ID_BYTES, Restart, Shutdown, StartFn, Strategy, Supervisor, SupervisorBuilder,
@@ -79,7 +81,7 @@ pub use runtime::{
 pub use shoal_abi::{MAX_MESSAGE_BYTES, status};
 pub use shoal_executor::{
     DEFAULT_CAPACITY, DEFAULT_EPOCH_TICK, DEFAULT_FUEL_QUANTUM, DEFAULT_MAILBOX_BYTES,
-    DEFAULT_SLICE_TICKS, MAX_CAPACITY, PROCESS_RECORD_BYTES, Preemption, ProcessHandle,
+    DEFAULT_SLICE_TICKS, MAX_CAPACITY, MAX_WEIGHT, PROCESS_RECORD_BYTES, Preemption, ProcessHandle,
     ProcessInfo, Trace, TraceEvent, TraceKind, Track,
 };
 pub use shoal_proc::{

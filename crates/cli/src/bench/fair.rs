@@ -3,6 +3,10 @@
 //! the time it spent running on a worker. Shares are relative to the mean (1.0 = its fair
 //! share); Jain's index sums them up (1.0 = perfectly even).
 //!
+//! With `--weights 1,2,4,8` the spinners get those weights in turn; every figure is then
+//! divided by its process's weight first (so 1.0 is a share proportional to weight), and
+//! the report adds, per weight, the fuel its processes got against their ideal.
+//!
 //! Fuel is metered in every mode here (it is the measure). The spinner calls a function
 //! every iteration, so the fuel the runtime reads when it preempts is exact.
 //!
@@ -13,7 +17,7 @@
 use std::time::Duration;
 
 use anyhow::{bail, ensure};
-use shoal::{ExitReason, Pid, ProcessInfo, Runtime};
+use shoal::{ExitReason, Pid, ProcessInfo, Runtime, SpawnOptions};
 
 use super::plot::Data;
 use super::{Bench, Report, guests, positive};
@@ -65,8 +69,10 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
     )?;
     let runtime = bench.runtime(|b| b.fuel_metering(true).capacity(procs))?;
     let module = runtime.compile_wat(guests::SPINNER)?;
-    let handles = (0..procs)
-        .map(|_| runtime.spawn(&module, "main", 0))
+    let weights = weights_of(bench, procs)?;
+    let handles = weights
+        .iter()
+        .map(|&w| runtime.spawn_with(&module, "main", 0, SpawnOptions::new().weight(w)))
         .collect::<Result<Vec<_>, _>>()?;
     let pids: Vec<Pid> = handles.iter().map(|h| h.pid()).collect();
 
@@ -91,7 +97,76 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
         fuel.iter().any(|&f| f > 0.0),
         "no spinner consumed fuel in the window"
     );
-    Ok(report(&runtime, procs, &fuel, &wall, secs, None))
+    let mut report = report(
+        &runtime,
+        procs,
+        &per_weight(&fuel, &weights),
+        &per_weight(&wall, &weights),
+        secs,
+        None,
+    );
+    if !bench.args.weights.is_empty() {
+        weight_figures(&mut report, &fuel, &weights);
+    }
+    Ok(report)
+}
+
+/// The weight of each spinner: `--weights` given out in turn, or 1 for all.
+fn weights_of(bench: &Bench<'_>, procs: usize) -> anyhow::Result<Vec<u32>> {
+    let given = &bench.args.weights;
+    if let Some(&w) = given
+        .iter()
+        .find(|&&w| !(1..=shoal::MAX_WEIGHT).contains(&w))
+    {
+        bail!("--weights: {w} is outside 1..={}", shoal::MAX_WEIGHT);
+    }
+    Ok((0..procs)
+        .map(|i| {
+            if given.is_empty() {
+                1
+            } else {
+                given[i % given.len()]
+            }
+        })
+        .collect())
+}
+
+/// Each figure divided by its process's weight: what fairness by weight evens out.
+fn per_weight(xs: &[f64], weights: &[u32]) -> Vec<f64> {
+    xs.iter()
+        .zip(weights)
+        .map(|(x, &w)| x / f64::from(w))
+        .collect()
+}
+
+/// Per distinct weight: the fuel its processes got against the ideal (a share
+/// proportional to weight; 1.0 is exact), and the largest error among them.
+fn weight_figures(report: &mut Report, fuel: &[f64], weights: &[u32]) {
+    let total_fuel: f64 = fuel.iter().sum();
+    let total_weight: f64 = weights.iter().map(|&w| f64::from(w)).sum();
+    let mut distinct = weights.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let mut worst: f64 = 0.0;
+    for w in distinct {
+        let (got, weight) = fuel
+            .iter()
+            .zip(weights)
+            .filter(|&(_, &x)| x == w)
+            .fold((0.0, 0.0), |(f, t), (x, &v)| (f + x, t + f64::from(v)));
+        let ratio = (got / total_fuel) / (weight / total_weight);
+        worst = worst.max((ratio - 1.0).abs());
+        report.figure(
+            format!("weight_{w}_share"),
+            ratio,
+            "fuel of this weight's processes / their ideal share (1.0 is exact)",
+        );
+    }
+    report.figure(
+        "weight_error_max",
+        worst,
+        "largest |share / ideal - 1| over the weights (goal <= 0.03)",
+    );
 }
 
 fn report(

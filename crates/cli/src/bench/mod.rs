@@ -39,6 +39,7 @@ mod trace_file;
 mod wake;
 mod yields;
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -95,6 +96,11 @@ pub(crate) struct BenchArgs {
 
     #[command(flatten)]
     pub preemption: PreemptArgs,
+
+    /// Weights for fair's spinners, given out in turn (`1,2,4,8`): shares are then
+    /// reported per weight, against the ideal of a share proportional to weight.
+    #[arg(long, value_name = "W,W,...", value_delimiter = ',')]
+    pub weights: Vec<u32>,
 
     /// One worker, fuel quanta, a virtual clock (fair): prints the schedule hash, the
     /// same on every run.
@@ -181,7 +187,7 @@ pub(crate) struct Report {
     /// The preemption mode, by name.
     pub preempt: String,
     /// `(key, value, what it is)`, JSON keys first.
-    pub figures: Vec<(&'static str, Value, &'static str)>,
+    pub figures: Vec<(Cow<'static, str>, Value, &'static str)>,
     /// Points for `--plot`.
     pub plot: Option<plot::Data>,
 }
@@ -197,8 +203,13 @@ impl Report {
         }
     }
 
-    fn figure(&mut self, key: &'static str, value: impl Into<Value>, about: &'static str) {
-        self.figures.push((key, value.into(), about));
+    fn figure(
+        &mut self,
+        key: impl Into<Cow<'static, str>>,
+        value: impl Into<Value>,
+        about: &'static str,
+    ) {
+        self.figures.push((key.into(), value.into(), about));
     }
 }
 
@@ -370,7 +381,7 @@ fn json_of(workload: Workload, report: &Report) -> String {
     object.insert("procs".into(), report.procs.into());
     object.insert("preempt".into(), report.preempt.clone().into());
     for (key, value, _) in &report.figures {
-        object.insert((*key).into(), value.clone());
+        object.insert(key.to_string(), value.clone());
     }
     object.insert("machine".into(), machine());
     object.insert("version".into(), env!("CARGO_PKG_VERSION").into());

@@ -42,7 +42,7 @@ use shoal_executor::{
 use shoal_proc::{Exit, Message, Pid, RegisterError, SignalReason};
 
 use crate::actor::{self, Actors, SpawnRelation};
-use crate::error::{CompileError, ConfigError, SpawnError};
+use crate::error::{CompileError, ConfigError, SpawnError, WeightError};
 use crate::native::NativeContext;
 use crate::wasm::ticker::TickerStop;
 use crate::wasm::{CacheOutcome, Guests, Module, SpawnOptions, SpawnSite, spawn_guest};
@@ -300,6 +300,19 @@ impl Runtime {
     pub fn kill(&self, pid: Pid) -> Result<(), NoProc> {
         self.lookup(pid)?.kill();
         tracing::debug!(%pid, "kill");
+        Ok(())
+    }
+
+    /// Changes the CPU weight of a live process, from its next quantum on: runnable
+    /// processes get CPU in proportion to their weights ([`SpawnOptions::weight`]).
+    pub fn set_weight(&self, pid: Pid, weight: u32) -> Result<(), WeightError> {
+        if shoal_executor::check_weight(weight).is_err() {
+            return Err(WeightError::OutOfRange {
+                weight,
+                max: shoal_executor::MAX_WEIGHT,
+            });
+        }
+        self.lookup(pid)?.set_weight(weight);
         Ok(())
     }
 

@@ -101,6 +101,17 @@ impl SpawnOptions {
         self
     }
 
+    /// Its share of CPU relative to other processes, 1 (the default) to
+    /// [`MAX_WEIGHT`](crate::MAX_WEIGHT): a CPU-bound process of weight 4 gets four times
+    /// the CPU of one of weight 1, running 4 quanta (or epoch slices) per turn. A native
+    /// process is never preempted, so there its weight only slows its virtual runtime:
+    /// it keeps its wake priority for proportionally more CPU. Out of range, the spawn
+    /// fails with `SpawnError::Config`.
+    pub fn weight(mut self, weight: u32) -> Self {
+        self.process.weight = Some(weight);
+        self
+    }
+
     /// Cap on the bytes queued in this process's mailbox, overriding the runtime's
     /// default (`RuntimeBuilder::mailbox_bytes`).
     pub fn mailbox_bytes(mut self, bytes: usize) -> Self {

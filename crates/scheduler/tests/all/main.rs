@@ -23,6 +23,7 @@ mod supervisor;
 mod trace;
 mod traps;
 mod wasi;
+mod weights;
 
 use std::time::{Duration, Instant};
 
