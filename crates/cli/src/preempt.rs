@@ -4,13 +4,16 @@ use std::time::Duration;
 
 use anyhow::bail;
 use clap::{Args, ValueEnum};
-use shoal::{DEFAULT_EPOCH_TICK, DEFAULT_FUEL_QUANTUM, DEFAULT_SLICE_TICKS, Preemption};
+use shoal::{
+    DEFAULT_EPOCH_TICK, DEFAULT_FUEL_QUANTUM, DEFAULT_MIN_TICK, DEFAULT_SLICE_TICKS, Preemption,
+};
 
 /// `--preempt` and its tuning options.
 #[derive(Clone, Debug, Default, Args)]
 pub(crate) struct PreemptArgs {
     /// Preemption mode. Default: hybrid if both fuel and epoch options are given, fuel if
-    /// only --fuel-quantum (or --deterministic), epoch otherwise.
+    /// only --fuel-quantum (or --deterministic), epoch if only epoch options, adaptive
+    /// otherwise.
     #[arg(long, value_enum, value_name = "MODE")]
     pub preempt: Option<PreemptMode>,
 
@@ -22,9 +25,14 @@ pub(crate) struct PreemptArgs {
     #[arg(long, value_name = "T")]
     pub epoch_tick_us: Option<u64>,
 
-    /// Ticks per slice before a process yields to a waiting one (epoch and hybrid modes).
+    /// Ticks per slice before a process yields to a waiting one (epoch, adaptive and
+    /// hybrid modes).
     #[arg(long, value_name = "K")]
     pub slice_ticks: Option<u64>,
+
+    /// Shortest tick in microseconds (adaptive mode).
+    #[arg(long, value_name = "T")]
+    pub min_tick_us: Option<u64>,
 }
 
 /// `--preempt`: how processes are interrupted.
@@ -34,6 +42,9 @@ pub(crate) enum PreemptMode {
     Fuel,
     /// Every `--slice-ticks` ticks of `--epoch-tick-us`: wall-clock slices.
     Epoch,
+    /// Epoch slices whose tick shortens, down to `--min-tick-us`, as runnable processes
+    /// multiply: the default.
+    Adaptive,
     /// Both.
     Hybrid,
 }
@@ -50,10 +61,14 @@ impl PreemptArgs {
             (None, true, true) => PreemptMode::Hybrid,
             (None, true, false) => PreemptMode::Fuel,
             (None, false, true) => PreemptMode::Epoch,
+            (None, false, false) if self.min_tick_us.is_some() => PreemptMode::Adaptive,
             (None, false, false) => return Ok(None),
         };
-        if mode == PreemptMode::Epoch && fuel_given {
-            bail!("--fuel-quantum needs --preempt fuel or hybrid, not epoch");
+        if mode != PreemptMode::Adaptive && self.min_tick_us.is_some() {
+            bail!("--min-tick-us needs --preempt adaptive");
+        }
+        if matches!(mode, PreemptMode::Epoch | PreemptMode::Adaptive) && fuel_given {
+            bail!("--fuel-quantum needs --preempt fuel or hybrid");
         }
         if mode == PreemptMode::Fuel && epoch_given {
             bail!("--epoch-tick-us and --slice-ticks need --preempt epoch or hybrid, not fuel");
@@ -66,6 +81,13 @@ impl PreemptArgs {
         Ok(Some(match mode {
             PreemptMode::Fuel => Preemption::Fuel { quantum },
             PreemptMode::Epoch => Preemption::Epoch { tick, slice_ticks },
+            PreemptMode::Adaptive => Preemption::Adaptive {
+                tick,
+                min_tick: self
+                    .min_tick_us
+                    .map_or(DEFAULT_MIN_TICK, Duration::from_micros),
+                slice_ticks,
+            },
             PreemptMode::Hybrid => Preemption::Hybrid {
                 quantum,
                 tick,

@@ -441,6 +441,13 @@ fn describe(preemption: &Preemption) -> String {
         Preemption::Epoch { tick, slice_ticks } => {
             format!("epoch preemption (tick {tick:?}, slice {slice_ticks} ticks)")
         }
+        Preemption::Adaptive {
+            tick,
+            min_tick,
+            slice_ticks,
+        } => format!(
+            "adaptive preemption (tick {min_tick:?} to {tick:?} as processes multiply, slice {slice_ticks} ticks)"
+        ),
         Preemption::Hybrid {
             quantum,
             tick,

@@ -561,7 +561,7 @@ fn fuel_is_metered_only_when_something_needs_it() {
         json(&args)
     };
     let epoch = run(&[]);
-    assert_eq!(epoch["preemption"], "epoch");
+    assert_eq!(epoch["preemption"], "adaptive");
     assert_eq!(epoch["fuel_metering"], false);
     assert_eq!(epoch["total_fuel"], 0);
     assert!(epoch["processes"][0]["running_s"].as_f64().unwrap() > 0.0);

@@ -74,6 +74,15 @@ pub fn duration_ns(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// CPU time the calling thread has run, in nanoseconds: unlike the clock, it does not
+/// advance while the kernel has taken the thread's core away.
+pub(crate) fn thread_cpu_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    (t.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(t.tv_nsec as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -86,12 +86,12 @@ mod worker;
 pub use clock::{NS_PER_FUEL, duration_ns};
 pub use config::{
     Config, DEFAULT_CAPACITY, DEFAULT_EPOCH_TICK, DEFAULT_FUEL_QUANTUM, DEFAULT_MAILBOX_BYTES,
-    DEFAULT_SLICE_TICKS, InvalidSetting, MAX_CAPACITY, MAX_WEIGHT, MAX_WORKERS,
+    DEFAULT_MIN_TICK, DEFAULT_SLICE_TICKS, InvalidSetting, MAX_CAPACITY, MAX_WEIGHT, MAX_WORKERS,
     PROCESS_RECORD_BYTES, Preemption, ProcessOptions, check_weight,
 };
 pub use executor::{Executor, ExecutorStats, Hooks, SeveredHook, WorkerHook};
 pub use handle::{ProcessHandle, ProcessInfo};
-pub use preempt::{Interrupt, Tick};
+pub use preempt::{Interrupt, TARGET_ROUND, Tick};
 pub use process::{Process, WAKE_BUDGET_NS, WAKE_PERIOD_NS};
 pub use spawn::SpawnRefused;
 pub use task::{Run, note_pending};

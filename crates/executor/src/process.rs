@@ -20,7 +20,7 @@
 //! an exit. A running guest is reached at its next epoch tick (`preempt`) or fuel yield;
 //! a waiting one is woken by [`Process::kill`] or by its deadline timer.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use futures::task::AtomicWaker;
@@ -88,6 +88,14 @@ pub struct Process {
     weight: AtomicU32,
     /// Quanta of the current turn it has run; written only by the worker running it.
     turn_quanta: AtomicU32,
+    /// Clock reading (ns) at which its current quantum began; written by its worker.
+    slice_start: AtomicU64,
+    /// The worker thread's CPU time (ns) when the current quantum began, as estimated at
+    /// its first tick; 0 until then (see `preempt`).
+    slice_cpu_base: AtomicU64,
+    /// Adaptive slices: time (ns) it is owed (positive) or owes (negative) from its
+    /// earlier slices, which ended at a tick rather than exactly on time (see `preempt`).
+    credit: AtomicI64,
     /// The task's own waker, to wake a waiting process when it is killed. Taken out at
     /// exit: the task holds the process as metadata, so a waker left here would keep
     /// the task, the process and the whole runtime alive in a cycle.
@@ -129,6 +137,9 @@ impl Process {
             period_run_ns: AtomicU64::new(0),
             weight: AtomicU32::new(options.weight.unwrap_or(1).max(1)),
             turn_quanta: AtomicU32::new(0),
+            slice_start: AtomicU64::new(now_ns),
+            slice_cpu_base: AtomicU64::new(0),
+            credit: AtomicI64::new(0),
             task_waker: AtomicWaker::new(),
         }
     }
@@ -199,9 +210,52 @@ impl Process {
         }
     }
 
-    /// The process waited or yielded: its next turn is a whole one.
+    /// The process waited or yielded: its next turn is a whole one, and time it was
+    /// owed lapses (a debt stands).
     pub(crate) fn end_turn(&self) {
         self.turn_quanta.store(0, Ordering::Relaxed);
+        if self.credit.load(Ordering::Relaxed) > 0 {
+            self.credit.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Its quantum begins at clock reading `now`.
+    #[inline]
+    pub(crate) fn begin_slice(&self, now: u64) {
+        self.slice_start.store(now, Ordering::Relaxed);
+        self.slice_cpu_base.store(0, Ordering::Relaxed);
+    }
+
+    /// CPU time the current quantum has run, given the worker thread's CPU time `cpu`
+    /// and the clock `now`. The first call of a quantum takes the quantum's start as
+    /// `now - slice_start` of CPU ago (the thread rarely loses its core that soon); later
+    /// calls measure from there, so time the thread spent off its core is not counted.
+    pub(crate) fn slice_cpu(&self, cpu: u64, now: u64) -> u64 {
+        let base = self.slice_cpu_base.load(Ordering::Relaxed);
+        if base == 0 {
+            let ran = now.saturating_sub(self.slice_start());
+            self.slice_cpu_base
+                .store(cpu.saturating_sub(ran).max(1), Ordering::Relaxed);
+            ran
+        } else {
+            cpu.saturating_sub(base)
+        }
+    }
+
+    /// When its current quantum began.
+    #[inline]
+    pub(crate) fn slice_start(&self) -> u64 {
+        self.slice_start.load(Ordering::Relaxed)
+    }
+
+    /// Time it is owed (positive) or owes (negative), ns.
+    #[inline]
+    pub(crate) fn credit(&self) -> i64 {
+        self.credit.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_credit(&self, credit: i64) {
+        self.credit.store(credit, Ordering::Relaxed);
     }
 
     pub(crate) fn set_yield_cause(&self, cause: YieldCause) {

@@ -204,6 +204,7 @@ fn run_quantum(executor: &Executor, index: usize, task: Task) {
             .transition_from(State::Runnable, State::Running, start),
         "a queued process is Runnable",
     );
+    process.begin_slice(start);
     // Counted when it starts, so the exit's snapshot includes the final quantum.
     process.core.accounting.add_quantum();
     let quantum = process.core.accounting.quanta();

@@ -22,10 +22,14 @@
 //!
 //! # Scheduling policy
 //! Preemption comes from fuel (`fuel_async_yield_interval`: a process yields every
-//! `quantum` units, deterministically), from epochs (a ticker thread; a slice ends only
-//! when another process is waiting, and a lone process runs on), or both. A process that
-//! yields or is preempted goes to the back of one global FIFO: round-robin over the whole
-//! pool, with no LIFO slot (wasmtime #10667). A process woken after waiting goes to a
+//! `quantum` units, deterministically), from epochs (a slice ends only when another
+//! process is waiting, and a lone process runs on), or both. Epoch ticks come from a
+//! ticker thread at a fixed tick, or by default (adaptive preemption) from a timer on
+//! each worker thread whose period shrinks as runnable processes multiply, with slices
+//! counted in CPU time (`wasm::tick_timer` and the executor's `preempt` say why, with
+//! the measurements). A process that is preempted, or that yields having had its share,
+//! goes to the back of one global FIFO: round-robin over the whole pool, with no LIFO
+//! slot (wasmtime #10667); a process of weight `w` runs `w` quanta or slices per turn. A process woken after waiting goes to a
 //! separate wake class that workers serve first, provided it has not used more than its
 //! fair share of CPU or has run less than 10 ms in the current 100 ms, so its wake-to-run
 //! latency is bounded by the quantum or tick in progress and does not grow with the number
@@ -81,8 +85,8 @@ pub use runtime::{
 pub use shoal_abi::{MAX_MESSAGE_BYTES, status};
 pub use shoal_executor::{
     DEFAULT_CAPACITY, DEFAULT_EPOCH_TICK, DEFAULT_FUEL_QUANTUM, DEFAULT_MAILBOX_BYTES,
-    DEFAULT_SLICE_TICKS, MAX_CAPACITY, MAX_WEIGHT, PROCESS_RECORD_BYTES, Preemption, ProcessHandle,
-    ProcessInfo, Trace, TraceEvent, TraceKind, Track,
+    DEFAULT_MIN_TICK, DEFAULT_SLICE_TICKS, MAX_CAPACITY, MAX_WEIGHT, PROCESS_RECORD_BYTES,
+    Preemption, ProcessHandle, ProcessInfo, TARGET_ROUND, Trace, TraceEvent, TraceKind, Track,
 };
 pub use shoal_proc::{
     AccountingSnapshot, CapturedOutput, Exit, ExitKind, ExitReason, Limit, MAX_NAME_BYTES,

@@ -2,13 +2,18 @@
 //! guest in a bare wasmtime store with the same instrumentation (what Shoal adds), and
 //! with none (what the instrumentation itself costs), all in the same run.
 //!
+//! Adaptive preemption, the default, is compared with fixed epochs: with one process its
+//! tick is the fixed one, so the two should cost the same.
+//!
 //! One process, one worker, a three-instruction loop: the worst case for instrumentation,
 //! since every loop header pays a fuel or epoch check. Modes use the runtime's default
 //! quantum, tick and slice unless the options override them.
 
 use std::time::Duration;
 
-use shoal::{DEFAULT_EPOCH_TICK, DEFAULT_FUEL_QUANTUM, DEFAULT_SLICE_TICKS, Preemption};
+use shoal::{
+    DEFAULT_EPOCH_TICK, DEFAULT_FUEL_QUANTUM, DEFAULT_MIN_TICK, DEFAULT_SLICE_TICKS, Preemption,
+};
 
 use super::raw::{self, Instrumentation};
 use super::{Bench, Report, guests, median, timed_run};
@@ -52,6 +57,16 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
                 slice_ticks,
             },
         ),
+        (
+            Preemption::Adaptive {
+                tick,
+                min_tick: opts
+                    .min_tick_us
+                    .map_or(DEFAULT_MIN_TICK, Duration::from_micros),
+                slice_ticks,
+            },
+            Instrumentation::Epoch { tick, slice_ticks },
+        ),
     ];
     let bar = bench.progress((ROUNDS * (2 * modes.len() + 1)) as u64, "overhead");
     let mut bare = Vec::new();
@@ -82,7 +97,7 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
     let mut report = Report {
         procs: 1,
         workers: 1,
-        preempt: "epoch, fuel, hybrid".to_owned(),
+        preempt: "epoch, fuel, hybrid, adaptive".to_owned(),
         ..Report::default()
     };
     report.figure(
@@ -101,9 +116,14 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
         "Shoal hybrid / raw wasmtime fuel+epoch",
     );
     report.figure(
+        "ratio_adaptive_vs_epoch",
+        ours[3] / ours[0],
+        "Shoal adaptive (the default) / Shoal epoch (goal: <= 1.03)",
+    );
+    report.figure(
         "ratio_vs_uninstrumented",
-        ours[0] / bare,
-        "Shoal default (epoch) / raw, no instrumentation",
+        ours[3] / bare,
+        "Shoal default (adaptive) / raw, no instrumentation",
     );
     report.figure(
         "ratio_fuel_vs_uninstrumented",
@@ -121,6 +141,7 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
         "raw wasmtime, no fuel, no epochs (s)",
     );
     report.figure("shoal_epoch_s", ours[0], "Shoal, epoch (s)");
+    report.figure("shoal_adaptive_s", ours[3], "Shoal, adaptive (s)");
     report.figure("raw_epoch_s", raw_same[0], "raw wasmtime, epoch (s)");
     report.figure("shoal_fuel_s", ours[1], "Shoal, fuel (s)");
     report.figure("raw_fuel_s", raw_same[1], "raw wasmtime, fuel (s)");

@@ -104,7 +104,17 @@ impl Runtime {
     fn from_settings(settings: builder::Settings) -> Result<Runtime, ConfigError> {
         let mut guests = Guests::new(&settings.executor, settings.guests)?;
         let actors = Arc::new(Actors::default());
-        let (worker_start, worker_stop) = crate::wasm::worker_hooks();
+        let preemption = settings.executor.preemption;
+        // Adaptive ticks come from per-worker timers, fixed ones from the ticker thread.
+        let adaptive = preemption.min_tick().is_some();
+        let first_period = preemption
+            .epoch()
+            .map(|(tick, _)| tick * settings.executor.workers as u32);
+        let (worker_start, worker_stop) = crate::wasm::worker_hooks(
+            first_period
+                .filter(|_| adaptive)
+                .map(|period| (guests.engine.clone(), period)),
+        );
         let hooks = Hooks {
             worker_start: Some(worker_start),
             worker_stop: Some(worker_stop),
@@ -127,7 +137,7 @@ impl Runtime {
         guests.owner = executor.id();
         let ticker_stop = Arc::new(TickerStop::default());
         let ticker = match epoch {
-            Some((tick, _)) => {
+            Some((tick, _)) if !adaptive => {
                 match crate::wasm::ticker::spawn(guests.engine.clone(), tick, ticker_stop.clone()) {
                     Ok(thread) => Some(thread),
                     Err(e) => {
@@ -137,7 +147,7 @@ impl Runtime {
                     }
                 }
             }
-            None => None,
+            _ => None,
         };
         let runtime = Runtime {
             inner: Arc::new(RuntimeInner {

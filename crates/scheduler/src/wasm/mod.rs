@@ -24,7 +24,8 @@
 //! | `trap` | wasmtime's errors and traps as structured exits |
 //! | `host` | the `shoal` host module, by area (docs/ABI.md) |
 //! | `wasi` | WASI preview 1 commands |
-//! | `ticker` | the epoch ticker thread |
+//! | `ticker` | the epoch ticker thread (fixed ticks) |
+//! | `tick_timer` | per-worker tick timers (adaptive ticks) |
 //!
 //! # Invariants
 //! - A guest's store is dropped before its exit is published: its memory and stack slots
@@ -44,6 +45,7 @@ mod module;
 mod options;
 mod preempt;
 mod spawn;
+pub(crate) mod tick_timer;
 pub(crate) mod ticker;
 mod trap;
 pub(crate) mod wasi;
@@ -139,11 +141,24 @@ impl Guests {
     }
 }
 
-/// Points the calling worker thread at its hot arena slots (`Some(index)`) or at none: the
-/// hooks the executor runs as a worker starts and stops.
-pub(crate) fn worker_hooks() -> (shoal_executor::WorkerHook, shoal_executor::WorkerHook) {
+/// The hooks the executor runs as a worker starts and stops: they point the worker
+/// thread at its hot arena slots (`Some(index)`) or at none, and under adaptive
+/// preemption (`ticks`: the engine and the first timer period) give it its tick timer.
+pub(crate) fn worker_hooks(
+    ticks: Option<(wasmtime::Engine, std::time::Duration)>,
+) -> (shoal_executor::WorkerHook, shoal_executor::WorkerHook) {
     (
-        Box::new(|index| arena::use_hot_cell(Some(index))),
-        Box::new(|_| arena::use_hot_cell(None)),
+        Box::new(move |index| {
+            arena::use_hot_cell(Some(index));
+            if let Some((engine, period)) = &ticks
+                && let Err(e) = tick_timer::start(engine, *period)
+            {
+                tracing::error!(worker = index, "no tick timer, so no preemption: {e}");
+            }
+        }),
+        Box::new(|_| {
+            tick_timer::stop();
+            arena::use_hot_cell(None);
+        }),
     )
 }

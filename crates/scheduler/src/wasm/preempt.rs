@@ -32,6 +32,12 @@ fn on_epoch(
 ) -> wasmtime::Result<UpdateDeadline> {
     let state = ctx.data_mut();
     let ticks = state.ticks_in_slice + 1;
+    let executor = &state.executor;
+    if executor.config().preemption.min_tick().is_some() {
+        // Adaptive ticks: this worker's timer follows the runnable count.
+        let workers = executor.config().workers as u32;
+        super::tick_timer::adapt(executor.tick_period() * workers);
+    }
     match state.executor.on_tick(&state.process, ticks, slice_ticks) {
         Tick::End(interrupt) => Err(wasmtime::Error::new(interrupt)),
         Tick::Continue => {

@@ -5,6 +5,7 @@
 //! turn a hang into a failure.
 
 mod actors;
+mod adaptive;
 mod bad_input;
 mod budget;
 mod chaos;
