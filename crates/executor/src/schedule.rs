@@ -12,6 +12,13 @@
 //! `v ≥ V - credit` (a long sleep earns at most one quantum of credit, as in CFS) and
 //! joins the wake class if `v ≤ V + slack`: it has had no more than its share.
 //!
+//! A process that yields is treated the same way, without the clamp (it never stopped
+//! being runnable): if it has had at least a slice less than `V`'s pace, it has used
+//! little of its share, and it joins the wake class, ahead of the CPU-bound processes
+//! that used theirs; otherwise it goes to the back of the run FIFO. Processes that all
+//! yield after similar work stay round-robin, and a yielder among thousands of hogs is
+//! not charged a slice for each microsecond it runs.
+//!
 //! With thousands of CPU-bound processes a share is tiny (2 workers and 10,000 spinners
 //! leave each 0.2 µs per millisecond), less than one wake-up's own cost, so the share
 //! rule alone would turn every interactive process into a CPU-bound one and its wake-up
@@ -46,6 +53,8 @@ impl Executor {
     /// The schedule function of every process task (module docs).
     pub(crate) fn schedule(&self, task: Task, info: ScheduleInfo) {
         let mut turn = false;
+        // A yield from a process behind its share (module docs).
+        let mut behind = false;
         let (class, now, woken) = {
             let process = task.metadata();
             let state = &process.core.state;
@@ -55,6 +64,7 @@ impl Executor {
                         YieldCause::Voluntary => {
                             process.core.accounting.add_voluntary_yield();
                             process.end_turn();
+                            behind = self.behind(process);
                         }
                         // The slice was already `weight` slices long (`preempt`).
                         YieldCause::Epoch => {
@@ -75,7 +85,7 @@ impl Executor {
                         state.transition_from(State::Running, State::Runnable, now),
                         "only this worker moves a Running process",
                     );
-                    (Class::Run, now, false)
+                    (if behind { Class::Wake } else { Class::Run }, now, false)
                 }
                 waiting @ State::Waiting(_) => {
                     let now = self.clock.now_ns();
@@ -173,6 +183,25 @@ impl Executor {
             .fetch_max(floor, Ordering::Relaxed)
             .max(floor);
         v <= vt.saturating_add(unit)
+    }
+
+    /// The fair-share rule for a yielding process (module docs): whether it has had at
+    /// least a slice less than the pace of `V`.
+    fn behind(&self, process: &Process) -> bool {
+        let vt = self.virtual_time.load(Ordering::Relaxed);
+        let v = process.vruntime.load(Ordering::Relaxed);
+        v.saturating_add(self.slice_cost()) <= vt
+    }
+
+    /// Cost units of one slice as it stands: the fuel quantum's (`quantum_cost`) when
+    /// fuel is measured, and under adaptive preemption the current slice's nanoseconds.
+    pub(crate) fn slice_cost(&self) -> u64 {
+        match self.config.preemption.epoch() {
+            Some((_, slice_ticks)) if !self.config.fuel_metering => {
+                crate::clock::duration_ns(self.tick_period()).saturating_mul(slice_ticks)
+            }
+            _ => self.config.quantum_cost(),
+        }
     }
 
     /// After a quantum that cost `cost` units: advance `V` by the cost shared among

@@ -238,7 +238,11 @@ fn run_quantum(executor: &Executor, index: usize, task: Task) {
     let cost = if executor.config.fuel_metering {
         fuel_after.saturating_sub(fuel_before)
     } else {
-        end.saturating_sub(start)
+        // Time is charged up to two slices (see `MAX_CHARGED_SLICES`).
+        let cap = executor
+            .slice_cost()
+            .saturating_mul(MAX_CHARGED_SLICES * u64::from(process.weight()));
+        end.saturating_sub(start).min(cap)
     };
     // A heavier process's virtual time runs slower (see `process`).
     process
@@ -270,6 +274,14 @@ fn run_quantum(executor: &Executor, index: usize, task: Task) {
         executor.timers.fire_due(executor.clock.now_ns());
     }
 }
+
+/// Measured in time, a quantum is charged to virtual time as at most two slices (of its
+/// weight). A preempted guest runs a slice and at most a late tick more; anything longer
+/// is time its worker's thread spent off its core (the kernel ran something else), or a
+/// lone process running on with nobody to yield to. Charging that in full would put a
+/// process so far ahead of `V` that its yields and wake-ups would lose their priority
+/// for thousands of rounds.
+const MAX_CHARGED_SLICES: u64 = 2;
 
 /// Adds one to a per-worker counter; only its worker writes it, so no locked add.
 fn bump(counter: &std::sync::atomic::AtomicU64) {

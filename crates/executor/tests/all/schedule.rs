@@ -1,9 +1,12 @@
-//! Where runnable processes go: round robin for yields, the wake class first.
+//! Where runnable processes go: round robin for yields, the wake class first, and a
+//! yielder behind its share ahead of those that used theirs.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use shoal_executor::{ProcessHandle, ProcessOptions, yield_now};
+use shoal_executor::{Preemption, ProcessHandle, ProcessOptions, yield_now};
 use shoal_proc::{ExitReason, Message};
 
 use crate::{config, launch, stop};
@@ -106,6 +109,74 @@ fn a_woken_process_runs_before_the_cpu_bound_ones_queued_ahead_of_it() {
         "spinners were still runnable: {log:?}"
     );
     drop(log);
+    stop(&executor);
+}
+
+#[test]
+fn a_yielder_that_runs_little_goes_ahead_of_processes_that_use_their_slices() {
+    let mut config = config(1);
+    // Time is the measure: a slice is 100 us.
+    config.preemption = Preemption::Epoch {
+        tick: Duration::from_micros(100),
+        slice_ticks: 1,
+    };
+    config.fuel_metering = false;
+    let executor = launch(config);
+    const HOG_TURNS: u64 = 40;
+    let hog_turns = Arc::new(AtomicU64::new(0));
+    let hogs: Vec<_> = (0..3)
+        .map(|_| {
+            let turns = hog_turns.clone();
+            let process = executor
+                .spawn(&ProcessOptions::default(), None, |process| {
+                    let process = process.clone();
+                    async move {
+                        for _ in 0..HOG_TURNS {
+                            // Three slices of work between yields.
+                            let start = Instant::now();
+                            while start.elapsed() < Duration::from_micros(300) {
+                                std::hint::spin_loop();
+                            }
+                            turns.fetch_add(1, Ordering::Relaxed);
+                            yield_now(&process).await;
+                        }
+                        ExitReason::Normal { code: 0 }
+                    }
+                })
+                .unwrap();
+            ProcessHandle::new(process)
+        })
+        .collect();
+    let seen = Arc::new(AtomicU64::new(u64::MAX));
+    let light = {
+        let (turns, seen) = (hog_turns.clone(), seen.clone());
+        let process = executor
+            .spawn(&ProcessOptions::default(), None, |process| {
+                let process = process.clone();
+                async move {
+                    for _ in 0..100 {
+                        yield_now(&process).await;
+                    }
+                    seen.store(turns.load(Ordering::Relaxed), Ordering::Relaxed);
+                    ExitReason::Normal { code: 0 }
+                }
+            })
+            .unwrap();
+        ProcessHandle::new(process)
+    };
+    executor.start();
+    assert!(light.wait().reason.is_normal());
+    for hog in &hogs {
+        assert!(hog.wait().reason.is_normal());
+    }
+    // Round-robin by turns, its 100 yields would take 100 rounds, and the hogs would be
+    // done after 40: it runs again while it is behind, so it ends within a few rounds.
+    let seen = seen.load(Ordering::Relaxed);
+    assert!(
+        seen < 3 * HOG_TURNS / 2,
+        "the light yielder ended after {seen} of the hogs' {} turns",
+        3 * HOG_TURNS
+    );
     stop(&executor);
 }
 
