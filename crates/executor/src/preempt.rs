@@ -156,13 +156,19 @@ impl Executor {
     /// ran over or under carried to the next (module docs).
     fn on_adaptive_tick(&self, process: &Process, now: u64, slice_ticks: u64) -> Tick {
         let queues = &self.queues;
+        let wake = queues.wake_pending();
+        if !wake && !queues.run_pending() {
+            // Nobody waits: run on, without reading the thread's CPU time (a system
+            // call) or keeping score.
+            return Tick::Continue;
+        }
         let period = self.tick_period().as_nanos() as i64;
         let slice = period
             .saturating_mul(slice_ticks as i64)
             .saturating_mul(i64::from(process.weight()));
         let ran = process.slice_cpu(crate::clock::thread_cpu_ns(), now) as i64;
         let spent = slice_spent(ran, period, slice, process.credit());
-        if queues.wake_pending() || (spent.is_some() && queues.run_pending()) {
+        if wake || spent.is_some() {
             // Cut short by a wake-up, the slice leaves what it did not use as credit.
             let credit = spent.unwrap_or_else(|| {
                 slice

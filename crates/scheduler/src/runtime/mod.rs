@@ -104,17 +104,10 @@ impl Runtime {
     fn from_settings(settings: builder::Settings) -> Result<Runtime, ConfigError> {
         let mut guests = Guests::new(&settings.executor, settings.guests)?;
         let actors = Arc::new(Actors::default());
-        let preemption = settings.executor.preemption;
-        // Adaptive ticks come from per-worker timers, fixed ones from the ticker thread.
-        let adaptive = preemption.min_tick().is_some();
-        let first_period = preemption
-            .epoch()
-            .map(|(tick, _)| tick * settings.executor.workers as u32);
-        let (worker_start, worker_stop) = crate::wasm::worker_hooks(
-            first_period
-                .filter(|_| adaptive)
-                .map(|period| (guests.engine.clone(), period)),
-        );
+        // Adaptive ticks shorter than the fixed one come from per-worker timers.
+        let adaptive = settings.executor.preemption.min_tick().is_some();
+        let (worker_start, worker_stop) =
+            crate::wasm::worker_hooks(adaptive.then(|| guests.engine.clone()));
         let hooks = Hooks {
             worker_start: Some(worker_start),
             worker_stop: Some(worker_stop),
@@ -137,7 +130,7 @@ impl Runtime {
         guests.owner = executor.id();
         let ticker_stop = Arc::new(TickerStop::default());
         let ticker = match epoch {
-            Some((tick, _)) if !adaptive => {
+            Some((tick, _)) => {
                 match crate::wasm::ticker::spawn(guests.engine.clone(), tick, ticker_stop.clone()) {
                     Ok(thread) => Some(thread),
                     Err(e) => {
@@ -147,7 +140,7 @@ impl Runtime {
                     }
                 }
             }
-            _ => None,
+            None => None,
         };
         let runtime = Runtime {
             inner: Arc::new(RuntimeInner {

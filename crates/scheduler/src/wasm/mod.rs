@@ -143,17 +143,20 @@ impl Guests {
 
 /// The hooks the executor runs as a worker starts and stops: they point the worker
 /// thread at its hot arena slots (`Some(index)`) or at none, and under adaptive
-/// preemption (`ticks`: the engine and the first timer period) give it its tick timer.
+/// preemption (`ticks`: the engine whose epoch it bumps) give it its tick timer.
 pub(crate) fn worker_hooks(
-    ticks: Option<(wasmtime::Engine, std::time::Duration)>,
+    ticks: Option<wasmtime::Engine>,
 ) -> (shoal_executor::WorkerHook, shoal_executor::WorkerHook) {
     (
         Box::new(move |index| {
             arena::use_hot_cell(Some(index));
-            if let Some((engine, period)) = &ticks
-                && let Err(e) = tick_timer::start(engine, *period)
+            if let Some(engine) = &ticks
+                && let Err(e) = tick_timer::start(engine)
             {
-                tracing::error!(worker = index, "no tick timer, so no preemption: {e}");
+                tracing::error!(
+                    worker = index,
+                    "no tick timer: slices stay at the fixed tick: {e}"
+                );
             }
         }),
         Box::new(|_| {

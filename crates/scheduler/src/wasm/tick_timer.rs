@@ -18,9 +18,13 @@
 //! engine's, so every worker's timer ticks every guest: a worker's timer period is the
 //! tick period times the number of workers.
 //!
-//! The period adapts as the ticker's did: each epoch callback compares the executor's
-//! [`tick_period`](shoal_executor::Executor::tick_period) with the armed one and re-arms
-//! the timer (one system call) when they differ by more than a quarter.
+//! The ticker thread still ticks at the fixed tick, and the timers are armed only when
+//! the executor's [`tick_period`](shoal_executor::Executor::tick_period) is shorter: with
+//! a few processes the ticker costs nothing on the workers' cores, while a timer signal
+//! interrupts the worker itself (measured: adaptive ticks from timers alone cost the
+//! one-guest loop of `shoal bench overhead` 5–7% against the ticker, which then ran on
+//! the idle second core). Each epoch callback compares the wanted period with the armed
+//! one and re-arms (one system call) when they differ by more than a quarter.
 //!
 //! # Invariants
 //! - The handler touches nothing but a `const`-initialised thread-local pointer and the
@@ -88,9 +92,10 @@ fn install_handler() -> std::io::Result<()> {
     result
 }
 
-/// Gives the calling worker thread a timer that bumps `engine`'s epoch every `period`.
-/// The caller keeps `engine` alive until after [`stop`] on this thread.
-pub(crate) fn start(engine: &Engine, period: Duration) -> std::io::Result<()> {
+/// Gives the calling worker thread a timer that bumps `engine`'s epoch, disarmed until
+/// [`adapt`] arms it. The caller keeps `engine` alive until after [`stop`] on this
+/// thread.
+pub(crate) fn start(engine: &Engine) -> std::io::Result<()> {
     install_handler()?;
     ENGINE.with(|e| e.set(engine));
     // SAFETY: zeroed is a valid sigevent; the fields that matter are set below.
@@ -106,19 +111,21 @@ pub(crate) fn start(engine: &Engine, period: Duration) -> std::io::Result<()> {
         return Err(std::io::Error::last_os_error());
     }
     TIMER.with(|t| t.set(Some((timer, Duration::ZERO))));
-    adapt(period);
     Ok(())
 }
 
-/// Re-arms this thread's timer to `period` if it differs enough from the armed one.
-pub(crate) fn adapt(period: Duration) {
+/// Re-arms this thread's timer to `period` if it differs enough from the armed one, or
+/// disarms it (`None`: the ticker thread's fixed tick is short enough).
+pub(crate) fn adapt(period: Option<Duration>) {
     let Some((timer, armed)) = TIMER.with(Cell::get) else {
         return;
     };
-    let slack = armed / REARM_FRACTION;
-    if period.abs_diff(armed) <= slack && armed != Duration::ZERO {
+    let period = period.unwrap_or(Duration::ZERO);
+    let close = period.abs_diff(armed) <= armed / REARM_FRACTION;
+    if period == armed || (close && period != Duration::ZERO && armed != Duration::ZERO) {
         return;
     }
+    // A zero `it_value` disarms the timer.
     let spec = libc::itimerspec {
         it_interval: timespec(period),
         it_value: timespec(period),
