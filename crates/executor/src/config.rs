@@ -369,6 +369,18 @@ impl Config {
         self.defaults.validate()
     }
 
+    /// Nanoseconds of the shortest slice time-based preemption can give: the shortest
+    /// tick (adaptive) or the tick, times the slice's ticks.
+    pub fn min_slice_cost(&self) -> u64 {
+        match self.preemption.epoch() {
+            Some((tick, slice_ticks)) => crate::clock::duration_ns(
+                self.preemption.min_tick().unwrap_or(tick),
+            )
+            .saturating_mul(slice_ticks),
+            None => self.quantum_cost(),
+        }
+    }
+
     /// Cost units of one quantum, the unit of the fair-share rule's slack and credit
     /// (`schedule`): the fuel quantum when fuel is metered and preempts; the default fuel
     /// quantum when fuel is metered under epochs (a slice's worth of fuel is unknown);

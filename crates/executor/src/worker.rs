@@ -238,11 +238,19 @@ fn run_quantum(executor: &Executor, index: usize, task: Task) {
     let cost = if executor.config.fuel_metering {
         fuel_after.saturating_sub(fuel_before)
     } else {
-        // Time is charged up to two slices (see `MAX_CHARGED_SLICES`).
-        let cap = executor
-            .slice_cost()
-            .saturating_mul(MAX_CHARGED_SLICES * u64::from(process.weight()));
-        end.saturating_sub(start).min(cap)
+        // Time is charged up to two slices (see `MAX_CHARGED_SLICES`); a quantum shorter
+        // than two of the shortest slices (most of them: a message handled, a wait)
+        // is charged as it is, without reading the run queues' counts.
+        let ran = end.saturating_sub(start);
+        if ran <= executor.config.min_slice_cost().saturating_mul(MAX_CHARGED_SLICES) {
+            ran
+        } else {
+            ran.min(
+                executor
+                    .slice_cost()
+                    .saturating_mul(MAX_CHARGED_SLICES * u64::from(process.weight())),
+            )
+        }
     };
     // A heavier process's virtual time runs slower (see `process`).
     process
