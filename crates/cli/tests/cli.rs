@@ -55,6 +55,8 @@ fn error_line(args: &[&str]) -> String {
 
 #[test]
 fn json_report_has_every_exit_key_and_one_row_per_process() {
+    // Fuel quanta, so that no wall-clock tick can preempt a yielder on a loaded machine
+    // and add a quantum to the count checked below.
     let v = json(&[
         "--procs",
         "4",
@@ -62,7 +64,8 @@ fn json_report_has_every_exit_key_and_one_row_per_process() {
         "yielder",
         "--arg",
         "10",
-        "--fuel-metering",
+        "--preempt",
+        "fuel",
     ]);
     assert_eq!(v["procs"], 4);
     for key in [

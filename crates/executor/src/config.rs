@@ -231,6 +231,8 @@ pub struct ProcessOptions {
     pub mailbox_bytes: Option<usize>,
     /// Its share of CPU relative to the others, 1 to [`MAX_WEIGHT`]; `None` is 1.
     pub weight: Option<u32>,
+    /// The group it shares CPU in (see `groups`); `None`: its parent's, or the default.
+    pub group: Option<crate::GroupId>,
 }
 
 impl ProcessOptions {
@@ -241,6 +243,7 @@ impl ProcessOptions {
             mailbox_bound: self.mailbox_bound.or(defaults.mailbox_bound),
             mailbox_bytes: self.mailbox_bytes.or(defaults.mailbox_bytes),
             weight: self.weight.or(defaults.weight),
+            group: self.group.or(defaults.group),
         }
     }
 
@@ -373,10 +376,10 @@ impl Config {
     /// tick (adaptive) or the tick, times the slice's ticks.
     pub fn min_slice_cost(&self) -> u64 {
         match self.preemption.epoch() {
-            Some((tick, slice_ticks)) => crate::clock::duration_ns(
-                self.preemption.min_tick().unwrap_or(tick),
-            )
-            .saturating_mul(slice_ticks),
+            Some((tick, slice_ticks)) => {
+                crate::clock::duration_ns(self.preemption.min_tick().unwrap_or(tick))
+                    .saturating_mul(slice_ticks)
+            }
             None => self.quantum_cost(),
         }
     }
@@ -513,6 +516,7 @@ mod tests {
             mailbox_bound: Some(5),
             mailbox_bytes: Some(1 << 20),
             weight: Some(3),
+            group: None,
         };
         let options = ProcessOptions {
             mailbox_bound: Some(9),
@@ -525,6 +529,7 @@ mod tests {
                 mailbox_bound: Some(9),
                 mailbox_bytes: Some(1 << 20),
                 weight: Some(3),
+                group: None,
             }
         );
         let zero = ProcessOptions {

@@ -226,6 +226,24 @@ impl Executor {
         self.clock.is_virtual()
     }
 
+    /// Makes a group of processes of `weight` (1 to `MAX_WEIGHT`), which shares CPU
+    /// with the other groups by weight (see `groups`).
+    pub fn new_group(&self, weight: u32) -> Result<crate::GroupId, crate::InvalidSetting> {
+        crate::check_weight(weight)?;
+        self.queues.run.add(weight).ok_or_else(|| {
+            crate::InvalidSetting::new(
+                "group",
+                format!("a runtime has at most {} groups", crate::MAX_GROUPS),
+            )
+        })
+    }
+
+    /// Changes the weight of `group`; false if this executor did not make it. The
+    /// caller checks the weight.
+    pub fn set_group_weight(&self, group: crate::GroupId, weight: u32) -> bool {
+        self.queues.run.set_weight(group, weight)
+    }
+
     /// The live process `pid`.
     #[inline]
     pub fn process(&self, pid: Pid) -> Option<Arc<Process>> {

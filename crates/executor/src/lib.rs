@@ -69,6 +69,7 @@ mod clock;
 mod config;
 mod executor;
 mod exit;
+mod groups;
 mod handle;
 mod hash;
 mod idle;
@@ -90,6 +91,7 @@ pub use config::{
     PROCESS_RECORD_BYTES, Preemption, ProcessOptions, check_weight,
 };
 pub use executor::{Executor, ExecutorStats, Hooks, SeveredHook, WorkerHook};
+pub use groups::{GroupId, MAX_GROUPS};
 pub use handle::{ProcessHandle, ProcessInfo};
 pub use preempt::{Interrupt, TARGET_ROUND, Tick};
 pub use process::{Process, WAKE_BUDGET_NS, WAKE_PERIOD_NS};

@@ -88,6 +88,8 @@ pub struct Process {
     weight: AtomicU32,
     /// Quanta of the current turn it has run; written only by the worker running it.
     turn_quanta: AtomicU32,
+    /// The group it shares CPU in.
+    group: crate::GroupId,
     /// Clock reading (ns) at which its current quantum began; written by its worker.
     slice_start: AtomicU64,
     /// The worker thread's CPU time (ns) when the current quantum began, as estimated at
@@ -137,6 +139,7 @@ impl Process {
             period_run_ns: AtomicU64::new(0),
             weight: AtomicU32::new(options.weight.unwrap_or(1).max(1)),
             turn_quanta: AtomicU32::new(0),
+            group: options.group.unwrap_or_default(),
             slice_start: AtomicU64::new(now_ns),
             slice_cpu_base: AtomicU64::new(0),
             credit: AtomicI64::new(0),
@@ -181,6 +184,12 @@ impl Process {
     #[inline]
     pub fn deadline_passed(&self, now_ns: u64) -> bool {
         self.deadline_ns.is_some_and(|d| now_ns >= d)
+    }
+
+    /// The group it shares CPU in.
+    #[inline]
+    pub fn group(&self) -> crate::GroupId {
+        self.group
     }
 
     /// Its weight (module docs).

@@ -34,6 +34,10 @@
 //! because fairness across workers needs it: with local run queues, three hogs on two
 //! workers would split 2:1 and one of them would get twice the CPU of the others.
 //!
+//! # Groups
+//! The run class is one FIFO per group of processes, with CPU shared between the groups
+//! by weight (`groups`); until a second group is made it is a single FIFO.
+//!
 //! # Generic over the task
 //! [`Queues<T>`] never learns what it queues, as tokio's local queue does not: the
 //! executor instantiates it with [`Task`], and the tests with whatever is easiest.
@@ -51,6 +55,7 @@ use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 use crossbeam_utils::CachePadded;
 use crossbeam_utils::sync::Parker;
 
+use crate::groups::{GroupId, Groups};
 use crate::idle::Idle;
 use crate::process::Process;
 
@@ -73,8 +78,8 @@ pub(crate) type LocalQueue<T> = Worker<T>;
 pub(crate) struct Queues<T> {
     /// Woken processes from outside any worker.
     wake: Injector<T>,
-    /// The global run FIFO.
-    run: Injector<T>,
+    /// The run class: a FIFO per group (see `groups`).
+    pub(crate) run: Groups<T>,
     /// Steal ends of every worker's local deque, by worker index.
     stealers: Vec<Stealer<T>>,
     /// Per worker: when its deque last went from empty to not empty (clock ns), so that
@@ -113,7 +118,7 @@ impl<T> Queues<T> {
         }
         let queues = Queues {
             wake: Injector::new(),
-            run: Injector::new(),
+            run: Groups::new(),
             stealers,
             queued_since: (0..workers)
                 .map(|_| CachePadded::new(AtomicU64::new(0)))
@@ -125,8 +130,9 @@ impl<T> Queues<T> {
         (queues, locals)
     }
 
-    /// Queues `task` in `class` on a global queue, and unparks a worker if any is parked.
-    pub(crate) fn push(&self, task: T, class: Class) {
+    /// Queues `task` in `class` on a global queue (of `group`, for the run class), and
+    /// unparks a worker if any is parked.
+    pub(crate) fn push(&self, task: T, class: Class, group: GroupId) {
         match class {
             Class::Wake => {
                 self.queued_wake.fetch_add(1, Ordering::SeqCst);
@@ -134,7 +140,7 @@ impl<T> Queues<T> {
             }
             Class::Run => {
                 self.queued_run.fetch_add(1, Ordering::SeqCst);
-                self.run.push(task);
+                self.run.push(task, group);
             }
         }
         self.idle.notify_one();
@@ -168,7 +174,7 @@ impl<T> Queues<T> {
         if let Some(popped) = self.pop_woken(me, local, steal) {
             return Some(popped);
         }
-        if let Some(task) = steal_one(|| self.run.steal()) {
+        if let Some(task) = self.run.pop() {
             self.queued_run.fetch_sub(1, Ordering::SeqCst);
             return Some((task, Source::Own));
         }
@@ -248,9 +254,7 @@ impl<T> Queues<T> {
         while let Some(t) = steal_one(|| self.wake.steal()) {
             tasks.push(t);
         }
-        while let Some(t) = steal_one(|| self.run.steal()) {
-            tasks.push(t);
-        }
+        self.run.drain(&mut tasks);
         for stealer in &self.stealers {
             while let Some(t) = steal_one(|| stealer.steal()) {
                 tasks.push(t);
@@ -317,7 +321,7 @@ mod tests {
         let (local1, _) = locals.remove(0);
         queues.push_local(1, 0, &local0, 0);
         assert!(queues.pop(1, &local1, false).is_none());
-        queues.push(2, Class::Run);
+        queues.push(2, Class::Run, GroupId::DEFAULT);
         assert!(queues.unowned_pending());
         assert_eq!(queues.pop(1, &local1, false), Some((2, Source::Own)));
         assert_eq!(queues.pop(1, &local1, true), Some((1, Source::Stolen)));
@@ -328,9 +332,9 @@ mod tests {
     fn the_wake_class_goes_before_the_run_fifo_and_each_is_fifo() {
         let (queues, mut locals): (Q, _) = Queues::new(1);
         let (local, _) = locals.remove(0);
-        queues.push(1, Class::Run);
-        queues.push(2, Class::Run);
-        queues.push(3, Class::Wake);
+        queues.push(1, Class::Run, GroupId::DEFAULT);
+        queues.push(2, Class::Run, GroupId::DEFAULT);
+        queues.push(3, Class::Wake, GroupId::DEFAULT);
         queues.push_local(4, 0, &local, 0);
         let order: Vec<u32> =
             std::iter::from_fn(|| queues.pop(0, &local, false).map(|(t, _)| t)).collect();

@@ -132,7 +132,8 @@ impl Executor {
                 // Its turn goes on: the worker runs it again next (see `worker`).
                 Some(local) if turn => {
                     if let Some(previous) = local.turn.replace(Some(task)) {
-                        self.queues.push(previous, Class::Run);
+                        let group = previous.metadata().group();
+                        self.queues.push(previous, Class::Run, group);
                     }
                 }
                 _ => self.push(task, class, local, info, now, woken),
@@ -158,13 +159,17 @@ impl Executor {
                 if class == Class::Run && info.woken_while_running && self.queues.len() == 0 =>
             {
                 if let Some(previous) = local.next.replace(Some(task)) {
-                    self.queues.push(previous, Class::Run);
+                    let group = previous.metadata().group();
+                    self.queues.push(previous, Class::Run, group);
                 }
             }
             Some(local) if class == Class::Wake || (woken && self.queues.len() == 0) => {
                 self.queues.push_local(task, local.index, &local.queue, now)
             }
-            _ => self.queues.push(task, class),
+            _ => {
+                let group = task.metadata().group();
+                self.queues.push(task, class, group)
+            }
         }
     }
 

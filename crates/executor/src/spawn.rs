@@ -38,6 +38,9 @@ pub enum SpawnRefused {
     /// The runtime's memory budget cannot take another process.
     #[error(transparent)]
     MemoryBudget(OverBudget),
+    /// The group named in the options was not made by this executor.
+    #[error("no such group: {0:?}")]
+    UnknownGroup(crate::GroupId),
 }
 
 impl Executor {
@@ -53,7 +56,17 @@ impl Executor {
         if self.is_shutting_down() {
             return Err(SpawnRefused::ShuttingDown);
         }
-        let options = options.or(&self.config.defaults);
+        let mut options = options.or(&self.config.defaults);
+        match options.group {
+            Some(group) if !self.queues.run.exists(group) => {
+                return Err(SpawnRefused::UnknownGroup(group));
+            }
+            // A child shares CPU in its parent's group unless told otherwise.
+            None if self.queues.run.several() => {
+                options.group = parent.and_then(|p| self.process(p)).map(|p| p.group());
+            }
+            _ => {}
+        }
         let budget = self.config.memory_budget.as_ref();
         if let Some(budget) = budget {
             budget

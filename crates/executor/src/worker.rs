@@ -137,7 +137,8 @@ pub(crate) fn run(executor: Arc<Executor>, index: usize, local: LocalQueue<Task>
                     return Some((task, Source::Own));
                 }
                 // Someone arrived while it ran: it goes behind them after all.
-                executor.queues.push(task, Class::Run);
+                let group = task.metadata().group();
+                executor.queues.push(task, Class::Run, group);
             }
             // A busy worker steals too, once a woken process has waited out the delay in
             // another worker's deque: the wake class still goes before the run FIFO.
@@ -242,7 +243,12 @@ fn run_quantum(executor: &Executor, index: usize, task: Task) {
         // than two of the shortest slices (most of them: a message handled, a wait)
         // is charged as it is, without reading the run queues' counts.
         let ran = end.saturating_sub(start);
-        if ran <= executor.config.min_slice_cost().saturating_mul(MAX_CHARGED_SLICES) {
+        if ran
+            <= executor
+                .config
+                .min_slice_cost()
+                .saturating_mul(MAX_CHARGED_SLICES)
+        {
             ran
         } else {
             ran.min(
@@ -258,6 +264,7 @@ fn run_quantum(executor: &Executor, index: usize, task: Task) {
         .fetch_add(cost / u64::from(process.weight()), Ordering::Relaxed);
     process.charge_period(start, end);
     executor.advance_virtual_time(cost);
+    executor.queues.run.charge(process.group(), cost);
 
     if let Some(trace) = &executor.trace {
         trace.quantum(index, process.pid(), start, end, process.core.state.get());

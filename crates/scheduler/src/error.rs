@@ -11,7 +11,9 @@ use shoal_proc::OverBudget;
 
 pub use shoal_executor::{NoProc, SendError};
 
-/// A process's weight could not be changed ([`Runtime::set_weight`](crate::Runtime::set_weight)).
+/// A weight could not be set: a process's ([`Runtime::set_weight`](crate::Runtime::set_weight))
+/// or a group's ([`Runtime::new_group`](crate::Runtime::new_group),
+/// [`Runtime::set_group_weight`](crate::Runtime::set_group_weight)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum WeightError {
     /// The weight is 0 or above [`MAX_WEIGHT`](crate::MAX_WEIGHT).
@@ -25,6 +27,12 @@ pub enum WeightError {
     /// The process is not live.
     #[error(transparent)]
     NoProc(#[from] NoProc),
+    /// The group was not made by this runtime.
+    #[error("no such group {0:?} in this runtime")]
+    NoGroup(shoal_executor::GroupId),
+    /// The runtime has [`MAX_GROUPS`](crate::MAX_GROUPS) groups already.
+    #[error("a runtime has at most {} groups", shoal_executor::MAX_GROUPS)]
+    TooManyGroups,
 }
 
 /// A runtime setting was refused.
@@ -114,6 +122,10 @@ pub enum CompileError {
 /// A process could not be spawned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SpawnError {
+    /// The group named in the options was not made by this runtime
+    /// ([`Runtime::new_group`](crate::Runtime::new_group)).
+    #[error("no such group {0:?} in this runtime (make one with Runtime::new_group)")]
+    UnknownGroup(shoal_executor::GroupId),
     /// The module has no function export of that name.
     #[error("the module has no exported function `{export}`")]
     MissingExport {
@@ -225,6 +237,7 @@ impl From<SpawnRefused> for SpawnError {
             SpawnRefused::Capacity { capacity } => SpawnError::Capacity { capacity },
             SpawnRefused::ShuttingDown => SpawnError::ShuttingDown,
             SpawnRefused::MemoryBudget(over) => SpawnError::MemoryBudget(over),
+            SpawnRefused::UnknownGroup(group) => SpawnError::UnknownGroup(group),
         }
     }
 }

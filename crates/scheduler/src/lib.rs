@@ -85,8 +85,9 @@ pub use runtime::{
 pub use shoal_abi::{MAX_MESSAGE_BYTES, status};
 pub use shoal_executor::{
     DEFAULT_CAPACITY, DEFAULT_EPOCH_TICK, DEFAULT_FUEL_QUANTUM, DEFAULT_MAILBOX_BYTES,
-    DEFAULT_MIN_TICK, DEFAULT_SLICE_TICKS, MAX_CAPACITY, MAX_WEIGHT, PROCESS_RECORD_BYTES,
-    Preemption, ProcessHandle, ProcessInfo, TARGET_ROUND, Trace, TraceEvent, TraceKind, Track,
+    DEFAULT_MIN_TICK, DEFAULT_SLICE_TICKS, GroupId, MAX_CAPACITY, MAX_GROUPS, MAX_WEIGHT,
+    PROCESS_RECORD_BYTES, Preemption, ProcessHandle, ProcessInfo, TARGET_ROUND, Trace, TraceEvent,
+    TraceKind, Track,
 };
 pub use shoal_proc::{
     AccountingSnapshot, CapturedOutput, Exit, ExitKind, ExitReason, Limit, MAX_NAME_BYTES,

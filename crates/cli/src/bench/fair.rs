@@ -6,6 +6,8 @@
 //! With `--weights 1,2,4,8` the spinners get those weights in turn; every figure is then
 //! divided by its process's weight first (so 1.0 is a share proportional to weight), and
 //! the report adds, per weight, the fuel its processes got against their ideal.
+//! `--groups 10000,10` puts the spinners in groups of those sizes (weight 1 each): the
+//! ideal is then an equal share per group, and the report adds each group's.
 //!
 //! Fuel is metered in every mode here (it is the measure). The spinner calls a function
 //! every iteration, so the fuel the runtime reads when it preempts is exact.
@@ -58,8 +60,21 @@ fn min_max(xs: &[f64]) -> (f64, f64) {
 }
 
 pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
-    let procs = bench.procs(DEFAULT_PROCS)?;
+    let groups = &bench.args.groups;
+    ensure!(
+        groups.iter().all(|&n| n > 0),
+        "--groups: every group needs at least one process"
+    );
+    let procs = if groups.is_empty() {
+        bench.procs(DEFAULT_PROCS)?
+    } else {
+        groups.iter().sum()
+    };
     if bench.args.deterministic {
+        ensure!(
+            groups.is_empty() && bench.args.weights.is_empty(),
+            "--groups and --weights are measured over a window, which --deterministic does not have"
+        );
         return deterministic(bench, procs);
     }
     let secs = bench.secs(DEFAULT_SECS)?;
@@ -70,9 +85,30 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
     let runtime = bench.runtime(|b| b.fuel_metering(true).capacity(procs))?;
     let module = runtime.compile_wat(guests::SPINNER)?;
     let weights = weights_of(bench, procs)?;
+    // The group of each spinner, as an index into `groups` (0 for all without).
+    let member: Vec<usize> = if groups.is_empty() {
+        vec![0; procs]
+    } else {
+        groups
+            .iter()
+            .enumerate()
+            .flat_map(|(g, &n)| std::iter::repeat_n(g, n))
+            .collect()
+    };
+    let ids = groups
+        .iter()
+        .map(|_| runtime.new_group(1))
+        .collect::<Result<Vec<_>, _>>()?;
     let handles = weights
         .iter()
-        .map(|&w| runtime.spawn_with(&module, "main", 0, SpawnOptions::new().weight(w)))
+        .zip(&member)
+        .map(|(&w, &g)| {
+            let mut options = SpawnOptions::new().weight(w);
+            if let Some(&id) = ids.get(g) {
+                options = options.group(id);
+            }
+            runtime.spawn_with(&module, "main", 0, options)
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let pids: Vec<Pid> = handles.iter().map(|h| h.pid()).collect();
 
@@ -97,18 +133,69 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
         fuel.iter().any(|&f| f > 0.0),
         "no spinner consumed fuel in the window"
     );
+    let ideal = ideal_shares(&weights, &member);
     let mut report = report(
         &runtime,
         procs,
-        &per_weight(&fuel, &weights),
-        &per_weight(&wall, &weights),
+        &relative(&fuel, &ideal),
+        &relative(&wall, &ideal),
         secs,
         None,
     );
     if !bench.args.weights.is_empty() {
         weight_figures(&mut report, &fuel, &weights);
     }
+    if !groups.is_empty() {
+        group_figures(&mut report, &fuel, &member, groups.len());
+    }
     Ok(report)
+}
+
+/// Each spinner's ideal part of the CPU: an equal part per group, shared within the
+/// group by weight.
+fn ideal_shares(weights: &[u32], member: &[usize]) -> Vec<f64> {
+    let groups = member.iter().max().map_or(1, |&g| g + 1);
+    let mut group_weight = vec![0.0; groups];
+    for (&w, &g) in weights.iter().zip(member) {
+        group_weight[g] += f64::from(w);
+    }
+    weights
+        .iter()
+        .zip(member)
+        .map(|(&w, &g)| f64::from(w) / group_weight[g] / groups as f64)
+        .collect()
+}
+
+/// Each figure divided by its ideal share: what fairness by weight and group evens out.
+fn relative(xs: &[f64], ideal: &[f64]) -> Vec<f64> {
+    xs.iter().zip(ideal).map(|(x, i)| x / i).collect()
+}
+
+/// Per group: the fuel its processes got against an equal share per group (1.0 is
+/// exact), and the largest error among them.
+fn group_figures(report: &mut Report, fuel: &[f64], member: &[usize], groups: usize) {
+    let total: f64 = fuel.iter().sum();
+    let mut worst: f64 = 0.0;
+    for g in 0..groups {
+        let got: f64 = fuel
+            .iter()
+            .zip(member)
+            .filter(|&(_, &m)| m == g)
+            .map(|(f, _)| f)
+            .sum();
+        let ratio = got / total * groups as f64;
+        worst = worst.max((ratio - 1.0).abs());
+        report.figure(
+            format!("group_{g}_share"),
+            ratio,
+            "fuel of this group's processes / an equal share per group (1.0 is exact)",
+        );
+    }
+    report.figure(
+        "group_error_max",
+        worst,
+        "largest |share / ideal - 1| over the groups (goal <= 0.03)",
+    );
 }
 
 /// The weight of each spinner: `--weights` given out in turn, or 1 for all.
@@ -129,14 +216,6 @@ fn weights_of(bench: &Bench<'_>, procs: usize) -> anyhow::Result<Vec<u32>> {
             }
         })
         .collect())
-}
-
-/// Each figure divided by its process's weight: what fairness by weight evens out.
-fn per_weight(xs: &[f64], weights: &[u32]) -> Vec<f64> {
-    xs.iter()
-        .zip(weights)
-        .map(|(x, &w)| x / f64::from(w))
-        .collect()
 }
 
 /// Per distinct weight: the fuel its processes got against the ideal (a share

@@ -102,6 +102,12 @@ pub(crate) struct BenchArgs {
     #[arg(long, value_name = "W,W,...", value_delimiter = ',')]
     pub weights: Vec<u32>,
 
+    /// Group sizes for fair (`10000,10`): each size is a group of its own, of weight 1,
+    /// and the spinners number their sum; shares are then reported per group, against
+    /// the ideal of an equal share per group.
+    #[arg(long, value_name = "N,N,...", value_delimiter = ',')]
+    pub groups: Vec<usize>,
+
     /// One worker, fuel quanta, a virtual clock (fair): prints the schedule hash, the
     /// same on every run.
     #[arg(long)]

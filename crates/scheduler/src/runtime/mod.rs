@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use shoal_executor::{
-    Executor, Hooks, NoProc, Preemption, Process, ProcessHandle, ProcessInfo, SendError,
+    Executor, GroupId, Hooks, NoProc, Preemption, Process, ProcessHandle, ProcessInfo, SendError,
 };
 use shoal_proc::{Exit, Message, Pid, RegisterError, SignalReason};
 
@@ -309,14 +309,31 @@ impl Runtime {
     /// Changes the CPU weight of a live process, from its next quantum on: runnable
     /// processes get CPU in proportion to their weights ([`SpawnOptions::weight`]).
     pub fn set_weight(&self, pid: Pid, weight: u32) -> Result<(), WeightError> {
-        if shoal_executor::check_weight(weight).is_err() {
-            return Err(WeightError::OutOfRange {
-                weight,
-                max: shoal_executor::MAX_WEIGHT,
-            });
-        }
+        check(weight)?;
         self.lookup(pid)?.set_weight(weight);
         Ok(())
+    }
+
+    /// Makes a group of processes that shares CPU with the other groups in proportion
+    /// to `weight` (1 to [`MAX_WEIGHT`](crate::MAX_WEIGHT)), then among its own
+    /// processes: a tenant, an application, a supervision tree. Spawn into it with
+    /// [`SpawnOptions::group`]; processes a member spawns join it too. Every process not
+    /// spawned into a group is in the default group, of weight 1.
+    pub fn new_group(&self, weight: u32) -> Result<GroupId, WeightError> {
+        check(weight)?;
+        self.executor()
+            .new_group(weight)
+            .map_err(|_| WeightError::TooManyGroups)
+    }
+
+    /// Changes a group's weight.
+    pub fn set_group_weight(&self, group: GroupId, weight: u32) -> Result<(), WeightError> {
+        check(weight)?;
+        if self.executor().set_group_weight(group, weight) {
+            Ok(())
+        } else {
+            Err(WeightError::NoGroup(group))
+        }
     }
 
     /// A handle to a live process.
@@ -416,6 +433,14 @@ impl Runtime {
             .expect("cannot start the shutdown thread");
         rx.await.unwrap_or_default()
     }
+}
+
+/// A weight of 1 to `MAX_WEIGHT`, or the typed error.
+fn check(weight: u32) -> Result<(), WeightError> {
+    shoal_executor::check_weight(weight).map_err(|_| WeightError::OutOfRange {
+        weight,
+        max: shoal_executor::MAX_WEIGHT,
+    })
 }
 
 #[cfg(test)]

@@ -112,6 +112,13 @@ impl SpawnOptions {
         self
     }
 
+    /// The group it shares CPU in ([`Runtime::new_group`](crate::Runtime::new_group)).
+    /// Without it, a process joins its parent's group, or the default one.
+    pub fn group(mut self, group: crate::GroupId) -> Self {
+        self.process.group = Some(group);
+        self
+    }
+
     /// Cap on the bytes queued in this process's mailbox, overriding the runtime's
     /// default (`RuntimeBuilder::mailbox_bytes`).
     pub fn mailbox_bytes(mut self, bytes: usize) -> Self {

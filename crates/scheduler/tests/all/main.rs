@@ -12,6 +12,7 @@ mod chaos;
 mod determinism;
 mod epoch;
 mod fuel;
+mod groups;
 mod host_api;
 mod kill;
 mod layers;
@@ -72,6 +73,39 @@ pub fn wait_until<T>(what: impl std::fmt::Display, mut check: impl FnMut() -> Op
         assert!(Instant::now() < deadline, "gave up waiting: {what}");
         std::thread::sleep(Duration::from_millis(1));
     }
+}
+
+/// What a share is measured in: fuel, or time on a worker (epochs: a loop without
+/// calls keeps its fuel count in a register, so only time is exact there).
+#[derive(Copy, Clone)]
+pub enum Measure {
+    /// Fuel consumed.
+    Fuel,
+    /// Time on a worker.
+    Running,
+}
+
+/// What each of `pids` consumed over `window`, after a warm-up.
+pub fn measure_over(rt: &Runtime, pids: &[Pid], window: Duration, measure: Measure) -> Vec<f64> {
+    let fuel = || -> Vec<u64> {
+        pids.iter()
+            .map(|&p| {
+                let a = rt.process_info(p).expect("spinners run on").accounting;
+                match measure {
+                    Measure::Fuel => a.fuel,
+                    Measure::Running => a.running.as_nanos() as u64,
+                }
+            })
+            .collect()
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    let before = fuel();
+    std::thread::sleep(window);
+    fuel()
+        .iter()
+        .zip(&before)
+        .map(|(a, b)| (a - b) as f64)
+        .collect()
 }
 
 /// Waits for an exit, failing the test after [`HANG`].

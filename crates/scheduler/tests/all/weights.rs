@@ -6,44 +6,13 @@ use shoal_scheduler::{
     MAX_WEIGHT, Pid, Preemption, Runtime, SpawnError, SpawnOptions, WeightError,
 };
 
-use crate::{SPIN, epoch, exit_of, runtime};
+use crate::{Measure, SPIN, epoch, exit_of, measure_over, runtime};
 
 const QUANTUM: u64 = 10_000;
-
-/// What a share is measured in: fuel, or time on a worker (epochs: a loop without
-/// calls keeps its fuel count in a register, so only time is exact there).
-#[derive(Copy, Clone)]
-enum Measure {
-    Fuel,
-    Running,
-}
 
 /// The fuel each of `pids` consumed over `window`, after a warm-up.
 fn fuel_over(rt: &Runtime, pids: &[Pid], window: Duration) -> Vec<f64> {
     measure_over(rt, pids, window, Measure::Fuel)
-}
-
-/// What each of `pids` consumed over `window`, after a warm-up.
-fn measure_over(rt: &Runtime, pids: &[Pid], window: Duration, measure: Measure) -> Vec<f64> {
-    let fuel = || -> Vec<u64> {
-        pids.iter()
-            .map(|&p| {
-                let a = rt.process_info(p).expect("spinners run on").accounting;
-                match measure {
-                    Measure::Fuel => a.fuel,
-                    Measure::Running => a.running.as_nanos() as u64,
-                }
-            })
-            .collect()
-    };
-    std::thread::sleep(Duration::from_millis(50));
-    let before = fuel();
-    std::thread::sleep(window);
-    fuel()
-        .iter()
-        .zip(&before)
-        .map(|(a, b)| (a - b) as f64)
-        .collect()
 }
 
 /// Spawns `per_weight` spinners of each weight in `weights` and returns, per weight, the

@@ -150,8 +150,10 @@ fn spawn_status(error: &SpawnError) -> i32 {
         // Defaults were validated at build; a child takes the defaults. A WASI child's
         // stdio comes from the runtime's default config, which the host chose. A guest
         // spawns from its own module, which is never foreign.
-        SpawnError::Config { .. } | SpawnError::Wasi { .. } | SpawnError::ForeignModule => {
-            status::BAD_EXPORT
-        }
+        // A guest's child joins the guest's own group, which exists.
+        SpawnError::Config { .. }
+        | SpawnError::Wasi { .. }
+        | SpawnError::ForeignModule
+        | SpawnError::UnknownGroup(_) => status::BAD_EXPORT,
     }
 }
