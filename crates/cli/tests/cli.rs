@@ -310,6 +310,26 @@ fn bench_results_are_right_where_they_can_be_checked() {
 }
 
 #[test]
+fn bench_fair_reports_each_weight_and_group_against_its_ideal() {
+    let window = ["--secs", "0.4", "--warmup-secs", "0.1", "--preempt", "fuel"];
+    let weighted = bench(&[&["fair", "--procs", "8", "--weights", "1,3"][..], &window].concat());
+    for key in ["weight_1_share", "weight_3_share"] {
+        let share = weighted[key].as_f64().unwrap();
+        assert!((share - 1.0).abs() < 0.2, "{key} {share}: {weighted}");
+    }
+    let grouped = bench(&[&["fair", "--groups", "12,2"][..], &window].concat());
+    assert_eq!(grouped["procs"], 14);
+    let small = grouped["group_1_share"].as_f64().unwrap();
+    // Without groups the two would get 2/14 of the CPU: 0.29 of an equal share.
+    assert!((small - 1.0).abs() < 0.2, "{grouped}");
+    let busy = grouped["worker_utilisation"].as_f64().unwrap();
+    assert!(
+        busy > 0.5 && busy < 1.5,
+        "time on workers over window: {busy}"
+    );
+}
+
+#[test]
 fn bench_fair_deterministic_gives_the_same_schedule_hash_ten_times() {
     let hashes: Vec<Value> = (0..10)
         .map(|_| bench(&["fair", "--deterministic", "--procs", "16"])["schedule_hash"].clone())

@@ -134,14 +134,7 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
         "no spinner consumed fuel in the window"
     );
     let ideal = ideal_shares(&weights, &member);
-    let mut report = report(
-        &runtime,
-        procs,
-        &relative(&fuel, &ideal),
-        &relative(&wall, &ideal),
-        secs,
-        None,
-    );
+    let mut report = report(&runtime, procs, (&fuel, &wall), &ideal, secs, None);
     if !bench.args.weights.is_empty() {
         weight_figures(&mut report, &fuel, &weights);
     }
@@ -248,19 +241,22 @@ fn weight_figures(report: &mut Report, fuel: &[f64], weights: &[u32]) {
     );
 }
 
+/// The report over each spinner's `fuel` and `wall` time, with shares taken relative to
+/// its `ideal` part of the CPU (all equal without weights or groups).
 fn report(
     runtime: &Runtime,
     procs: usize,
-    fuel: &[f64],
-    wall: &[f64],
+    (fuel, wall): (&[f64], &[f64]),
+    ideal: &[f64],
     secs: f64,
     schedule_hash: Option<u64>,
 ) -> Report {
+    let busy: f64 = wall.iter().sum();
+    let (fuel, wall) = (&relative(fuel, ideal), &relative(wall, ideal));
     let fuel_shares = shares(fuel);
     let wall_shares = shares(wall);
     let (min_share, max_share) = min_max(&fuel_shares);
     let (min_wall, max_wall) = min_max(&wall_shares);
-    let busy: f64 = wall.iter().sum();
     let mut report = Report::of(runtime, procs);
     report.figure(
         "jain_fuel",
@@ -342,8 +338,8 @@ fn deterministic(bench: &Bench<'_>, procs: usize) -> anyhow::Result<Report> {
     Ok(report(
         &runtime,
         procs,
-        &fuel,
-        &wall,
+        (&fuel, &wall),
+        &vec![1.0; procs],
         secs,
         runtime.schedule_hash(),
     ))
