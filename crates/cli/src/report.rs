@@ -360,7 +360,7 @@ pub(crate) fn human(outcome: &Outcome) -> String {
     } else {
         let _ = writeln!(
             out,
-            "fuel:      not metered (not needed in epoch mode; --fuel-metering counts it, at 20-40% on loops)"
+            "fuel:      not metered (not needed without fuel preemption or a fuel limit; --fuel-metering counts it, at 20-40% on loops)"
         );
     }
     let guest_spawned = if r.guest_spawned > 0 {
