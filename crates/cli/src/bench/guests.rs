@@ -72,10 +72,12 @@ pub(crate) mod ring_tag {
     /// it; named here so that the protocol is written down in one place.)
     #[allow(dead_code)]
     pub const STOP: u64 = 3;
+    /// Node → coordinator: it has its next node and waits for the token.
+    pub const READY: u64 = 4;
 }
 
 /// `main`: a ring node. Its first message (from the coordinator) holds the next node's
-/// pid. Then for each token: if hops remain, it passes the token on with one hop fewer;
+/// pid; it answers `READY`. Then for each token: if hops remain, it passes the token on with one hop fewer;
 /// at zero it tells the coordinator and sends `STOP` round the ring. A node receiving
 /// `STOP` forwards it and returns.
 pub(crate) const RING_NODE: &str = r#"(module
@@ -90,6 +92,7 @@ pub(crate) const RING_NODE: &str = r#"(module
     (local.set $boss (call $sender))
     (drop (call $read (i32.const 0) (i32.const 8)))
     (local.set $next (i64.load (i32.const 0)))
+    (drop (call $send (local.get $boss) (i64.const 4) (i32.const 0) (i32.const 0)))
     (loop $again
       (drop (call $receive (i64.const -1)))
       (if (i64.eq (call $tag) (i64.const 3))
