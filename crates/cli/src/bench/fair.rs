@@ -135,11 +135,19 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
     );
     let ideal = ideal_shares(&weights, &member);
     let mut report = report(&runtime, procs, (&fuel, &wall), &ideal, secs, None);
+    // With weights or groups, the plot is a bar for each against its ideal.
+    let mut parts = Vec::new();
     if !bench.args.weights.is_empty() {
-        weight_figures(&mut report, &fuel, &weights);
+        parts.extend(weight_figures(&mut report, &fuel, &ideal, &weights));
     }
     if !groups.is_empty() {
-        group_figures(&mut report, &fuel, &member, groups.len());
+        parts.extend(group_figures(&mut report, &fuel, &ideal, &member, groups));
+    }
+    if !parts.is_empty() {
+        report.plot = Some(Data::Parts {
+            parts,
+            measure: "fuel",
+        });
     }
     Ok(report)
 }
@@ -164,20 +172,65 @@ fn relative(xs: &[f64], ideal: &[f64]) -> Vec<f64> {
     xs.iter().zip(ideal).map(|(x, i)| x / i).collect()
 }
 
+/// For each part (the spinners sharing a key), the fuel they got over the sum of their
+/// ideal shares: 1.0 is exact. Parts in the keys' order.
+fn parts_of<K: Copy + Ord>(fuel: &[f64], ideal: &[f64], keys: &[K]) -> Vec<(K, f64)> {
+    let total: f64 = fuel.iter().sum();
+    let mut distinct = keys.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    distinct
+        .into_iter()
+        .map(|key| {
+            let (got, owed) = fuel
+                .iter()
+                .zip(ideal)
+                .zip(keys)
+                .filter(|&(_, &k)| k == key)
+                .fold((0.0, 0.0), |(g, o), ((f, i), _)| (g + f, o + i));
+            (key, got / total / owed)
+        })
+        .collect()
+}
+
+/// Per distinct weight: the fuel its processes got against their ideal (their share of
+/// their group, by weight), and the largest error among them.
+fn weight_figures(
+    report: &mut Report,
+    fuel: &[f64],
+    ideal: &[f64],
+    weights: &[u32],
+) -> Vec<(String, f64)> {
+    let parts = parts_of(fuel, ideal, weights);
+    for &(w, ratio) in &parts {
+        report.figure(
+            format!("weight_{w}_share"),
+            ratio,
+            "fuel of this weight's processes / their ideal share (1.0 is exact)",
+        );
+    }
+    report.figure(
+        "weight_error_max",
+        worst_error(&parts),
+        "largest |share / ideal - 1| over the weights (goal <= 0.03)",
+    );
+    parts
+        .into_iter()
+        .map(|(w, ratio)| (format!("weight {w}"), ratio))
+        .collect()
+}
+
 /// Per group: the fuel its processes got against an equal share per group (1.0 is
 /// exact), and the largest error among them.
-fn group_figures(report: &mut Report, fuel: &[f64], member: &[usize], groups: usize) {
-    let total: f64 = fuel.iter().sum();
-    let mut worst: f64 = 0.0;
-    for g in 0..groups {
-        let got: f64 = fuel
-            .iter()
-            .zip(member)
-            .filter(|&(_, &m)| m == g)
-            .map(|(f, _)| f)
-            .sum();
-        let ratio = got / total * groups as f64;
-        worst = worst.max((ratio - 1.0).abs());
+fn group_figures(
+    report: &mut Report,
+    fuel: &[f64],
+    ideal: &[f64],
+    member: &[usize],
+    sizes: &[usize],
+) -> Vec<(String, f64)> {
+    let parts = parts_of(fuel, ideal, member);
+    for &(g, ratio) in &parts {
         report.figure(
             format!("group_{g}_share"),
             ratio,
@@ -186,9 +239,21 @@ fn group_figures(report: &mut Report, fuel: &[f64], member: &[usize], groups: us
     }
     report.figure(
         "group_error_max",
-        worst,
+        worst_error(&parts),
         "largest |share / ideal - 1| over the groups (goal <= 0.03)",
     );
+    parts
+        .into_iter()
+        .map(|(g, ratio)| (format!("group {g} ({} procs)", sizes[g]), ratio))
+        .collect()
+}
+
+/// The largest `|ratio - 1|`.
+fn worst_error<K>(parts: &[(K, f64)]) -> f64 {
+    parts
+        .iter()
+        .map(|(_, r)| (r - 1.0).abs())
+        .fold(0.0, f64::max)
 }
 
 /// The weight of each spinner: `--weights` given out in turn, or 1 for all.
@@ -209,36 +274,6 @@ fn weights_of(bench: &Bench<'_>, procs: usize) -> anyhow::Result<Vec<u32>> {
             }
         })
         .collect())
-}
-
-/// Per distinct weight: the fuel its processes got against the ideal (a share
-/// proportional to weight; 1.0 is exact), and the largest error among them.
-fn weight_figures(report: &mut Report, fuel: &[f64], weights: &[u32]) {
-    let total_fuel: f64 = fuel.iter().sum();
-    let total_weight: f64 = weights.iter().map(|&w| f64::from(w)).sum();
-    let mut distinct = weights.to_vec();
-    distinct.sort_unstable();
-    distinct.dedup();
-    let mut worst: f64 = 0.0;
-    for w in distinct {
-        let (got, weight) = fuel
-            .iter()
-            .zip(weights)
-            .filter(|&(_, &x)| x == w)
-            .fold((0.0, 0.0), |(f, t), (x, &v)| (f + x, t + f64::from(v)));
-        let ratio = (got / total_fuel) / (weight / total_weight);
-        worst = worst.max((ratio - 1.0).abs());
-        report.figure(
-            format!("weight_{w}_share"),
-            ratio,
-            "fuel of this weight's processes / their ideal share (1.0 is exact)",
-        );
-    }
-    report.figure(
-        "weight_error_max",
-        worst,
-        "largest |share / ideal - 1| over the weights (goal <= 0.03)",
-    );
 }
 
 /// The report over each spinner's `fuel` and `wall` time, with shares taken relative to
