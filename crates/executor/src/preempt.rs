@@ -138,6 +138,16 @@ impl Executor {
         }
     }
 
+    /// The period a worker's own tick timer should run at (adaptive preemption), or
+    /// `None` while the ticker thread's fixed tick is short enough: the tick period
+    /// times the workers, since every worker's timer ticks every guest.
+    pub fn timer_period(&self) -> Option<Duration> {
+        let (tick, _) = self.config.preemption.epoch()?;
+        self.config.preemption.min_tick()?;
+        let period = self.tick_period();
+        (period < tick).then(|| period * self.config.workers as u32)
+    }
+
     /// The verdict for `process` at a tick, after it has run `ticks` ticks of its slice
     /// (this one included) out of `slice_ticks` times its weight (module docs).
     pub fn on_tick(&self, process: &Process, ticks: u64, slice_ticks: u64) -> Tick {
@@ -175,10 +185,6 @@ impl Executor {
             // call) or keeping score.
             return Tick::Continue;
         }
-        let period = self.tick_period().as_nanos() as i64;
-        let slice = period
-            .saturating_mul(slice_ticks as i64)
-            .saturating_mul(i64::from(process.weight()));
         if wake {
             // Cut short by a wake-up: its credit stands as it was, and no CPU time is
             // read (with thousands runnable, ticks come every few tens of microseconds
@@ -186,6 +192,10 @@ impl Executor {
             process.set_yield_cause(YieldCause::Epoch);
             return Tick::Yield;
         }
+        let period = self.tick_period().as_nanos() as i64;
+        let slice = period
+            .saturating_mul(slice_ticks as i64)
+            .saturating_mul(i64::from(process.weight()));
         let ran = process.slice_cpu(crate::clock::thread_cpu_ns(), now) as i64;
         match slice_spent(ran, period, slice, process.credit()) {
             Some(credit) => {

@@ -32,14 +32,9 @@ fn on_epoch(
 ) -> wasmtime::Result<UpdateDeadline> {
     let state = ctx.data_mut();
     let ticks = state.ticks_in_slice + 1;
-    let executor = &state.executor;
-    let preemption = executor.config().preemption;
-    if let (Some(_), Some((tick, _))) = (preemption.min_tick(), preemption.epoch()) {
-        // Adaptive ticks: this worker's timer follows the runnable count, and is off
-        // while the ticker thread's tick is short enough.
-        let period = executor.tick_period();
-        let workers = executor.config().workers as u32;
-        super::tick_timer::adapt((period < tick).then(|| period * workers));
+    if state.executor.config().preemption.min_tick().is_some() {
+        // Adaptive ticks: this worker's timer follows the runnable count.
+        super::tick_timer::adapt(state.executor.timer_period());
     }
     match state.executor.on_tick(&state.process, ticks, slice_ticks) {
         Tick::End(interrupt) => Err(wasmtime::Error::new(interrupt)),
