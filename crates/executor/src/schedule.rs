@@ -132,8 +132,7 @@ impl Executor {
                 // Its turn goes on: the worker runs it again next (see `worker`).
                 Some(local) if turn => {
                     if let Some(previous) = local.turn.replace(Some(task)) {
-                        let group = previous.metadata().group();
-                        self.queues.push(previous, Class::Run, group);
+                        self.push_global(previous, Class::Run);
                     }
                 }
                 _ => self.push(task, class, local, info, now, woken),
@@ -159,18 +158,20 @@ impl Executor {
                 if class == Class::Run && info.woken_while_running && self.queues.len() == 0 =>
             {
                 if let Some(previous) = local.next.replace(Some(task)) {
-                    let group = previous.metadata().group();
-                    self.queues.push(previous, Class::Run, group);
+                    self.push_global(previous, Class::Run);
                 }
             }
             Some(local) if class == Class::Wake || (woken && self.queues.len() == 0) => {
                 self.queues.push_local(task, local.index, &local.queue, now)
             }
-            _ => {
-                let group = task.metadata().group();
-                self.queues.push(task, class, group)
-            }
+            _ => self.push_global(task, class),
         }
+    }
+
+    /// Queues `task` in `class` on a global queue: its group's FIFO for the run class.
+    pub(crate) fn push_global(&self, task: Task, class: Class) {
+        let group = task.metadata().group();
+        self.queues.push(task, class, group);
     }
 
     fn must_end(&self, process: &Process) -> bool {

@@ -137,8 +137,7 @@ pub(crate) fn run(executor: Arc<Executor>, index: usize, local: LocalQueue<Task>
                     return Some((task, Source::Own));
                 }
                 // Someone arrived while it ran: it goes behind them after all.
-                let group = task.metadata().group();
-                executor.queues.push(task, Class::Run, group);
+                executor.push_global(task, Class::Run);
             }
             // A busy worker steals too, once a woken process has waited out the delay in
             // another worker's deque: the wake class still goes before the run FIFO.
