@@ -138,10 +138,16 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
     // With weights or groups, the plot is a bar for each against its ideal.
     let mut parts = Vec::new();
     if !bench.args.weights.is_empty() {
-        parts.extend(weight_figures(&mut report, &fuel, &ideal, &weights));
+        let by_weight = parts_of(&fuel, &ideal, &weights);
+        parts.extend(part_figures(&mut report, &WEIGHTS, by_weight, |w| {
+            format!("weight {w}")
+        }));
     }
     if !groups.is_empty() {
-        parts.extend(group_figures(&mut report, &fuel, &ideal, &member, groups));
+        let by_group = parts_of(&fuel, &ideal, &member);
+        parts.extend(part_figures(&mut report, &GROUPS, by_group, |g| {
+            format!("group {g} ({} procs)", groups[g])
+        }));
     }
     if !parts.is_empty() {
         report.plot = Some(Data::Parts {
@@ -193,58 +199,50 @@ fn parts_of<K: Copy + Ord>(fuel: &[f64], ideal: &[f64], keys: &[K]) -> Vec<(K, f
         .collect()
 }
 
-/// Per distinct weight: the fuel its processes got against their ideal (their share of
-/// their group, by weight), and the largest error among them.
-fn weight_figures(
-    report: &mut Report,
-    fuel: &[f64],
-    ideal: &[f64],
-    weights: &[u32],
-) -> Vec<(String, f64)> {
-    let parts = parts_of(fuel, ideal, weights);
-    for &(w, ratio) in &parts {
-        report.figure(
-            format!("weight_{w}_share"),
-            ratio,
-            "fuel of this weight's processes / their ideal share (1.0 is exact)",
-        );
-    }
-    report.figure(
-        "weight_error_max",
-        worst_error(&parts),
-        "largest |share / ideal - 1| over the weights (goal <= 0.03)",
-    );
-    parts
-        .into_iter()
-        .map(|(w, ratio)| (format!("weight {w}"), ratio))
-        .collect()
+/// How one kind of part (weights, groups) is reported.
+struct PartKind {
+    /// Key of each part's figure, before its key: `weight` gives `weight_4_share`.
+    prefix: &'static str,
+    /// What one part's figure is.
+    about: &'static str,
+    /// Key and meaning of the largest error among the parts.
+    worst: (&'static str, &'static str),
 }
 
-/// Per group: the fuel its processes got against an equal share per group (1.0 is
-/// exact), and the largest error among them.
-fn group_figures(
-    report: &mut Report,
-    fuel: &[f64],
-    ideal: &[f64],
-    member: &[usize],
-    sizes: &[usize],
-) -> Vec<(String, f64)> {
-    let parts = parts_of(fuel, ideal, member);
-    for &(g, ratio) in &parts {
-        report.figure(
-            format!("group_{g}_share"),
-            ratio,
-            "fuel of this group's processes / an equal share per group (1.0 is exact)",
-        );
-    }
-    report.figure(
+const WEIGHTS: PartKind = PartKind {
+    prefix: "weight",
+    about: "fuel of this weight's processes / their ideal share (1.0 is exact)",
+    worst: (
+        "weight_error_max",
+        "largest |share / ideal - 1| over the weights (goal <= 0.03)",
+    ),
+};
+
+const GROUPS: PartKind = PartKind {
+    prefix: "group",
+    about: "fuel of this group's processes / an equal share per group (1.0 is exact)",
+    worst: (
         "group_error_max",
-        worst_error(&parts),
         "largest |share / ideal - 1| over the groups (goal <= 0.03)",
-    );
+    ),
+};
+
+/// Per part (a weight's processes: their share of their groups by weight; a group's:
+/// an equal share per group), the fuel they got against their ideal, and the largest
+/// error among them. Returns the parts, named by `name`, for the plot.
+fn part_figures<K: Copy + std::fmt::Display>(
+    report: &mut Report,
+    kind: &PartKind,
+    parts: Vec<(K, f64)>,
+    name: impl Fn(K) -> String,
+) -> Vec<(String, f64)> {
+    for &(key, ratio) in &parts {
+        report.figure(format!("{}_{key}_share", kind.prefix), ratio, kind.about);
+    }
+    report.figure(kind.worst.0, worst_error(&parts), kind.worst.1);
     parts
         .into_iter()
-        .map(|(g, ratio)| (format!("group {g} ({} procs)", sizes[g]), ratio))
+        .map(|(key, ratio)| (name(key), ratio))
         .collect()
 }
 
