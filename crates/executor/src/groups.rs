@@ -65,7 +65,9 @@ struct Group<T> {
 
 /// The run class's groups (module docs).
 pub(crate) struct Groups<T> {
-    groups: Box<[OnceLock<Group<T>>]>,
+    /// Boxed, so that the slots of groups never made cost a pointer each (a group's
+    /// FIFO is a few hundred bytes of cache-padded heads).
+    groups: Box<[OnceLock<Box<Group<T>>>]>,
     /// Groups made so far, the default one included.
     count: AtomicUsize,
     /// The pass of the group last chosen: where a group that was idle starts again.
@@ -74,8 +76,9 @@ pub(crate) struct Groups<T> {
 
 impl<T> Groups<T> {
     pub(crate) fn new() -> Self {
-        let groups: Box<[OnceLock<Group<T>>]> = (0..MAX_GROUPS).map(|_| OnceLock::new()).collect();
-        let _ = groups[0].set(Group::new(1));
+        let groups: Box<[OnceLock<Box<Group<T>>>]> =
+            (0..MAX_GROUPS).map(|_| OnceLock::new()).collect();
+        let _ = groups[0].set(Box::new(Group::new(1)));
         Groups {
             groups,
             count: AtomicUsize::new(1),
@@ -91,7 +94,7 @@ impl<T> Groups<T> {
                 (n < MAX_GROUPS).then_some(n + 1)
             })
             .ok()?;
-        let _ = self.groups[index].set(Group::new(weight));
+        let _ = self.groups[index].set(Box::new(Group::new(weight)));
         Some(GroupId(index as u16))
     }
 
@@ -108,7 +111,10 @@ impl<T> Groups<T> {
     }
 
     fn group(&self, group: GroupId) -> Option<&Group<T>> {
-        self.groups.get(group.index()).and_then(OnceLock::get)
+        self.groups
+            .get(group.index())
+            .and_then(OnceLock::get)
+            .map(|g| &**g)
     }
 
     /// More than the default group exists: pops scan and quanta are charged.
@@ -144,7 +150,7 @@ impl<T> Groups<T> {
             let count = self.count.load(Ordering::Acquire);
             let best = self.groups[..count]
                 .iter()
-                .filter_map(OnceLock::get)
+                .filter_map(|g| g.get().map(|g| &**g))
                 .filter(|g| g.queued.load(Ordering::Relaxed) > 0)
                 .min_by_key(|g| g.pass.load(Ordering::Relaxed))?;
             if let Some(task) = best.take() {
@@ -170,7 +176,7 @@ impl<T> Groups<T> {
 
     /// Everything queued, in every group (at shutdown).
     pub(crate) fn drain(&self, into: &mut Vec<T>) {
-        for g in self.groups.iter().filter_map(OnceLock::get) {
+        for g in self.groups.iter().filter_map(|g| g.get()) {
             while let Some(task) = g.take() {
                 into.push(task);
             }
