@@ -21,6 +21,7 @@
 //! | 6 | shutdown | 0 | empty |
 //! | 7 | host_error | 0 | message, UTF-8 |
 //! | 8 | custom | any | any bytes |
+//! | 9 | noconnection | 0 | empty |
 //!
 //! Decoding is strict where a mistake would mislead (a short header, an unknown kind:
 //! [`WireError`]) and lenient where the sender promises text (invalid UTF-8 is replaced;
@@ -65,6 +66,9 @@ pub enum ExitReason {
     NoProc,
     /// Stopped by its supervisor, or by a runtime shutting down in order.
     Shutdown,
+    /// The node of the process it linked to or monitored went down or lost contact
+    /// (a cluster's liveness protocol, docs/CLUSTER.md): Erlang's `noconnection`.
+    NoConnection,
     /// A reason chosen by a process (`exit_signal` with a code and bytes).
     Custom {
         /// The code.
@@ -95,11 +99,13 @@ pub enum ExitKind {
     Shutdown,
     /// [`ExitReason::Custom`].
     Custom,
+    /// [`ExitReason::NoConnection`].
+    NoConnection,
 }
 
 impl ExitKind {
     /// Every kind, in report order.
-    pub const ALL: [ExitKind; 9] = [
+    pub const ALL: [ExitKind; 10] = [
         ExitKind::Normal,
         ExitKind::Trap,
         ExitKind::OutOfFuel,
@@ -109,6 +115,7 @@ impl ExitKind {
         ExitKind::NoProc,
         ExitKind::Shutdown,
         ExitKind::Custom,
+        ExitKind::NoConnection,
     ];
 
     /// snake_case name, as reports print it.
@@ -123,6 +130,7 @@ impl ExitKind {
             ExitKind::NoProc => "noproc",
             ExitKind::Shutdown => "shutdown",
             ExitKind::Custom => "custom",
+            ExitKind::NoConnection => "noconnection",
         }
     }
 
@@ -138,6 +146,7 @@ impl ExitKind {
             ExitKind::Shutdown => 6,
             ExitKind::HostError => 7,
             ExitKind::Custom => 8,
+            ExitKind::NoConnection => 9,
         }
     }
 
@@ -186,6 +195,7 @@ impl ExitReason {
             ExitReason::NoProc => ExitKind::NoProc,
             ExitReason::Shutdown => ExitKind::Shutdown,
             ExitReason::Custom { .. } => ExitKind::Custom,
+            ExitReason::NoConnection => ExitKind::NoConnection,
         }
     }
 
@@ -213,6 +223,7 @@ impl ExitReason {
             | ExitReason::Deadline
             | ExitReason::Killed
             | ExitReason::NoProc
+            | ExitReason::NoConnection
             | ExitReason::Shutdown => (0, &[]),
         };
         let mut out = Vec::with_capacity(WIRE_HEADER + payload.len());
@@ -244,6 +255,7 @@ impl ExitReason {
                 ExitKind::HostError => ExitReason::HostError { message: text() },
                 ExitKind::NoProc => ExitReason::NoProc,
                 ExitKind::Shutdown => ExitReason::Shutdown,
+                ExitKind::NoConnection => ExitReason::NoConnection,
                 ExitKind::Custom => ExitReason::Custom {
                     code,
                     data: payload.to_vec(),
@@ -299,6 +311,7 @@ mod tests {
             (wire(4, 0, b""), ExitReason::Killed),
             (wire(5, 0, b""), ExitReason::NoProc),
             (wire(6, 0, b""), ExitReason::Shutdown),
+            (wire(9, 0, b""), ExitReason::NoConnection),
             (
                 wire(7, 0, b"oops"),
                 ExitReason::HostError {
@@ -323,11 +336,11 @@ mod tests {
     #[test]
     fn every_kind_number_is_documented_and_round_trips() {
         let numbers: Vec<u8> = ExitKind::ALL.iter().map(|k| k.number()).collect();
-        assert_eq!(numbers, [0, 1, 2, 3, 4, 7, 5, 6, 8]);
+        assert_eq!(numbers, [0, 1, 2, 3, 4, 7, 5, 6, 8, 9]);
         for kind in ExitKind::ALL {
             assert_eq!(ExitKind::from_number(kind.number()), Some(kind));
         }
-        assert_eq!(ExitKind::from_number(9), None);
+        assert_eq!(ExitKind::from_number(10), None);
     }
 
     #[test]
@@ -378,8 +391,8 @@ mod tests {
             Err(WireError::Short(4))
         );
         assert_eq!(
-            ExitReason::from_wire(&wire(9, 0, b"")),
-            Err(WireError::UnknownKind(9))
+            ExitReason::from_wire(&wire(10, 0, b"")),
+            Err(WireError::UnknownKind(10))
         );
     }
 
@@ -427,6 +440,7 @@ mod tests {
             ),
             (ExitReason::NoProc, "noproc"),
             (ExitReason::Shutdown, "shutdown"),
+            (ExitReason::NoConnection, "noconnection"),
             (
                 ExitReason::Custom {
                     code: 5,

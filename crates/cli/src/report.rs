@@ -37,6 +37,7 @@ struct ExitCounts {
     noproc: usize,
     shutdown: usize,
     custom: usize,
+    noconnection: usize,
 }
 
 impl ExitCounts {
@@ -51,6 +52,7 @@ impl ExitCounts {
             ExitKind::NoProc => &mut self.noproc,
             ExitKind::Shutdown => &mut self.shutdown,
             ExitKind::Custom => &mut self.custom,
+            ExitKind::NoConnection => &mut self.noconnection,
         };
         *counter += 1;
     }
@@ -140,7 +142,7 @@ struct ProcessRow {
     /// Its pid, displayed (`<0.3.1>`).
     pid: String,
     /// The exit kind's name: `normal`, `trap`, `out_of_fuel`, `deadline`, `killed`,
-    /// `host_error`, `noproc`, `shutdown` or `custom`.
+    /// `host_error`, `noproc`, `shutdown`, `custom` or `noconnection`.
     exit: &'static str,
     /// The exit code of a normal exit, else null.
     code: Option<i32>,
@@ -327,10 +329,10 @@ pub(crate) fn human(outcome: &Outcome) -> String {
         },
     );
     // Reasons only exit signals give; listed when there are any.
-    let signalled = if e.noproc + e.shutdown + e.custom > 0 {
+    let signalled = if e.noproc + e.shutdown + e.custom + e.noconnection > 0 {
         format!(
-            ", {} noproc, {} shutdown, {} custom",
-            e.noproc, e.shutdown, e.custom
+            ", {} noproc, {} shutdown, {} custom, {} noconnection",
+            e.noproc, e.shutdown, e.custom, e.noconnection
         )
     } else {
         String::new()

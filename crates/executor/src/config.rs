@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use shoal_proc::MemoryBudget;
+use shoal_proc::{MemoryBudget, NodeId};
 
 /// Default number of live processes. The issue that introduced the runtime asked for 10k
 /// live processes.
@@ -42,6 +42,7 @@ const MIN_EPOCH_TICK: Duration = Duration::from_micros(10);
 /// The arenas reserve address space for every slot up front; past this many processes
 /// the reservation of even small slots exceeds what a 47-bit address space holds.
 pub const MAX_CAPACITY: usize = 4_000_000;
+const _: () = assert!(MAX_CAPACITY <= shoal_proc::MAX_INDEX as usize + 1);
 
 /// More workers than this is a typo, not a machine.
 pub const MAX_WORKERS: usize = 1024;
@@ -306,6 +307,8 @@ pub struct Config {
     /// The runtime's memory budget, charged by every layer that holds memory for a
     /// process (`shoal_proc::MemoryBudget`); `None` for none.
     pub memory_budget: Option<Arc<MemoryBudget>>,
+    /// The node every pid of this executor carries: [`NodeId::LOCAL`] outside a cluster.
+    pub node: NodeId,
 }
 
 impl Config {
@@ -415,6 +418,7 @@ mod tests {
             trace_events: None,
             defaults: ProcessOptions::default(),
             memory_budget: None,
+            node: NodeId::LOCAL,
         }
     }
 

@@ -139,7 +139,7 @@ impl Executor {
         };
         let executor = Arc::new(Executor {
             id: NEXT_EXECUTOR_ID.fetch_add(1, Ordering::Relaxed),
-            table: ProcessTable::with_capacity(config.capacity),
+            table: ProcessTable::for_node(config.node, config.capacity),
             queues,
             clock: if config.deterministic {
                 Clock::virtual_at_zero()
@@ -373,6 +373,7 @@ mod tests {
             trace_events: None,
             defaults: ProcessOptions::default(),
             memory_budget: Some(Arc::new(shoal_proc::MemoryBudget::new(1 << 20))),
+            node: shoal_proc::NodeId::LOCAL,
         };
         let executor = Executor::launch(config, Hooks::default()).unwrap();
         let process = executor

@@ -354,14 +354,7 @@ mod tests {
     use super::*;
 
     fn process() -> Process {
-        Process::new(
-            Pid::from_bits(1),
-            None,
-            &ProcessOptions::default(),
-            None,
-            0,
-            0,
-        )
+        Process::new(Pid::new(1, 0), None, &ProcessOptions::default(), None, 0, 0)
     }
 
     #[test]

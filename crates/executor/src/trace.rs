@@ -172,7 +172,7 @@ mod tests {
     use super::*;
 
     fn pid(i: u32) -> Pid {
-        Pid::from_bits(u64::from(i))
+        Pid::new(i, 0)
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! Pids and references: the two kinds of identity a guest handles.
 //!
-//! A [`Pid`] names a process: `(generation << 32) | index` on the wire, never negative,
-//! never reused (docs/ABI.md, "Pids"). Guests treat it as opaque; `Debug` and `Display`
-//! use the host's spelling, Erlang's `<0.index.generation>`, so that what a guest and the
-//! host say about one process reads the same.
+//! A [`Pid`] names a process: `node << 48 | generation << 22 | index` on the wire, below
+//! 2^62, never reused (docs/ABI.md, "Pids"). Guests treat it as opaque; `Debug` and
+//! `Display` use the host's spelling, Erlang's `<node.index.generation>`, so that what a
+//! guest and the host say about one process reads the same. A pid of another node of a
+//! cluster works as a local one does, inside a message's bytes too.
 //!
 //! A [`Reference`] is a value unique for the runtime's life in `[2^62, 2^63)`: a
 //! monitor's reference (the tag of its `DOWN`) or an alias (the tag a reply is sent
@@ -22,9 +23,9 @@ pub struct Pid(i64);
 
 impl Pid {
     /// The pid with the ABI's `i64` value `bits`, or `None` for a negative value (the
-    /// ABI's "no pid" and statuses).
+    /// ABI's "no pid" and statuses) or one of 2^62 and above (references).
     pub fn from_raw(bits: i64) -> Option<Pid> {
-        (bits >= 0).then_some(Pid(bits))
+        (0..1 << 62).contains(&bits).then_some(Pid(bits))
     }
 
     /// The ABI's `i64` value.
@@ -32,20 +33,31 @@ impl Pid {
         self.0
     }
 
-    /// The slot index in the host's process table.
+    /// The slot index in its node's process table (22 bits).
     pub fn index(self) -> u32 {
-        self.0 as u32
+        (self.0 & ((1 << 22) - 1)) as u32
     }
 
-    /// How many times the slot was reused before this process.
+    /// How many times the slot was reused before this process (26 bits).
     pub fn generation(self) -> u32 {
-        (self.0 >> 32) as u32
+        ((self.0 >> 22) & ((1 << 26) - 1)) as u32
+    }
+
+    /// Its node: 0 outside a cluster, else the node's id for this start of it (14 bits).
+    pub fn node(self) -> u16 {
+        (self.0 >> 48) as u16
     }
 }
 
 impl fmt::Display for Pid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "<0.{}.{}>", self.index(), self.generation())
+        write!(
+            f,
+            "<{}.{}.{}>",
+            self.node(),
+            self.index(),
+            self.generation()
+        )
     }
 }
 
@@ -92,15 +104,18 @@ mod tests {
 
     #[test]
     fn pid_shows_like_the_hosts_zero_index_generation() {
-        let pid = Pid::from_raw((3 << 32) | 17).unwrap();
+        let pid = Pid::from_raw((3 << 22) | 17).unwrap();
         assert_eq!(pid.to_string(), "<0.17.3>");
         assert_eq!((pid.generation(), pid.index()), (3, 17));
+        let remote = Pid::from_raw((9 << 48) | (5 << 22) | 2).unwrap();
+        assert_eq!(remote.to_string(), "<9.2.5>");
     }
 
     #[test]
     fn negative_values_are_not_pids() {
         assert_eq!(Pid::from_raw(-1), None);
         assert_eq!(Pid::from_raw(-5), None);
+        assert_eq!(Pid::from_raw(1 << 62), None);
     }
 
     #[test]

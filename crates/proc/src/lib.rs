@@ -64,7 +64,7 @@ pub use mailbox::{
     Bound, Limit, MAILBOX_CHUNK, MAILBOX_FREE_BYTES, MESSAGE_OVERHEAD, Mailbox, MailboxError,
     Message, MessageKind, SAVED_POSITIONS,
 };
-pub use pid::Pid;
+pub use pid::{MAX_INDEX, MAX_PID_GENERATION, NodeId, Pid};
 pub use process::ProcessCore;
 pub use reference::{REFERENCE_BASE, Reference, References, is_reference};
 pub use registry::{MAX_NAME_BYTES, RegisterError, Registry, check_name};

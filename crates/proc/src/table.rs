@@ -18,7 +18,8 @@
 //! - A slot's generation goes up by one every time it is freed, so a stale pid never
 //!   matches a later occupant. A slot freed at generation [`MAX_GENERATION`] is retired,
 //!   never reused: pids are never aliased and, as guests' `i64`s, never negative. (Each
-//!   retired slot lowers the usable capacity by one, after two billion reuses of it.)
+//!   retired slot lowers the usable capacity by one, after 67 million reuses of it.)
+//! - Every pid it makes carries its node, and a pid of another node finds nothing in it.
 //! - Freed slots are reused first-in first-out, so a generation comes back as late as
 //!   possible.
 //! - A slot is pushed on the free list before its count is given back, so an insert
@@ -30,6 +31,7 @@
 use std::sync::{Arc, OnceLock};
 
 use crate::Pid;
+use crate::pid::{MAX_INDEX, NodeId};
 use crate::sync::{AtomicU32, AtomicUsize, Mutex, Ordering, Queue};
 
 /// Slots per page: 1,024 slots of a few words each is a few tens of KiB, small enough
@@ -41,9 +43,9 @@ pub const PAGE_SLOTS: usize = 1024;
 #[cfg(shoal_loom)]
 pub const PAGE_SLOTS: usize = 2;
 
-/// Highest generation a slot reaches before it is retired: `i32::MAX`, so that a pid as
-/// an `i64` (`generation << 32 | index`) is never negative.
-pub const MAX_GENERATION: u32 = i32::MAX as u32;
+/// Highest generation a slot reaches before it is retired: the most a pid's generation
+/// bits hold (`pid::MAX_PID_GENERATION`, 2^26 - 1).
+pub const MAX_GENERATION: u32 = crate::pid::MAX_PID_GENERATION;
 
 /// The table is full.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -76,6 +78,8 @@ pub struct ProcessTable<T> {
     len: AtomicUsize,
     /// Freed slots, oldest first.
     free: Queue<u32>,
+    /// The node its pids carry; a pid of another node is never in it.
+    node: NodeId,
     /// The lowest slot index never used yet.
     next_fresh: AtomicU32,
 }
@@ -117,12 +121,18 @@ impl<T> Drop for Reservation<'_, T> {
 }
 
 impl<T> ProcessTable<T> {
-    /// A table for at most `capacity` live entries. No slot storage is allocated yet.
+    /// A table of node 0 for at most `capacity` live entries. No slot storage is
+    /// allocated yet.
     pub fn with_capacity(capacity: usize) -> Self {
+        Self::for_node(NodeId::LOCAL, capacity)
+    }
+
+    /// A table whose pids carry `node`, for at most `capacity` live entries.
+    pub fn for_node(node: NodeId, capacity: usize) -> Self {
         assert!(
-            capacity <= u32::MAX as usize,
+            capacity <= MAX_INDEX as usize + 1,
             "capacity must fit a pid index (at most {})",
-            u32::MAX
+            MAX_INDEX as usize + 1
         );
         let pages = capacity.div_ceil(PAGE_SLOTS);
         ProcessTable {
@@ -130,8 +140,14 @@ impl<T> ProcessTable<T> {
             capacity,
             len: AtomicUsize::new(0),
             free: Queue::new(),
+            node,
             next_fresh: AtomicU32::new(0),
         }
+    }
+
+    /// The node its pids carry.
+    pub fn node(&self) -> NodeId {
+        self.node
     }
 
     /// Most live entries.
@@ -224,7 +240,7 @@ impl<T> ProcessTable<T> {
             .expect("a reserved index is below capacity");
         // The slot is ours: nobody else changes its generation until we store a value.
         let generation = slot.lock().generation;
-        let pid = Pid::new(index, generation);
+        let pid = Pid::on(self.node, index, generation);
         let value = Arc::new(make(pid));
         {
             let mut slot = slot.lock();
@@ -238,6 +254,9 @@ impl<T> ProcessTable<T> {
     /// The live entry for `pid`; `None` if the slot is empty, holds another generation
     /// (the pid is dead) or never existed. O(1).
     pub fn get(&self, pid: Pid) -> Option<Arc<T>> {
+        if pid.node() != self.node {
+            return None;
+        }
         let slot = self.existing_slot(pid.index())?.lock();
         if slot.generation == pid.generation() {
             slot.value.clone()
@@ -249,6 +268,9 @@ impl<T> ProcessTable<T> {
     /// Removes the entry for `pid` if it is live, freeing its slot for reuse with a new
     /// generation; `None` (and no change) for a dead or unknown pid.
     pub fn remove(&self, pid: Pid) -> Option<Arc<T>> {
+        if pid.node() != self.node {
+            return None;
+        }
         let value = {
             let mut slot = self.existing_slot(pid.index())?.lock();
             if slot.generation != pid.generation() {
@@ -272,7 +294,7 @@ impl<T> ProcessTable<T> {
                 let slot = slot.lock();
                 if let Some(value) = &slot.value {
                     let index = (p * PAGE_SLOTS + i) as u32;
-                    out.push((Pid::new(index, slot.generation), value.clone()));
+                    out.push((Pid::on(self.node, index, slot.generation), value.clone()));
                 }
             }
         }
@@ -364,6 +386,19 @@ mod tests {
         assert!(t.get(Pid::new(3, 0)).is_none());
         assert!(t.get(Pid::new(1_000_000, 0)).is_none());
         assert!(t.remove(Pid::new(1_000_000, 0)).is_none());
+    }
+
+    #[test]
+    fn a_pid_of_another_node_finds_nothing_though_its_slot_and_generation_match() {
+        let node = NodeId::new(7).unwrap();
+        let t = ProcessTable::for_node(node, 4);
+        let (pid, _) = t.insert_with(|p| p).unwrap();
+        assert_eq!(pid.node(), node);
+        let elsewhere = pid.with_node(NodeId::LOCAL);
+        assert!(t.get(elsewhere).is_none());
+        assert!(t.remove(elsewhere).is_none());
+        assert_eq!(t.get(pid).map(|v| *v), Some(pid));
+        assert_eq!(t.entries()[0].0, pid);
     }
 
     #[test]

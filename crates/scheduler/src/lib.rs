@@ -91,7 +91,7 @@ pub use shoal_executor::{
 };
 pub use shoal_proc::{
     AccountingSnapshot, CapturedOutput, Exit, ExitKind, ExitReason, Limit, MAX_NAME_BYTES,
-    MESSAGE_OVERHEAD, Message, MessageKind, OverBudget, Pid, Reference, RegisterError,
+    MESSAGE_OVERHEAD, Message, MessageKind, NodeId, OverBudget, Pid, Reference, RegisterError,
     SignalReason, State, TrapCode, WaitReason, WireError,
 };
 pub use wasm::arena::{MAPPING_HEADROOM, MAPPINGS_PER_GUEST, MappingBudget};

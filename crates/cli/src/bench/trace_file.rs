@@ -100,7 +100,7 @@ mod tests {
             events: vec![
                 TraceEvent {
                     kind: TraceKind::Spawn,
-                    pid: Pid::from_bits(7),
+                    pid: Pid::new(7, 0),
                     track: Track::Other,
                     start_ns: 1_000,
                     end_ns: 1_000,
@@ -109,7 +109,7 @@ mod tests {
                     kind: TraceKind::Quantum {
                         after: State::Runnable,
                     },
-                    pid: Pid::from_bits(7),
+                    pid: Pid::new(7, 0),
                     track: Track::Worker(1),
                     start_ns: 2_000,
                     end_ns: 5_000,
@@ -133,7 +133,7 @@ mod tests {
         assert_eq!(slice["tid"], 2);
         assert_eq!(slice["ts"], 2.0);
         assert_eq!(slice["dur"], 3.0);
-        assert_eq!(slice["name"], Pid::from_bits(7).to_string());
+        assert_eq!(slice["name"], Pid::new(7, 0).to_string());
         let spawn = events.iter().find(|e| e["ph"] == "i").unwrap();
         assert_eq!(spawn["tid"], 3);
     }

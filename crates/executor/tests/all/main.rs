@@ -29,6 +29,7 @@ pub fn config(workers: usize) -> Config {
         trace_events: None,
         defaults: ProcessOptions::default(),
         memory_budget: None,
+        node: shoal_proc::NodeId::LOCAL,
     }
 }
 

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use shoal_proc::MemoryBudget;
+use shoal_proc::{MemoryBudget, NodeId};
 
 use shoal_executor::{Config, DEFAULT_CAPACITY, DEFAULT_FUEL_QUANTUM, Preemption, ProcessOptions};
 
@@ -69,6 +69,7 @@ pub struct RuntimeBuilder {
     deterministic: bool,
     paused: bool,
     trace_events: Option<usize>,
+    node: NodeId,
 }
 
 /// The validated settings of every layer.
@@ -96,6 +97,15 @@ impl RuntimeBuilder {
     /// work in `Epoch` mode. Costs 20–40% on tight loops.
     pub fn fuel_metering(mut self, on: bool) -> Self {
         self.fuel_metering = Some(on);
+        self
+    }
+
+    /// The node this runtime is in a cluster: every pid it makes carries it (docs/ABI.md,
+    /// "Pids"). Default: [`NodeId::LOCAL`], a runtime outside any cluster. A cluster
+    /// draws a fresh id for every start of a node, so that pids of a node's earlier
+    /// incarnations never reach the new one.
+    pub fn node(mut self, node: NodeId) -> Self {
+        self.node = node;
         self
     }
 
@@ -230,6 +240,7 @@ impl RuntimeBuilder {
             trace_events: self.trace_events,
             defaults: self.process_defaults,
             memory_budget: Some(Arc::new(MemoryBudget::new(budget))),
+            node: self.node,
         };
         executor.validate()?;
 

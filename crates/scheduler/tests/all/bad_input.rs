@@ -382,3 +382,36 @@ fn a_module_with_two_memories_is_refused_at_compile() {
     assert!(matches!(err, CompileError::Unsupported { .. }), "{err}");
     assert!(err.to_string().contains("2 linear memories"), "{err}");
 }
+
+#[test]
+fn a_value_that_is_no_pid_or_a_pid_of_another_node_names_no_process() {
+    let rt = runtime(1, epoch());
+    // send to self | 2^62 (a reference's range), to self on node 1 (no cluster here) and
+    // to -5; monitor of -5. Each answers NOPROC (-1): 100·a + 10·b + c + 1000·d.
+    let m = rt
+        .compile_wat(
+            r#"(module
+              (import "shoal" "self" (func $self (result i64)))
+              (import "shoal" "send" (func $send (param i64 i64 i32 i32) (result i32)))
+              (import "shoal" "monitor" (func $monitor (param i64) (result i64)))
+              (memory (export "memory") 1)
+              (func (export "main") (result i32)
+                (i32.add
+                  (i32.add
+                    (i32.mul (i32.const 100)
+                      (call $send (i64.or (call $self) (i64.const 0x4000000000000000))
+                                  (i64.const 0) (i32.const 0) (i32.const 0)))
+                    (i32.mul (i32.const 10)
+                      (call $send (i64.or (call $self) (i64.const 0x1000000000000))
+                                  (i64.const 0) (i32.const 0) (i32.const 0))))
+                  (i32.add
+                    (call $send (i64.const -5) (i64.const 0) (i32.const 0) (i32.const 0))
+                    (i32.mul (i32.const 1000)
+                      (i32.wrap_i64 (call $monitor (i64.const -5))))))))"#,
+        )
+        .unwrap();
+    assert_eq!(
+        exit_of(&rt.spawn(&m, "main", 0).unwrap()).reason,
+        ExitReason::Normal { code: -1111 }
+    );
+}

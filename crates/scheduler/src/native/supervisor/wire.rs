@@ -32,7 +32,7 @@ pub(super) fn decode_children(bytes: &[u8]) -> Result<Vec<ChildInfo>, Supervisor
         let (pid, after) = after.split_first_chunk::<8>().ok_or_else(bad)?;
         let id = std::str::from_utf8(id).map_err(|_| bad())?.to_owned();
         let pid = i64::from_le_bytes(*pid);
-        let pid = (pid >= 0).then(|| Pid::from_bits(pid as u64));
+        let pid = u64::try_from(pid).ok().and_then(Pid::from_bits);
         children.push(ChildInfo { id, pid });
         rest = after;
     }
@@ -64,7 +64,7 @@ mod tests {
             vec![
                 ChildInfo {
                     id: "a".into(),
-                    pid: Some(Pid::from_bits(7))
+                    pid: Some(Pid::new(7, 0))
                 },
                 ChildInfo {
                     id: "bc".into(),

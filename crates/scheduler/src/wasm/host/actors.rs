@@ -4,12 +4,12 @@
 
 use shoal_abi::status;
 use shoal_executor::Interrupt;
-use shoal_proc::{ExitKind, ExitReason, Message, Pid, Reference, RegisterError, SignalReason};
+use shoal_proc::{ExitKind, ExitReason, Message, Reference, RegisterError, SignalReason};
 use wasmtime::{Caller, Linker};
 
 use super::memory::{read_bytes, read_name};
 use super::messages::send_status;
-use super::{HOST_MODULE, HostState};
+use super::{HOST_MODULE, HostState, pid_arg};
 use crate::actor;
 use crate::wasm::preempt::sync_fuel;
 
@@ -18,8 +18,11 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         HOST_MODULE,
         "link",
         |caller: Caller<'_, HostState>, pid: i64| -> wasmtime::Result<i32> {
+            let Some(other) = pid_arg(pid) else {
+                return Ok(status::NOPROC);
+            };
             let state = caller.data();
-            actor::link(&state.executor, &state.process, Pid::from_bits(pid as u64));
+            actor::link(&state.executor, &state.process, other);
             unless_killed(&caller)?;
             Ok(status::OK)
         },
@@ -30,7 +33,9 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "unlink",
         |caller: Caller<'_, HostState>, pid: i64| -> i32 {
             let state = caller.data();
-            actor::unlink(&state.executor, &state.process, Pid::from_bits(pid as u64));
+            if let Some(other) = pid_arg(pid) {
+                actor::unlink(&state.executor, &state.process, other);
+            }
             status::OK
         },
     )?;
@@ -65,13 +70,11 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             let Some(reason) = signal_reason(kind, code, data) else {
                 return Ok(status::BAD_REASON);
             };
+            let Some(to) = pid_arg(pid) else {
+                return Ok(status::NOPROC);
+            };
             let state = caller.data();
-            let sent = actor::exit_signal(
-                &state.executor,
-                Some(state.process.pid()),
-                Pid::from_bits(pid as u64),
-                reason,
-            );
+            let sent = actor::exit_signal(&state.executor, Some(state.process.pid()), to, reason);
             unless_killed(&caller)?;
             Ok(match sent {
                 Ok(()) => status::OK,
@@ -84,14 +87,11 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         HOST_MODULE,
         "monitor",
         |caller: Caller<'_, HostState>, pid: i64| -> i64 {
+            let Some(target) = pid_arg(pid) else {
+                return i64::from(status::NOPROC);
+            };
             let state = caller.data();
-            actor::monitor(
-                &state.executor,
-                &state.actors,
-                &state.process,
-                Pid::from_bits(pid as u64),
-            )
-            .to_bits() as i64
+            actor::monitor(&state.executor, &state.actors, &state.process, target).to_bits() as i64
         },
     )?;
 
@@ -141,14 +141,12 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 Ok(name) => name,
                 Err(status) => return Ok(status),
             };
+            let Some(pid) = pid_arg(pid) else {
+                return Ok(status::NOPROC);
+            };
             let state = caller.data();
             Ok(
-                match actor::register(
-                    &state.executor,
-                    &state.actors,
-                    &name,
-                    Pid::from_bits(pid as u64),
-                ) {
+                match actor::register(&state.executor, &state.actors, &name, pid) {
                     Ok(()) => status::OK,
                     Err(RegisterError::NoProc(_)) => status::NOPROC,
                     Err(RegisterError::NameTaken { .. }) => status::NAME_TAKEN,

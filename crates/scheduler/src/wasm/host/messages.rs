@@ -3,11 +3,11 @@
 
 use shoal_abi::status;
 use shoal_executor::SendError;
-use shoal_proc::{Message, Pid};
+use shoal_proc::Message;
 use wasmtime::{Caller, Linker};
 
 use super::memory::{guest_range, read_bytes};
-use super::{HOST_MODULE, HostState};
+use super::{HOST_MODULE, HostState, pid_arg};
 use crate::wasm::preempt::{begin_new_quantum, sync_fuel};
 
 pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
@@ -23,10 +23,11 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             sync_fuel(&caller, false);
             let data = read_bytes(&caller, "send", ptr, len)?;
             let state = caller.data();
+            let Some(to) = pid_arg(pid) else {
+                return Ok(status::NOPROC);
+            };
             let message = Message::data(Some(state.process.pid()), tag as u64, data);
-            Ok(send_status(
-                state.executor.send(Pid::from_bits(pid as u64), message),
-            ))
+            Ok(send_status(state.executor.send(to, message)))
         },
     )?;
 

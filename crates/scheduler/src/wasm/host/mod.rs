@@ -35,7 +35,7 @@ mod time;
 use std::sync::Arc;
 
 use shoal_executor::{Executor, Process};
-use shoal_proc::Message;
+use shoal_proc::{Message, Pid};
 use wasmtime::{Linker, Memory};
 
 use super::Module;
@@ -127,4 +127,10 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     actors::add(linker)?;
     time::add(linker)?;
     Ok(())
+}
+
+/// A guest's pid argument: `None` for a value that is no pid's (negative, or 2^62 and
+/// above, where references live), which names no process (docs/ABI.md, "Pids").
+fn pid_arg(bits: i64) -> Option<Pid> {
+    u64::try_from(bits).ok().and_then(Pid::from_bits)
 }
