@@ -244,7 +244,12 @@ impl Executor {
         self.queues.run.set_weight(group, weight)
     }
 
-    /// The live process `pid`.
+    /// The node every pid of this executor carries.
+    pub fn node(&self) -> shoal_proc::NodeId {
+        self.table.node()
+    }
+
+    /// The live process `pid`, if it is one of this executor's.
     #[inline]
     pub fn process(&self, pid: Pid) -> Option<Arc<Process>> {
         self.table.get(pid)

@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use crate::signal::{SignalOutcome, Via, on_exit_signal};
 use crate::sync::Mutex;
-use crate::{ExitReason, Message, Pid, ProcessCore, Reference};
+use crate::{ExitReason, Message, NodeId, Pid, ProcessCore, Reference};
 
 /// A process's relations (module docs).
 #[derive(Debug, Default)]
@@ -81,6 +81,17 @@ pub struct Severed {
     pub monitoring: Vec<(Reference, Pid)>,
     /// Its registered name.
     pub name: Option<Arc<str>>,
+}
+
+/// A process's relations with the processes of one node ([`ProcessCore::relations_with`]).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct NodeRelations {
+    /// Pids of that node it is linked to.
+    pub links: Vec<Pid>,
+    /// Monitors it holds on processes of that node: (reference, watched pid).
+    pub monitoring: Vec<(Reference, Pid)>,
+    /// References of monitors that processes of that node hold on it.
+    pub watchers: Vec<Reference>,
 }
 
 /// What a `link` did.
@@ -223,14 +234,14 @@ impl ProcessCore {
     }
 
     /// Removes the monitor `reference`; with `flush`, also a `DOWN` for it already
-    /// queued. `lookup` finds the watched process if it is alive. Whether the monitor
-    /// was active.
+    /// queued. `lookup` finds the watched process if it is alive and local. The watched
+    /// pid if the monitor was active.
     pub fn demonitor<R, T>(
         &self,
         reference: Reference,
         flush: bool,
         lookup: impl FnOnce(Pid) -> Option<R>,
-    ) -> bool
+    ) -> Option<Pid>
     where
         R: std::ops::Deref<Target = T>,
         T: AsRef<ProcessCore>,
@@ -249,7 +260,71 @@ impl ProcessCore {
         if flush {
             self.mailbox.remove_down(reference);
         }
-        target.is_some()
+        target
+    }
+
+    /// This half of a link with `other`, a process of another node whose node keeps the
+    /// other half. False (and nothing kept) if this process has ended.
+    pub fn link_remote(&self, other: Pid) -> bool {
+        let mut me = self.relations.lock();
+        if me.closed {
+            return false;
+        }
+        me.sets().links.insert(other);
+        true
+    }
+
+    /// This half of a monitor of `target`, a process of another node. False (and nothing
+    /// kept) if this process has ended.
+    pub fn monitor_remote(&self, reference: Reference, target: Pid) -> bool {
+        let mut me = self.relations.lock();
+        if me.closed {
+            return false;
+        }
+        me.sets().monitoring.insert(reference, target);
+        true
+    }
+
+    /// Keeps a monitor on this process held by `watcher`, a process of another node,
+    /// under `reference` (made by this node). False if this process has ended: the
+    /// watcher is owed a `DOWN(noproc)`.
+    pub fn add_remote_watcher(&self, reference: Reference, watcher: Pid) -> bool {
+        let mut me = self.relations.lock();
+        if me.closed {
+            return false;
+        }
+        me.sets().watchers.insert(reference, watcher);
+        true
+    }
+
+    /// Every relation of this process with a process of `node`: the pids it is linked
+    /// to, the monitors it holds on them (reference, pid) and the references of their
+    /// monitors on it. For a node that went down; nothing is removed here.
+    pub fn relations_with(&self, node: NodeId) -> NodeRelations {
+        let me = self.relations.lock();
+        let Some(sets) = me.sets.as_ref() else {
+            return NodeRelations::default();
+        };
+        NodeRelations {
+            links: sets
+                .links
+                .iter()
+                .copied()
+                .filter(|p| p.node() == node)
+                .collect(),
+            monitoring: sets
+                .monitoring
+                .iter()
+                .filter(|(_, p)| p.node() == node)
+                .map(|(r, p)| (*r, *p))
+                .collect(),
+            watchers: sets
+                .watchers
+                .iter()
+                .filter(|(_, p)| p.node() == node)
+                .map(|(r, _)| *r)
+                .collect(),
+        }
     }
 
     /// Forgets a monitor on this process (its watcher removed it, or ended).
@@ -374,6 +449,35 @@ mod tests {
     }
 
     #[test]
+    fn remote_halves_are_kept_and_listed_by_node_until_the_process_ends() {
+        let a = core(1);
+        let (n1, n2) = (NodeId::new(1).unwrap(), NodeId::new(2).unwrap());
+        let (far, farther) = (Pid::on(n1, 4, 0), Pid::on(n2, 4, 0));
+        let refs = References::default();
+        let (m, w, other) = (refs.next(), refs.next(), refs.next());
+        assert!(a.link_remote(far) && a.link_remote(farther));
+        assert!(a.monitor_remote(m, far));
+        assert!(a.add_remote_watcher(w, far));
+        assert!(a.add_remote_watcher(other, farther));
+        assert_eq!(
+            a.relations_with(n1),
+            NodeRelations {
+                links: vec![far],
+                monitoring: vec![(m, far)],
+                watchers: vec![w],
+            }
+        );
+        let severed = a.close_relations().unwrap();
+        assert_eq!(severed.links.len(), 2);
+        assert!(!a.link_remote(far) && !a.monitor_remote(m, far));
+        assert!(
+            !a.add_remote_watcher(w, far),
+            "an ended process owes a DOWN(noproc)"
+        );
+        assert_eq!(a.relations_with(n1), NodeRelations::default());
+    }
+
+    #[test]
     fn an_unlinked_process_gets_no_signal_from_the_link() {
         let (a, b) = (core(1), core(2));
         let _ = a.link(b.pid, Some(&b));
@@ -449,7 +553,7 @@ mod tests {
         let severed = t.close_relations().unwrap();
         assert!(w.on_monitored_exit(severed.watchers[0].0, t.pid, &ExitReason::Shutdown));
         assert!(
-            !w.demonitor(r, true, |_| None::<Arc<ProcessCore>>),
+            w.demonitor(r, true, |_| None::<Arc<ProcessCore>>).is_none(),
             "it had fired"
         );
         assert!(w.mailbox.is_empty(), "flushed");
@@ -461,7 +565,7 @@ mod tests {
         let (w, t) = (Arc::new(core(1)), Arc::new(core(2)));
         let r = refs.next();
         let _ = w.monitor(r, t.pid, Some(&t));
-        assert!(w.demonitor(r, false, |_| Some(t.clone())));
+        assert_eq!(w.demonitor(r, false, |_| Some(t.clone())), Some(t.pid));
         let severed = t.close_relations().unwrap();
         assert!(severed.watchers.is_empty(), "removed from the watched side");
         assert!(!w.on_monitored_exit(r, t.pid, &ExitReason::Shutdown));

@@ -69,6 +69,7 @@ mod native;
 mod runtime;
 mod wasm;
 
+pub use actor::{Remote, RemotePort};
 pub use error::{
     CompileError, ConfigError, GuestLimit, NoProc, SendError, SpawnError, WeightError,
 };
@@ -92,7 +93,7 @@ pub use shoal_executor::{
 pub use shoal_proc::{
     AccountingSnapshot, CapturedOutput, Exit, ExitKind, ExitReason, Limit, MAX_NAME_BYTES,
     MESSAGE_OVERHEAD, Message, MessageKind, NodeId, OverBudget, Pid, Reference, RegisterError,
-    SignalReason, State, TrapCode, WaitReason, WireError,
+    SignalReason, State, TrapCode, Via, WaitReason, WireError,
 };
 pub use wasm::arena::{MAPPING_HEADROOM, MAPPINGS_PER_GUEST, MappingBudget};
 pub use wasm::wasi::{MAX_CAPTURE_BYTES, Output, Preopen, PreopenError, Stdin, WasiConfig};

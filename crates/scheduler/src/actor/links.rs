@@ -8,6 +8,9 @@
 use shoal_executor::{Executor, NoProc, Process};
 use shoal_proc::{ExitReason, LinkOutcome, Pid, SignalOutcome, SignalReason, Via};
 
+use super::Actors;
+use super::remote::{is_remote, remote_of};
+
 /// Carries out an exit signal's outcome on its receiver.
 pub(super) fn carry_out(receiver: &Process, outcome: SignalOutcome) {
     if let SignalOutcome::Die(reason) = outcome {
@@ -16,8 +19,17 @@ pub(super) fn carry_out(receiver: &Process, outcome: SignalOutcome) {
     }
 }
 
-/// Links `me` and `other`; a dead `other` sends `me` a `noproc` exit signal.
-pub(crate) fn link(executor: &Executor, me: &Process, other: Pid) {
+/// Links `me` and `other`; a dead `other` sends `me` a `noproc` exit signal. A process
+/// of another node keeps the other half there, and its node answers `noproc` for it.
+pub(crate) fn link(executor: &Executor, actors: &Actors, me: &Process, other: Pid) {
+    if is_remote(executor, other)
+        && let Some(remote) = remote_of(actors)
+    {
+        if me.core.link_remote(other) {
+            remote.link(me.pid(), other);
+        }
+        return;
+    }
     let target = executor.process(other);
     match me.core.link(other, target.as_deref().map(|p| &p.core)) {
         LinkOutcome::Linked => {}
@@ -31,7 +43,16 @@ pub(crate) fn link(executor: &Executor, me: &Process, other: Pid) {
 }
 
 /// Removes the link between `me` and `other`, if any.
-pub(crate) fn unlink(executor: &Executor, me: &Process, other: Pid) {
+pub(crate) fn unlink(executor: &Executor, actors: &Actors, me: &Process, other: Pid) {
+    if is_remote(executor, other)
+        && let Some(remote) = remote_of(actors)
+    {
+        if me.core.is_linked(other) {
+            me.core.unlink(other, None);
+            remote.unlink(me.pid(), other);
+        }
+        return;
+    }
     let target = executor.process(other);
     me.core.unlink(other, target.as_deref().map(|p| &p.core));
 }
@@ -39,10 +60,17 @@ pub(crate) fn unlink(executor: &Executor, me: &Process, other: Pid) {
 /// Sends an exit signal from `from` (`None`: the host) to `to`.
 pub(crate) fn exit_signal(
     executor: &Executor,
+    actors: &Actors,
     from: Option<Pid>,
     to: Pid,
     reason: SignalReason,
 ) -> Result<(), NoProc> {
+    if is_remote(executor, to)
+        && let Some(remote) = remote_of(actors)
+    {
+        remote.exit_signal(from, to, Via::Exit(reason));
+        return Ok(());
+    }
     let receiver = executor.process(to).ok_or(NoProc(to))?;
     let outcome = receiver.core.on_exit_signal(from, Via::Exit(reason));
     carry_out(&receiver, outcome);

@@ -23,6 +23,7 @@
 //! | `links` | links, unlinks and exit signals |
 //! | `monitors` | monitors, demonitors and references |
 //! | `names` | register, unregister, whereis, send by name |
+//! | `remote` | the seam to a cluster's transport: [`Remote`] out, [`RemotePort`] in |
 //!
 //! # When a process ends
 //! The executor's exit sequence calls the hook [`severed_hook`] installs after the table
@@ -35,13 +36,17 @@
 mod links;
 mod monitors;
 mod names;
+mod remote;
 
-use shoal_executor::{Executor, Process, SeveredHook};
-use shoal_proc::{ExitReason, LinkOutcome, Pid, Reference, References, Registry, Severed};
+use shoal_executor::{Executor, Process, SendError, SeveredHook};
+use shoal_proc::{
+    ExitReason, LinkOutcome, Message, Pid, Reference, References, Registry, Severed, Via,
+};
 
 pub(crate) use links::{exit_signal, link, unlink};
 pub(crate) use monitors::{demonitor, monitor};
 pub(crate) use names::{register, send_name, unregister, whereis};
+pub use remote::{Remote, RemotePort};
 
 /// The actor layer's own state: names and references. One per runtime.
 #[derive(Default)]
@@ -50,6 +55,25 @@ pub(crate) struct Actors {
     pub registry: Registry,
     /// The source of monitor references and aliases.
     references: References,
+    /// The transport to other nodes, once a cluster attaches one.
+    pub(crate) remote: std::sync::OnceLock<std::sync::Arc<dyn Remote>>,
+}
+
+/// Sends `message` to `to`: queued in its mailbox, or handed to the transport if `to` is
+/// a process of another node (a pid of no process without one).
+pub(crate) fn send(
+    executor: &Executor,
+    actors: &Actors,
+    to: Pid,
+    message: Message,
+) -> Result<(), SendError> {
+    if remote::is_remote(executor, to) {
+        return match remote::remote_of(actors) {
+            Some(remote) => remote.send(to, message),
+            None => Err(SendError::NoProc(to)),
+        };
+    }
+    executor.send(to, message)
 }
 
 impl Actors {
@@ -99,20 +123,27 @@ fn sever(executor: &Executor, actors: &Actors, pid: Pid, reason: &ExitReason, se
     if let Some(name) = &severed.name {
         actors.registry.release(name, pid);
     }
+    let remote = remote::remote_of(actors);
     for (reference, target) in severed.monitoring {
         if let Some(target) = executor.process(target) {
             target.core.remove_watcher(reference);
+        } else if let Some(remote) = remote.filter(|_| remote::is_remote(executor, target)) {
+            remote.demonitor(pid, reference, target);
         }
     }
     for linked in severed.links {
         if let Some(process) = executor.process(linked) {
             let outcome = process.core.on_linked_exit(pid, reason);
             links::carry_out(&process, outcome);
+        } else if let Some(remote) = remote.filter(|_| remote::is_remote(executor, linked)) {
+            remote.exit_signal(Some(pid), linked, Via::Link(reason.clone()));
         }
     }
     for (reference, watcher) in severed.watchers {
         if let Some(process) = executor.process(watcher) {
             process.core.on_monitored_exit(reference, pid, reason);
+        } else if let Some(remote) = remote.filter(|_| remote::is_remote(executor, watcher)) {
+            remote.down(reference, pid, watcher, reason);
         }
     }
 }

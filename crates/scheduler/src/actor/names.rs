@@ -39,5 +39,5 @@ pub(crate) fn send_name(
     message: Message,
 ) -> Result<(), SendError> {
     let pid = whereis(actors, name).ok_or_else(|| SendError::NoName(name.to_owned()))?;
-    executor.send(pid, message)
+    super::send(executor, actors, pid, message)
 }

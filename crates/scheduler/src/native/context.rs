@@ -86,8 +86,8 @@ impl NativeContext {
 
     /// Sends `data` with `tag` to `to`, from this process. FIFO per sender.
     pub fn send(&self, to: Pid, tag: u64, data: impl Into<Vec<u8>>) -> Result<(), SendError> {
-        self.executor
-            .send(to, Message::data(Some(self.pid()), tag, data))
+        let message = Message::data(Some(self.pid()), tag, data);
+        actor::send(&self.executor, &self.actors, to, message)
     }
 
     /// Sends to the process registered as `name`.
@@ -189,12 +189,12 @@ impl NativeContext {
     /// Links this process and `pid`, both ways (idempotent). If `pid` is not alive, this
     /// process gets a `noproc` exit signal.
     pub fn link(&self, pid: Pid) {
-        actor::link(&self.executor, &self.process, pid);
+        actor::link(&self.executor, &self.actors, &self.process, pid);
     }
 
     /// Removes the link with `pid`, if any: no exit signal through it arrives after this.
     pub fn unlink(&self, pid: Pid) {
-        actor::unlink(&self.executor, &self.process, pid);
+        actor::unlink(&self.executor, &self.actors, &self.process, pid);
     }
 
     /// Monitors `pid`: a `DOWN` message with the returned reference arrives when it ends
@@ -206,7 +206,13 @@ impl NativeContext {
     /// Removes a monitor; with `flush`, also its `DOWN` if already queued. Whether it was
     /// active.
     pub fn demonitor(&self, reference: Reference, flush: bool) -> bool {
-        actor::demonitor(&self.executor, &self.process, reference, flush)
+        actor::demonitor(
+            &self.executor,
+            &self.actors,
+            &self.process,
+            reference,
+            flush,
+        )
     }
 
     /// Sets whether exit signals arrive as `EXIT` messages; returns the previous value.
@@ -216,7 +222,7 @@ impl NativeContext {
 
     /// Sends an exit signal to `pid` (possibly this process) from this process.
     pub fn exit(&self, pid: Pid, reason: SignalReason) -> Result<(), NoProc> {
-        actor::exit_signal(&self.executor, Some(self.pid()), pid, reason)
+        actor::exit_signal(&self.executor, &self.actors, Some(self.pid()), pid, reason)
     }
 
     /// Registers this process as `name`.

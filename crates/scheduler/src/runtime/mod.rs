@@ -39,9 +39,9 @@ use parking_lot::Mutex;
 use shoal_executor::{
     Executor, GroupId, Hooks, NoProc, Preemption, Process, ProcessHandle, ProcessInfo, SendError,
 };
-use shoal_proc::{Exit, Message, Pid, RegisterError, SignalReason};
+use shoal_proc::{Exit, Message, NodeId, Pid, RegisterError, SignalReason};
 
-use crate::actor::{self, Actors, SpawnRelation};
+use crate::actor::{self, Actors, Remote, RemotePort, SpawnRelation};
 use crate::error::{CompileError, ConfigError, SpawnError, WeightError};
 use crate::native::NativeContext;
 use crate::wasm::ticker::TickerStop;
@@ -253,7 +253,12 @@ impl Runtime {
     /// Sends a message from the host. FIFO per sender; never delivered to a later
     /// process that reuses a dead pid's slot.
     pub fn send(&self, to: Pid, tag: u64, data: impl Into<Vec<u8>>) -> Result<(), SendError> {
-        self.executor().send(to, Message::data(None, tag, data))
+        actor::send(
+            self.executor(),
+            &self.inner.actors,
+            to,
+            Message::data(None, tag, data),
+        )
     }
 
     /// Sends a message from the host to the process registered as `name`.
@@ -271,7 +276,27 @@ impl Runtime {
     /// receiver does): [`SignalReason::Kill`] kills it whether or not it traps exits;
     /// another reason kills it unless it traps exits or the reason is normal.
     pub fn exit(&self, pid: Pid, reason: SignalReason) -> Result<(), NoProc> {
-        actor::exit_signal(self.executor(), None, pid, reason)
+        actor::exit_signal(self.executor(), &self.inner.actors, None, pid, reason)
+    }
+
+    /// Attaches the transport that carries signals to pids of other nodes (a cluster's,
+    /// docs/CLUSTER.md). Once only: `false` if one is attached already. Without one, a
+    /// pid of another node names no process.
+    pub fn attach_remote(&self, remote: Arc<dyn Remote>) -> bool {
+        self.inner.actors.remote.set(remote).is_ok()
+    }
+
+    /// What a transport calls on this runtime for signals from other nodes.
+    pub fn remote_port(&self) -> RemotePort {
+        RemotePort {
+            executor: self.executor().clone(),
+            actors: self.inner.actors.clone(),
+        }
+    }
+
+    /// The node every pid of this runtime carries ([`RuntimeBuilder::node`]).
+    pub fn node(&self) -> NodeId {
+        self.executor().node()
     }
 
     /// Registers the live process `pid` as `name`. A name is released when its process

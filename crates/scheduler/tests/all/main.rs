@@ -19,6 +19,7 @@ mod layers;
 mod messages;
 mod native;
 mod programs;
+mod remote;
 mod scale;
 mod signals;
 mod supervisor;

@@ -22,7 +22,7 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 return Ok(status::NOPROC);
             };
             let state = caller.data();
-            actor::link(&state.executor, &state.process, other);
+            actor::link(&state.executor, &state.actors, &state.process, other);
             unless_killed(&caller)?;
             Ok(status::OK)
         },
@@ -34,7 +34,7 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         |caller: Caller<'_, HostState>, pid: i64| -> i32 {
             let state = caller.data();
             if let Some(other) = pid_arg(pid) {
-                actor::unlink(&state.executor, &state.process, other);
+                actor::unlink(&state.executor, &state.actors, &state.process, other);
             }
             status::OK
         },
@@ -74,7 +74,13 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 return Ok(status::NOPROC);
             };
             let state = caller.data();
-            let sent = actor::exit_signal(&state.executor, Some(state.process.pid()), to, reason);
+            let sent = actor::exit_signal(
+                &state.executor,
+                &state.actors,
+                Some(state.process.pid()),
+                to,
+                reason,
+            );
             unless_killed(&caller)?;
             Ok(match sent {
                 Ok(()) => status::OK,
@@ -105,6 +111,7 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             let state = caller.data();
             i32::from(actor::demonitor(
                 &state.executor,
+                &state.actors,
                 &state.process,
                 reference,
                 flush != 0,

@@ -27,7 +27,12 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 return Ok(status::NOPROC);
             };
             let message = Message::data(Some(state.process.pid()), tag as u64, data);
-            Ok(send_status(state.executor.send(to, message)))
+            Ok(send_status(crate::actor::send(
+                &state.executor,
+                &state.actors,
+                to,
+                message,
+            )))
         },
     )?;
 

@@ -1,0 +1,183 @@
+//! Signals across nodes: the seam between the actor rules and a cluster's transport.
+//!
+//! # What it owns
+//! Nothing but the two directions of the seam:
+//! - outward, the [`Remote`] trait: what this node asks of a transport when a signal's
+//!   receiver is a pid of another node (a send, a link or unlink, an exit signal, a
+//!   monitor or demonitor, a `DOWN`). A cluster crate implements it and attaches it
+//!   with `Runtime::attach_remote`; without one, a pid of another node is a pid of no
+//!   process, as it always was.
+//! - inward, [`RemotePort`]: what a transport does on this node when a signal arrives
+//!   from another (deliver a message, keep this node's half of a link or monitor, carry
+//!   out an exit signal or a `DOWN`), and [`RemotePort::node_down`], which fires every
+//!   link and monitor to a node that went down with `noconnection`.
+//!
+//! # What it may import
+//! The executor and `proc`, like the rest of the actor layer. Never a transport: the
+//! cluster crate depends on this, not the other way round.
+//!
+//! # Invariants
+//! - A relation with a remote pid is kept in halves: each node holds its own process's
+//!   side in that process's relations, and the two sides are joined by messages. The
+//!   local half is made before the request leaves, so the answer (a `noproc` exit
+//!   signal, a `DOWN(noproc)`) finds it.
+//! - [`Remote`]'s methods are called in the order the signals are sent, from the thread
+//!   that sends them, and must queue without blocking: an implementation that keeps that
+//!   order per receiving node keeps Erlang's ordering between any two processes.
+//! - A monitor's reference is its watcher's node's. The watched node keeps the watcher
+//!   under a reference of its own ([`RemotePort::monitor`] returns it), so references of
+//!   two nodes never collide in one process's relations; the transport maps one to the
+//!   other.
+
+use std::sync::Arc;
+
+use shoal_executor::{Executor, Process, SendError};
+use shoal_proc::{ExitReason, Message, NodeId, Pid, Reference, SignalOutcome, Via};
+
+use super::{Actors, links};
+
+/// What a cluster's transport does for signals to pids of other nodes (module docs).
+/// Every method queues and returns at once.
+pub trait Remote: Send + Sync + 'static {
+    /// A message for `to`. An error if its node is known to be down or the message
+    /// cannot be queued.
+    fn send(&self, to: Pid, message: Message) -> Result<(), SendError>;
+    /// `from`, of this node, linked itself to `to`: `to`'s node keeps the other half,
+    /// or answers with a `noproc` exit signal.
+    fn link(&self, from: Pid, to: Pid);
+    /// `from` removed its link with `to`.
+    fn unlink(&self, from: Pid, to: Pid);
+    /// An exit signal from `from` (`None`: the host) to `to`: `Via::Link` when `from`,
+    /// linked to `to`, ended; `Via::Exit` for `exit(to, reason)`.
+    fn exit_signal(&self, from: Option<Pid>, to: Pid, via: Via);
+    /// `watcher`, of this node, monitors `target` under `reference`.
+    fn monitor(&self, watcher: Pid, reference: Reference, target: Pid);
+    /// `watcher` removed its monitor `reference` of `target`.
+    fn demonitor(&self, watcher: Pid, reference: Reference, target: Pid);
+    /// `from`, of this node, ended with `reason`; `watcher` monitored it under
+    /// `reference`, this node's reference from [`RemotePort::monitor`].
+    fn down(&self, reference: Reference, from: Pid, watcher: Pid, reason: &ExitReason);
+}
+
+/// The attached transport, if any.
+pub(crate) fn remote_of(actors: &Actors) -> Option<&Arc<dyn Remote>> {
+    actors.remote.get()
+}
+
+/// Whether `pid` is a process of another node than `executor`'s.
+pub(crate) fn is_remote(executor: &Executor, pid: Pid) -> bool {
+    pid.node() != executor.node()
+}
+
+/// What a transport does on this node for signals from other nodes (module docs).
+/// Obtained from `Runtime::remote_port`; cheap to clone.
+#[derive(Clone)]
+pub struct RemotePort {
+    pub(crate) executor: Arc<Executor>,
+    pub(crate) actors: Arc<Actors>,
+}
+
+impl std::fmt::Debug for RemotePort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemotePort")
+            .field("node", &self.executor.node())
+            .finish()
+    }
+}
+
+impl RemotePort {
+    /// This node's id.
+    pub fn node(&self) -> NodeId {
+        self.executor.node()
+    }
+
+    fn local(&self, pid: Pid) -> Option<Arc<Process>> {
+        self.executor.process(pid)
+    }
+
+    /// Delivers a message from another node to `to`, a process of this node.
+    pub fn deliver(&self, to: Pid, message: Message) -> Result<(), SendError> {
+        self.executor.send(to, message)
+    }
+
+    /// Keeps this node's half of a link between `local` and `remote`. False if `local`
+    /// is not alive: `remote` is owed a `noproc` exit signal.
+    pub fn link(&self, local: Pid, remote: Pid) -> bool {
+        self.local(local)
+            .is_some_and(|p| p.core.link_remote(remote))
+    }
+
+    /// Removes this node's half of a link between `local` and `remote`.
+    pub fn unlink(&self, local: Pid, remote: Pid) {
+        if let Some(process) = self.local(local) {
+            process.core.unlink(remote, None);
+        }
+    }
+
+    /// An exit signal from `from`, of another node (`None`: its host), to `to`, of this
+    /// node. A `Via::Link` is carried out only if the link still stands. Whether `to`
+    /// was alive.
+    pub fn exit_signal(&self, from: Option<Pid>, to: Pid, via: Via) -> bool {
+        let Some(receiver) = self.local(to) else {
+            return false;
+        };
+        let outcome = match (&via, from) {
+            (Via::Link(reason), Some(from)) => receiver.core.on_linked_exit(from, reason),
+            _ => receiver.core.on_exit_signal(from, via),
+        };
+        links::carry_out(&receiver, outcome);
+        true
+    }
+
+    /// Keeps a monitor of `target`, of this node, held by `watcher`, of another node. The
+    /// reference this node keeps it under, or `None` if `target` is not alive: `watcher`
+    /// is owed a `DOWN(noproc)`.
+    pub fn monitor(&self, target: Pid, watcher: Pid) -> Option<Reference> {
+        let process = self.local(target)?;
+        let reference = self.actors.make_ref();
+        process
+            .core
+            .add_remote_watcher(reference, watcher)
+            .then_some(reference)
+    }
+
+    /// Removes the monitor this node keeps under `reference` on `target`.
+    pub fn demonitor(&self, target: Pid, reference: Reference) {
+        if let Some(process) = self.local(target) {
+            process.core.remove_watcher(reference);
+        }
+    }
+
+    /// `DOWN(reference, from, reason)` for `watcher`, of this node, whose monitor
+    /// `reference` of `from`, of another node, fired. Queued only if the monitor is
+    /// still active.
+    pub fn down(&self, watcher: Pid, reference: Reference, from: Pid, reason: &ExitReason) {
+        if let Some(process) = self.local(watcher) {
+            let _ = process.core.on_monitored_exit(reference, from, reason);
+        }
+    }
+
+    /// `node` went down or out of reach: every link of a process of this node to one of
+    /// its processes fires with `noconnection`, every monitor of one delivers
+    /// `DOWN(noconnection)`, and monitors its processes held here are dropped. How many
+    /// links and monitors fired.
+    pub fn node_down(&self, node: NodeId) -> usize {
+        let reason = ExitReason::NoConnection;
+        let mut fired = 0;
+        for process in self.executor.processes() {
+            let relations = process.core.relations_with(node);
+            for reference in relations.watchers {
+                process.core.remove_watcher(reference);
+            }
+            for (reference, from) in relations.monitoring {
+                fired += usize::from(process.core.on_monitored_exit(reference, from, &reason));
+            }
+            for from in relations.links {
+                let outcome = process.core.on_linked_exit(from, &reason);
+                fired += usize::from(outcome != SignalOutcome::Drop);
+                links::carry_out(&process, outcome);
+            }
+        }
+        fired
+    }
+}

@@ -1,0 +1,325 @@
+//! The seam to a cluster's transport (`Remote` out, `RemotePort` in), tested with two
+//! runtimes of different nodes joined by a transport that calls the other side at once:
+//! sends, links, monitors and exit signals across nodes follow Erlang's rules, and a node
+//! going down fires every link and monitor to it with `noconnection`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use shoal_scheduler::{
+    ExitReason, Message, MessageKind, NodeId, Pid, Reference, Remote, RemotePort, Runtime,
+    SendError, SignalReason, SpawnOptions, Via,
+};
+
+use crate::{epoch, exit_of};
+
+/// Two nodes' ports, by node, and the monitor references each watched node made for a
+/// watcher's reference, as a real transport keeps them.
+#[derive(Default)]
+struct Wire {
+    ports: Mutex<HashMap<NodeId, RemotePort>>,
+    /// (watched node's reference) → (watcher's reference).
+    watched_refs: Mutex<HashMap<Reference, Reference>>,
+    /// (watcher's reference) → (watched node's reference).
+    watcher_refs: Mutex<HashMap<Reference, Reference>>,
+}
+
+/// One node's side of the wire.
+struct Loopback {
+    me: NodeId,
+    wire: Arc<Wire>,
+}
+
+impl Loopback {
+    fn port(&self, node: NodeId) -> Option<RemotePort> {
+        self.wire.ports.lock().get(&node).cloned()
+    }
+}
+
+impl Remote for Loopback {
+    fn send(&self, to: Pid, message: Message) -> Result<(), SendError> {
+        self.port(to.node())
+            .ok_or(SendError::NoProc(to))?
+            .deliver(to, message)
+    }
+
+    fn link(&self, from: Pid, to: Pid) {
+        let linked = self.port(to.node()).is_some_and(|p| p.link(to, from));
+        if !linked {
+            let me = self.port(self.me).unwrap();
+            me.exit_signal(Some(to), from, Via::Link(ExitReason::NoProc));
+        }
+    }
+
+    fn unlink(&self, from: Pid, to: Pid) {
+        if let Some(port) = self.port(to.node()) {
+            port.unlink(to, from);
+        }
+    }
+
+    fn exit_signal(&self, from: Option<Pid>, to: Pid, via: Via) {
+        if let Some(port) = self.port(to.node()) {
+            port.exit_signal(from, to, via);
+        }
+    }
+
+    fn monitor(&self, watcher: Pid, reference: Reference, target: Pid) {
+        match self
+            .port(target.node())
+            .and_then(|p| p.monitor(target, watcher))
+        {
+            Some(theirs) => {
+                self.wire.watched_refs.lock().insert(theirs, reference);
+                self.wire.watcher_refs.lock().insert(reference, theirs);
+            }
+            None => {
+                self.port(self.me)
+                    .unwrap()
+                    .down(watcher, reference, target, &ExitReason::NoProc)
+            }
+        }
+    }
+
+    fn demonitor(&self, _watcher: Pid, reference: Reference, target: Pid) {
+        if let Some(theirs) = self.wire.watcher_refs.lock().remove(&reference) {
+            self.wire.watched_refs.lock().remove(&theirs);
+            if let Some(port) = self.port(target.node()) {
+                port.demonitor(target, theirs);
+            }
+        }
+    }
+
+    fn down(&self, reference: Reference, from: Pid, watcher: Pid, reason: &ExitReason) {
+        let Some(theirs) = self.wire.watched_refs.lock().remove(&reference) else {
+            return;
+        };
+        self.wire.watcher_refs.lock().remove(&theirs);
+        if let Some(port) = self.port(watcher.node()) {
+            port.down(watcher, theirs, from, reason);
+        }
+    }
+}
+
+/// Runtimes of nodes 1 and 2, joined by a loopback wire.
+fn two_nodes() -> (Runtime, Runtime, Arc<Wire>) {
+    let wire = Arc::new(Wire::default());
+    let node = |id| {
+        let id = NodeId::new(id).unwrap();
+        let rt = Runtime::builder()
+            .workers(1)
+            .preemption(epoch())
+            .node(id)
+            .build()
+            .unwrap();
+        wire.ports.lock().insert(id, rt.remote_port());
+        assert!(rt.attach_remote(Arc::new(Loopback {
+            me: id,
+            wire: wire.clone(),
+        })));
+        rt
+    };
+    (node(1), node(2), wire)
+}
+
+/// A native process on `rt` that waits for one message and ends with `reason`.
+fn ends_on_message(rt: &Runtime, reason: SignalReason) -> Pid {
+    rt.spawn_native(SpawnOptions::new(), move |cx| async move {
+        cx.receive(None, None).await;
+        let me = cx.pid();
+        let _ = cx.exit(me, reason);
+        cx.sleep(Duration::from_secs(60)).await;
+        0
+    })
+    .unwrap()
+    .pid()
+}
+
+const HOUR: Option<Duration> = Some(Duration::from_secs(3600));
+
+#[test]
+fn pids_carry_their_node_and_a_second_transport_is_refused() {
+    let (a, b, wire) = two_nodes();
+    let p = ends_on_message(&b, SignalReason::Kill);
+    assert_eq!(p.node(), NodeId::new(2).unwrap());
+    assert_eq!(
+        p.to_string(),
+        format!("<2.{}.{}>", p.index(), p.generation())
+    );
+    assert_eq!(a.node(), NodeId::new(1).unwrap());
+    assert!(!a.attach_remote(Arc::new(Loopback { me: a.node(), wire })));
+    b.kill(p).unwrap();
+}
+
+#[test]
+fn a_message_crosses_nodes_with_its_sender_and_the_reply_comes_back() {
+    let (a, b, _wire) = two_nodes();
+    let echo = b
+        .spawn_native(SpawnOptions::new(), |cx| async move {
+            let m = cx.receive(None, HOUR).await.unwrap();
+            cx.send(m.from.unwrap(), m.tag + 1, m.data).unwrap();
+            0
+        })
+        .unwrap();
+    let to = echo.pid();
+    let asker = a
+        .spawn_native(SpawnOptions::new(), move |cx| async move {
+            cx.send(to, 41, b"hi".to_vec()).unwrap();
+            let reply = cx.receive(None, HOUR).await.unwrap();
+            assert_eq!(
+                (reply.from, reply.tag, &reply.data[..]),
+                (Some(to), 42, &b"hi"[..])
+            );
+            7
+        })
+        .unwrap();
+    assert_eq!(exit_of(&asker).reason, ExitReason::Normal { code: 7 });
+    assert_eq!(exit_of(&echo).reason, ExitReason::Normal { code: 0 });
+}
+
+#[test]
+fn a_link_across_nodes_carries_the_exit_both_ways() {
+    let (a, b, _wire) = two_nodes();
+    let custom = ExitReason::Custom {
+        code: 3,
+        data: b"bye".to_vec(),
+    };
+    let far = ends_on_message(&b, SignalReason::Reason(custom.clone()));
+    let expected = custom.clone();
+    let trapper = a
+        .spawn_native(SpawnOptions::new(), move |cx| async move {
+            cx.trap_exit(true);
+            cx.link(far);
+            cx.send(far, 0, vec![]).unwrap();
+            let m = cx.receive(None, HOUR).await.unwrap();
+            assert_eq!(m.from, Some(far));
+            assert_eq!(m.kind, MessageKind::Exit { reason: expected });
+            0
+        })
+        .unwrap();
+    assert_eq!(exit_of(&trapper).reason, ExitReason::Normal { code: 0 });
+
+    // The other way: a process of node 1 that dies takes its linked peer on node 2.
+    let near = ends_on_message(&a, SignalReason::Reason(ExitReason::Shutdown));
+    let peer = b
+        .spawn_native(SpawnOptions::new(), move |cx| async move {
+            cx.link(near);
+            cx.send(near, 0, vec![]).unwrap();
+            cx.sleep(Duration::from_secs(60)).await;
+            0
+        })
+        .unwrap();
+    assert_eq!(exit_of(&peer).reason, ExitReason::Shutdown);
+}
+
+#[test]
+fn a_link_to_a_dead_pid_of_another_node_is_noproc_and_an_unlink_stops_the_signal() {
+    let (a, b, _wire) = two_nodes();
+    let gone = b
+        .spawn_native(SpawnOptions::new(), |_| async { 0 })
+        .unwrap();
+    exit_of(&gone);
+    let gone = gone.pid();
+    let linker = a
+        .spawn_native(SpawnOptions::new(), move |cx| async move {
+            cx.link(gone);
+            cx.sleep(Duration::from_secs(60)).await;
+            0
+        })
+        .unwrap();
+    assert_eq!(exit_of(&linker).reason, ExitReason::NoProc);
+
+    let far = ends_on_message(&b, SignalReason::Reason(ExitReason::Shutdown));
+    let unlinker = a
+        .spawn_native(SpawnOptions::new(), move |cx| async move {
+            cx.link(far);
+            cx.unlink(far);
+            cx.send(far, 0, vec![]).unwrap();
+            cx.sleep(Duration::from_millis(50)).await;
+            5
+        })
+        .unwrap();
+    assert_eq!(exit_of(&unlinker).reason, ExitReason::Normal { code: 5 });
+}
+
+#[test]
+fn a_monitor_across_nodes_delivers_down_with_the_reason_and_demonitor_stops_it() {
+    let (a, b, wire) = two_nodes();
+    let far = ends_on_message(&b, SignalReason::Reason(ExitReason::Shutdown));
+    let other = ends_on_message(&b, SignalReason::Reason(ExitReason::Shutdown));
+    let watcher = a
+        .spawn_native(SpawnOptions::new(), move |cx| async move {
+            let quiet = cx.monitor(other);
+            assert!(cx.demonitor(quiet, true));
+            cx.send(other, 0, vec![]).unwrap();
+            let r = cx.monitor(far);
+            cx.send(far, 0, vec![]).unwrap();
+            let m = cx.receive(None, HOUR).await.unwrap();
+            assert_eq!(m.from, Some(far));
+            assert_eq!(
+                m.kind,
+                MessageKind::Down {
+                    reference: r,
+                    reason: ExitReason::Shutdown
+                }
+            );
+            assert!(
+                cx.receive(None, Some(Duration::from_millis(50)))
+                    .await
+                    .is_none()
+            );
+            0
+        })
+        .unwrap();
+    assert_eq!(exit_of(&watcher).reason, ExitReason::Normal { code: 0 });
+    assert!(
+        wire.watched_refs.lock().is_empty(),
+        "every monitor's mapping is gone"
+    );
+}
+
+#[test]
+fn a_node_going_down_fires_links_and_monitors_to_it_with_noconnection() {
+    let (a, b, _wire) = two_nodes();
+    let (linked, watched) = (
+        ends_on_message(&b, SignalReason::Kill),
+        ends_on_message(&b, SignalReason::Kill),
+    );
+    // Both processes hold their links and monitor before the node goes down.
+    let (ready, held) = std::sync::mpsc::channel();
+    let (go, set) = (ready.clone(), ready);
+    let trapper = a
+        .spawn_native(SpawnOptions::new(), move |cx| async move {
+            cx.trap_exit(true);
+            cx.link(linked);
+            let r = cx.monitor(watched);
+            go.send(()).unwrap();
+            let mut seen = Vec::new();
+            for _ in 0..2 {
+                seen.push(cx.receive(None, HOUR).await.unwrap().kind);
+            }
+            assert!(seen.contains(&MessageKind::Exit {
+                reason: ExitReason::NoConnection
+            }));
+            assert!(seen.contains(&MessageKind::Down {
+                reference: r,
+                reason: ExitReason::NoConnection
+            }));
+            0
+        })
+        .unwrap();
+    let victim = a
+        .spawn_native(SpawnOptions::new(), move |cx| async move {
+            cx.link(linked);
+            set.send(()).unwrap();
+            cx.sleep(Duration::from_secs(60)).await;
+            0
+        })
+        .unwrap();
+    held.recv().unwrap();
+    held.recv().unwrap();
+    assert_eq!(a.remote_port().node_down(b.node()), 3);
+    assert_eq!(exit_of(&trapper).reason, ExitReason::Normal { code: 0 });
+    assert_eq!(exit_of(&victim).reason, ExitReason::NoConnection);
+}
