@@ -131,6 +131,15 @@ pub enum SendError {
     /// actor layer; the executor itself sends by pid only).
     #[error("no process is registered as `{0}`")]
     NoName(String),
+    /// The queue of signals to the receiver's node is at its bound: that node, or the
+    /// way to it, is slower than the senders. Nothing was queued; try again later.
+    #[error("the queue to node {node} is full (bound of {limit} bytes)")]
+    NodeBacklog {
+        /// The receiver's node.
+        node: shoal_proc::NodeId,
+        /// The bound, in bytes of queued signals.
+        limit: usize,
+    },
 }
 
 /// The pid names no live process.

@@ -100,6 +100,11 @@ impl RemotePort {
         self.executor.send(to, message)
     }
 
+    /// Delivers a message from another node to the process registered here as `name`.
+    pub fn deliver_name(&self, name: &str, message: Message) -> Result<(), SendError> {
+        super::send_name(&self.executor, &self.actors, name, message)
+    }
+
     /// Keeps this node's half of a link between `local` and `remote`. False if `local`
     /// is not alive: `remote` is owed a `noproc` exit signal.
     pub fn link(&self, local: Pid, remote: Pid) -> bool {

@@ -110,7 +110,7 @@ pub(super) fn send_status(result: Result<(), SendError>) -> i32 {
     match result {
         Ok(()) => status::OK,
         Err(SendError::NoProc(_) | SendError::NoName(_)) => status::NOPROC,
-        Err(SendError::MailboxFull { .. }) => status::MAILBOX_FULL,
+        Err(SendError::MailboxFull { .. } | SendError::NodeBacklog { .. }) => status::MAILBOX_FULL,
         Err(SendError::MemoryBudget(_)) => status::OVER_BUDGET,
         Err(SendError::TooLarge { .. }) => status::TOO_LARGE,
     }

@@ -1,0 +1,605 @@
+//! A node: one runtime joined to a cluster over NATS, and the tasks that keep it joined.
+//!
+//! # What it owns
+//! The NATS connection, the node's runtime, and five tasks on the caller's tokio
+//! runtime: the control task (hellos, heartbeats, goodbyes of the others), the inbox task
+//! (frames to this node, in order), the publishing task (frames from this node, in
+//! order), the liveness task (this node's heartbeat, and the silence check of the
+//! others) and the event task (the client's slow-consumer events).
+//!
+//! # Joining
+//! A starting node subscribes to the control subject, asks who is up (`Probe`) and
+//! listens for [`join_window`](crate::NodeConfig::join_window). It then draws its id at
+//! random among those neither up nor declared down by anyone who answered, builds its
+//! runtime with that id (every pid it makes carries it), subscribes to its inbox and
+//! says hello. Every node that hears a hello answers with its own.
+//!
+//! # Leaving
+//! [`Node::stop`] says goodbye, so the others fire their links at once, then stops the
+//! runtime. A node that dies says nothing: the others notice its silence after
+//! [`down_after`](crate::NodeConfig::down_after).
+
+use std::collections::HashSet;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use async_nats::{Client, ConnectOptions, Event};
+use futures::StreamExt;
+use parking_lot::Mutex;
+use shoal_scheduler::{NodeId, Pid, Runtime, RuntimeBuilder, SendError};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::config::{ClusterError, Credentials, NodeConfig};
+use crate::peers::{Heard, Peers};
+use crate::transport::{FRAME_OVERHEAD, Outbound, Queued, Shared, WatchedRefs};
+use crate::wire::{self, Control, Frame, PROTOCOL, Signal};
+
+/// A node that is up: what [`Node::nodes`] lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeInfo {
+    /// Its id.
+    pub id: NodeId,
+    /// Its name.
+    pub name: String,
+    /// Whether it accepts remote spawns.
+    pub accepts_spawn: bool,
+}
+
+/// A node's counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeStats {
+    /// Nodes up.
+    pub nodes_up: usize,
+    /// Ids declared down.
+    pub nodes_down: usize,
+    /// Frames received from other nodes.
+    pub frames_in: usize,
+    /// Frames published to other nodes.
+    pub frames_out: usize,
+    /// Bytes of signals queued and not yet published.
+    pub backlog_bytes: usize,
+    /// Monitors of this node's processes held by other nodes' processes.
+    pub remote_watchers: usize,
+}
+
+/// One node of a cluster (module docs).
+pub struct Node {
+    runtime: Runtime,
+    config: NodeConfig,
+    client: Client,
+    shared: Arc<Shared>,
+    outbound: Outbound,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("id", &self.shared.me)
+            .field("name", &self.config.name)
+            .field("cluster", &self.config.cluster)
+            .finish()
+    }
+}
+
+impl Node {
+    /// Starts a node (module docs): connects, joins, and builds its runtime from
+    /// `builder`. Must be called within a tokio runtime, which runs the node's tasks.
+    pub async fn start(config: NodeConfig, builder: RuntimeBuilder) -> Result<Node, ClusterError> {
+        config.validate()?;
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let client = connect_options(&config, events_tx)
+            .await?
+            .connect(config.url.as_str())
+            .await
+            .map_err(|e| ClusterError::Connect {
+                url: config.url.clone(),
+                reason: e.to_string(),
+            })?;
+        let control_subject = config.control_subject();
+        let mut control = client
+            .subscribe(control_subject.clone())
+            .await
+            .map_err(|e| ClusterError::nats("the control subscription", e))?;
+        publish_control(&client, &control_subject, &Control::Probe).await?;
+
+        // Listen: who is up, and which ids were declared down.
+        let mut heard = Vec::new();
+        let mut taken = HashSet::new();
+        let window = tokio::time::sleep(config.join_window);
+        tokio::pin!(window);
+        loop {
+            tokio::select! {
+                () = &mut window => break,
+                message = control.next() => {
+                    let Some(message) = message else { break };
+                    let Ok(control) = Control::decode(&message.payload) else { continue };
+                    match &control {
+                        Control::Hello { id, dead, .. } => {
+                            taken.insert(*id);
+                            taken.extend(dead.iter().copied());
+                        }
+                        Control::Beat { id, .. } => {
+                            taken.insert(*id);
+                        }
+                        Control::Probe | Control::Goodbye { .. } => {}
+                    }
+                    heard.push(control);
+                }
+            }
+        }
+        let creation = random() | 1;
+        let id = draw_id(creation, &taken).ok_or_else(|| ClusterError::NoFreeId {
+            cluster: config.cluster.clone(),
+        })?;
+        let runtime = builder.node(id).build()?;
+
+        let inbox = client
+            .subscribe(config.inbox_subject(id.get()))
+            .await
+            .map_err(|e| ClusterError::nats("the inbox subscription", e))?;
+        let max_payload = client.server_info().max_payload;
+        let shared = Arc::new(Shared {
+            me: id,
+            creation,
+            peers: Mutex::new(Peers::new(id, creation)),
+            watched: Mutex::new(WatchedRefs::default()),
+            port: runtime.remote_port(),
+            backlog: AtomicUsize::new(0),
+            frames_in: AtomicUsize::new(0),
+            frames_out: AtomicUsize::new(0),
+        });
+        let (tx, rx) = mpsc::unbounded_channel();
+        let outbound = Outbound {
+            shared: shared.clone(),
+            tx,
+            backlog_limit: config.backlog_bytes,
+            max_data: max_payload.saturating_sub(FRAME_OVERHEAD),
+        };
+        let attached = runtime.attach_remote(Arc::new(outbound.clone()));
+        debug_assert!(attached, "a fresh runtime has no transport");
+
+        let node = Node {
+            runtime,
+            config,
+            client,
+            shared,
+            outbound,
+            tasks: Vec::new(),
+        };
+        for control in heard {
+            node.on_control(control).await;
+        }
+        node.publish_hello(false).await?;
+        tracing::info!(id = %node.id(), name = node.config.name, cluster = node.config.cluster, "node up");
+        Ok(node.spawn_tasks(control, inbox, rx, events_rx))
+    }
+
+    fn spawn_tasks(
+        mut self,
+        mut control: async_nats::Subscriber,
+        mut inbox: async_nats::Subscriber,
+        mut rx: mpsc::UnboundedReceiver<Queued>,
+        mut events: mpsc::UnboundedReceiver<Event>,
+    ) -> Node {
+        let handle = self.handle();
+        self.tasks.push(tokio::spawn(async move {
+            while let Some(message) = control.next().await {
+                match Control::decode(&message.payload) {
+                    Ok(c) => handle.on_control(c).await,
+                    Err(e) => tracing::warn!(error = %e, "a bad control frame: dropped"),
+                }
+            }
+        }));
+        let outbound = self.outbound.clone();
+        self.tasks.push(tokio::spawn(async move {
+            while let Some(message) = inbox.next().await {
+                match Frame::decode(&message.payload) {
+                    Ok(frame) => outbound.shared.dispatch(frame, &outbound),
+                    Err(e) => tracing::warn!(error = %e, "a bad frame: dropped"),
+                }
+            }
+        }));
+        let handle = self.handle();
+        self.tasks.push(tokio::spawn(async move {
+            while let Some(queued) = rx.recv().await {
+                handle.publish(queued).await;
+            }
+        }));
+        let handle = self.handle();
+        self.tasks.push(tokio::spawn(async move {
+            let mut beat = tokio::time::interval(handle.config.heartbeat);
+            beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                beat.tick().await;
+                let me = Control::Beat {
+                    id: handle.shared.me.get(),
+                    creation: handle.shared.creation,
+                };
+                let _ =
+                    publish_control(&handle.client, &handle.config.control_subject(), &me).await;
+                let silent = handle
+                    .shared
+                    .peers
+                    .lock()
+                    .silent(Instant::now(), handle.config.down_after);
+                for node in silent {
+                    tracing::warn!(%node, after = ?handle.config.down_after, "a node fell silent");
+                    handle.shared.declare_down(node, &handle.outbound);
+                }
+            }
+        }));
+        let handle = self.handle();
+        self.tasks.push(tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                match event {
+                    Event::SlowConsumer(sid) => {
+                        // The client dropped frames of some peer: which one is unknown, so
+                        // every link to every peer fires rather than one going missing.
+                        tracing::error!(
+                            sid,
+                            "the inbox overflowed: every node is down to this one"
+                        );
+                        let up: Vec<NodeId> =
+                            handle.shared.peers.lock().up().map(|(n, _)| n).collect();
+                        for node in up {
+                            handle.shared.declare_down(node, &handle.outbound);
+                        }
+                    }
+                    other => tracing::info!(event = %other, "NATS"),
+                }
+            }
+        }));
+        self
+    }
+
+    /// What the tasks share of the node.
+    fn handle(&self) -> Arc<Handle> {
+        Arc::new(Handle {
+            config: self.config.clone(),
+            client: self.client.clone(),
+            shared: self.shared.clone(),
+            outbound: self.outbound.clone(),
+        })
+    }
+
+    async fn on_control(&self, control: Control) {
+        self.handle().on_control(control).await;
+    }
+
+    async fn publish_hello(&self, reply: bool) -> Result<(), ClusterError> {
+        self.handle().publish_hello(reply).await
+    }
+
+    /// The node's runtime: spawn, send and link from here as on any runtime; pids of
+    /// other nodes work as local ones do.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// This node's id for this start.
+    pub fn id(&self) -> NodeId {
+        self.shared.me
+    }
+
+    /// This node's name.
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// The other nodes that are up, by id.
+    pub fn nodes(&self) -> Vec<NodeInfo> {
+        let mut nodes: Vec<NodeInfo> = self
+            .shared
+            .peers
+            .lock()
+            .up()
+            .map(|(id, p)| NodeInfo {
+                id,
+                name: p.name.clone(),
+                accepts_spawn: p.accepts_spawn,
+            })
+            .collect();
+        nodes.sort_by_key(|n| n.id);
+        nodes
+    }
+
+    /// Waits until at least `count` other nodes are up and named.
+    pub async fn wait_for_nodes(
+        &self,
+        count: usize,
+        timeout: Duration,
+    ) -> Result<Vec<NodeInfo>, ClusterError> {
+        let start = Instant::now();
+        loop {
+            let nodes = self.nodes();
+            if nodes.iter().filter(|n| n.name != "?").count() >= count {
+                return Ok(nodes);
+            }
+            if start.elapsed() >= timeout {
+                return Err(ClusterError::Timeout(timeout, "other nodes to join"));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Sends a message from the host to the process registered as `name` on `node`
+    /// (Erlang's `{name, node} ! message`).
+    pub fn send_name(
+        &self,
+        node: NodeId,
+        name: &str,
+        tag: u64,
+        data: impl Into<Vec<u8>>,
+    ) -> Result<(), SendError> {
+        if node == self.id() {
+            return self.runtime.send_name(name, tag, data);
+        }
+        self.outbound
+            .send_name(node, name, None::<Pid>, tag, data.into())
+    }
+
+    /// The node's counters.
+    pub fn stats(&self) -> NodeStats {
+        let peers = self.shared.peers.lock();
+        NodeStats {
+            nodes_up: peers.up().count(),
+            nodes_down: peers.down().count(),
+            frames_in: self.shared.frames_in.load(Ordering::Relaxed),
+            frames_out: self.shared.frames_out.load(Ordering::Relaxed),
+            backlog_bytes: self.shared.backlog.load(Ordering::Relaxed),
+            remote_watchers: self.shared.watched.lock().len(),
+        }
+    }
+
+    /// Stops the node: says goodbye (the others fire their links to it at once),
+    /// publishes what is queued, and shuts the runtime down with `grace` for its
+    /// processes. What the runtime's processes exited with.
+    pub async fn stop(mut self, grace: Duration) -> Vec<shoal_scheduler::Exit> {
+        let exits = self.runtime.shutdown_async(grace).await;
+        // The processes' last signals (their links' exits) are queued: let them out.
+        let drain = Instant::now();
+        while self.shared.backlog.load(Ordering::Relaxed) > 0
+            && drain.elapsed() < grace.max(Duration::from_millis(100))
+        {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let goodbye = Control::Goodbye {
+            id: self.shared.me.get(),
+            creation: self.shared.creation,
+        };
+        let _ = publish_control(&self.client, &self.config.control_subject(), &goodbye).await;
+        let _ = self.client.flush().await;
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+        tracing::info!(id = %self.shared.me, name = self.config.name, "node stopped");
+        exits
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// What the node's tasks hold of it.
+struct Handle {
+    config: NodeConfig,
+    client: Client,
+    shared: Arc<Shared>,
+    outbound: Outbound,
+}
+
+impl Handle {
+    async fn on_control(&self, control: Control) {
+        let now = Instant::now();
+        match control {
+            Control::Hello {
+                protocol,
+                name,
+                id,
+                creation,
+                accepts_spawn,
+                reply,
+                ..
+            } => {
+                let Some(node) = wire::node(id) else { return };
+                if protocol != PROTOCOL {
+                    tracing::error!(%node, name, protocol, "a node of another protocol version: ignored");
+                    return;
+                }
+                let heard = self.shared.peers.lock().heard(node, creation, now);
+                match heard {
+                    Heard::Joined | Heard::Known => {
+                        self.shared
+                            .peers
+                            .lock()
+                            .describe(node, &name, accepts_spawn);
+                        if heard == Heard::Joined {
+                            tracing::info!(%node, name, "node joined");
+                        }
+                        if !reply {
+                            let _ = self.publish_hello(true).await;
+                        }
+                    }
+                    Heard::Refused => self.outbound.cut(node),
+                    Heard::Conflict => {
+                        tracing::error!(%node, name, "another node drew this node's id")
+                    }
+                }
+            }
+            Control::Probe => {
+                let _ = self.publish_hello(true).await;
+            }
+            Control::Beat { id, creation } => {
+                let Some(node) = wire::node(id) else { return };
+                let heard = self.shared.peers.lock().heard(node, creation, now);
+                match heard {
+                    // Its hello is owed to this node: ask for it by saying ours.
+                    Heard::Joined => {
+                        let _ = self.publish_hello(false).await;
+                    }
+                    Heard::Refused => self.outbound.cut(node),
+                    Heard::Known | Heard::Conflict => {}
+                }
+            }
+            Control::Goodbye { id, creation } => {
+                let Some(node) = wire::node(id) else { return };
+                let up = self
+                    .shared
+                    .peers
+                    .lock()
+                    .up()
+                    .any(|(n, p)| n == node && p.creation == creation);
+                if up {
+                    tracing::info!(%node, "node said goodbye");
+                    self.shared.declare_down(node, &self.outbound);
+                }
+            }
+        }
+    }
+
+    async fn publish_hello(&self, reply: bool) -> Result<(), ClusterError> {
+        let dead = self.shared.peers.lock().down().map(NodeId::get).collect();
+        let hello = Control::Hello {
+            protocol: PROTOCOL,
+            name: self.config.name.clone(),
+            id: self.shared.me.get(),
+            creation: self.shared.creation,
+            accepts_spawn: self.config.accept_spawn,
+            dead,
+            reply,
+        };
+        publish_control(&self.client, &self.config.control_subject(), &hello).await
+    }
+
+    /// Publishes one queued signal with the next sequence number of its pair; a signal
+    /// to a node that is not up gets its answer here instead ([`Outbound::undeliverable`]).
+    async fn publish(&self, queued: Queued) {
+        let Queued {
+            node,
+            signal,
+            bytes,
+        } = queued;
+        self.shared.backlog.fetch_sub(bytes, Ordering::Relaxed);
+        let seq = if signal == Signal::Cut {
+            Some(0)
+        } else {
+            self.shared.peers.lock().next_seq(node)
+        };
+        let Some(seq) = seq else {
+            self.outbound.undeliverable(signal);
+            return;
+        };
+        let frame = Frame {
+            from: self.shared.me.get(),
+            creation: self.shared.creation,
+            seq,
+            signal,
+        };
+        let subject = self.config.inbox_subject(node.get());
+        match self.client.publish(subject, frame.encode().into()).await {
+            Ok(()) => {
+                self.shared.frames_out.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                // A frame that did not leave breaks the pair's order: the node is down.
+                tracing::error!(%node, error = %e, "a frame could not be published");
+                self.shared.declare_down(node, &self.outbound);
+            }
+        }
+    }
+}
+
+/// The client's options from the node's settings; events go to `events`.
+async fn connect_options(
+    config: &NodeConfig,
+    events: mpsc::UnboundedSender<Event>,
+) -> Result<ConnectOptions, ClusterError> {
+    let mut options = match &config.credentials {
+        Credentials::None => ConnectOptions::new(),
+        Credentials::UserPassword { user, password } => {
+            ConnectOptions::with_user_and_password(user.clone(), password.clone())
+        }
+        Credentials::Token(token) => ConnectOptions::with_token(token.clone()),
+        Credentials::CredsFile(path) => {
+            ConnectOptions::with_credentials_file(path.clone())
+                .await
+                .map_err(|e| ClusterError::bad("credentials", format!("{}: {e}", path.display())))?
+        }
+    };
+    if let Some(roots) = &config.tls {
+        options = options.require_tls(true);
+        if let Some(roots) = roots {
+            options = options.add_root_certificates(roots.clone());
+        }
+    }
+    Ok(options
+        .name(format!("shoal-{}-{}", config.cluster, config.name))
+        .subscription_capacity(config.subscription_capacity)
+        .event_callback(move |event| {
+            let events = events.clone();
+            async move {
+                let _ = events.send(event);
+            }
+        }))
+}
+
+async fn publish_control(
+    client: &Client,
+    subject: &str,
+    control: &Control,
+) -> Result<(), ClusterError> {
+    client
+        .publish(subject.to_owned(), control.encode().into())
+        .await
+        .map_err(|e| ClusterError::nats("a control frame", e))?;
+    client
+        .flush()
+        .await
+        .map_err(|e| ClusterError::nats("a flush", e))
+}
+
+/// 64 random bits from the standard library's per-process random hash keys.
+fn random() -> u64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+/// A node id drawn from `seed` among those not `taken`, or `None` if all are.
+fn draw_id(seed: u64, taken: &HashSet<u16>) -> Option<NodeId> {
+    let ids = u64::from(NodeId::MAX);
+    let start = seed % ids;
+    (0..ids)
+        .map(|i| ((start + i) % ids + 1) as u16)
+        .find(|id| !taken.contains(id))
+        .and_then(NodeId::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_is_drawn_among_the_free_ones_and_none_when_all_are_taken() {
+        let taken: HashSet<u16> = [5, 6].into();
+        // A seed that starts at id 5 moves on to the first free one.
+        assert_eq!(draw_id(4, &taken), NodeId::new(7));
+        let all: HashSet<u16> = (1..=NodeId::MAX).collect();
+        assert_eq!(draw_id(4, &all), None);
+        assert_ne!(draw_id(u64::MAX, &HashSet::new()), Some(NodeId::LOCAL));
+    }
+}

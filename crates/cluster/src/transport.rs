@@ -1,0 +1,451 @@
+//! Signals between this node and the others: out through [`Outbound`], the runtime's
+//! `Remote`, in through [`Shared::dispatch`], and the one way a peer goes down,
+//! [`Shared::declare_down`].
+//!
+//! # What it owns
+//! The state the node's tasks and the runtime's workers share ([`Shared`]): membership
+//! ([`Peers`]), the monitor references this node keeps for watchers of other nodes, and
+//! the runtime's [`RemotePort`]. The tasks that move bytes live in `node`.
+//!
+//! # Ordering
+//! A worker that sends to another node queues the signal on one unbounded channel, in
+//! the order its process made the calls; one task takes them off in that order, numbers
+//! them per receiving node and publishes them on one NATS connection, which keeps the
+//! order to the server; the receiver's one subscription is drained by one task. So the
+//! signals of one process to one process arrive in the order they were sent, messages,
+//! links, exits and monitors alike.
+//!
+//! # Bounds
+//! The channel is bounded in bytes ([`NodeConfig::backlog_bytes`](crate::NodeConfig)):
+//! past it a send is refused with `SendError::NodeBacklog`, never dropped. A message
+//! larger than the server's payload limit is refused with `SendError::TooLarge` at the
+//! send, never lost on the way.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use parking_lot::Mutex;
+use shoal_scheduler::{
+    ExitReason, Message, NodeId, Pid, Reference, Remote, RemotePort, SendError, Via,
+};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::peers::{Accepted, Peers};
+use crate::wire::{self, Frame, Signal};
+
+/// Bytes a signal other than a message counts against the backlog: an estimate of its
+/// encoded size (a few varints) with the channel's own overhead.
+const SIGNAL_BYTES: usize = 64;
+
+/// Bytes of a frame around a message's data: the envelope's varints (at most 10 bytes
+/// each for six fields) and NATS's subject and header, rounded up.
+pub(crate) const FRAME_OVERHEAD: usize = 256;
+
+/// A signal on its way to a node, with the bytes it holds of the backlog.
+pub(crate) struct Queued {
+    pub node: NodeId,
+    pub signal: Signal,
+    pub bytes: usize,
+}
+
+/// What the node's tasks and the runtime's workers share (module docs).
+pub(crate) struct Shared {
+    /// This node.
+    pub me: NodeId,
+    /// Its creation.
+    pub creation: u64,
+    /// Membership.
+    pub peers: Mutex<Peers>,
+    /// Monitors of this node's processes held by processes of other nodes.
+    pub watched: Mutex<WatchedRefs>,
+    /// The runtime's side of the seam.
+    pub port: RemotePort,
+    /// Queued signal bytes not yet published.
+    pub backlog: AtomicUsize,
+    /// Frames taken off the inbox.
+    pub frames_in: AtomicUsize,
+    /// Frames published.
+    pub frames_out: AtomicUsize,
+}
+
+/// The references of monitors held by remote watchers on this node's processes: this
+/// node's reference ↔ (the watcher's node, the watcher's reference).
+#[derive(Default)]
+pub(crate) struct WatchedRefs {
+    by_local: HashMap<Reference, (NodeId, Reference)>,
+    by_remote: HashMap<(NodeId, Reference), Reference>,
+}
+
+impl WatchedRefs {
+    fn insert(&mut self, local: Reference, node: NodeId, remote: Reference) {
+        self.by_local.insert(local, (node, remote));
+        self.by_remote.insert((node, remote), local);
+    }
+
+    fn take_local(&mut self, local: Reference) -> Option<(NodeId, Reference)> {
+        let found = self.by_local.remove(&local)?;
+        self.by_remote.remove(&found);
+        Some(found)
+    }
+
+    fn take_remote(&mut self, node: NodeId, remote: Reference) -> Option<Reference> {
+        let local = self.by_remote.remove(&(node, remote))?;
+        self.by_local.remove(&local);
+        Some(local)
+    }
+
+    fn forget_node(&mut self, node: NodeId) {
+        self.by_remote.retain(|(n, _), _| *n != node);
+        self.by_local.retain(|_, (n, _)| *n != node);
+    }
+
+    /// How many monitors are kept.
+    pub fn len(&self) -> usize {
+        self.by_local.len()
+    }
+}
+
+impl Shared {
+    /// Carries out one frame from the inbox. What the peer must be told back (a `Cut`,
+    /// or an answer to a link or monitor of a dead process) is queued on `out`.
+    pub fn dispatch(&self, frame: Frame, out: &Outbound) {
+        self.frames_in.fetch_add(1, Ordering::Relaxed);
+        let Some(node) = wire::node(frame.from) else {
+            tracing::warn!(
+                from = frame.from,
+                "a frame from an invalid node id: dropped"
+            );
+            return;
+        };
+        if frame.signal == Signal::Cut {
+            tracing::warn!(%node, "cut off by a node that declared this one down");
+            self.declare_down(node, out);
+            return;
+        }
+        let accepted = self
+            .peers
+            .lock()
+            .accept(node, frame.creation, frame.seq, Instant::now());
+        match accepted {
+            Accepted::InOrder => self.carry_out(node, frame.signal, out),
+            Accepted::Gap { expected, got } => {
+                tracing::error!(%node, expected, got, "a frame from a node was lost: it is down to this node");
+                self.declare_down(node, out);
+            }
+            Accepted::Refused => out.cut(node),
+        }
+    }
+
+    fn carry_out(&self, node: NodeId, signal: Signal, out: &Outbound) {
+        let port = &self.port;
+        match signal {
+            Signal::Send {
+                to,
+                from,
+                tag,
+                data,
+            } => {
+                let Some(to) = wire::pid(to) else { return };
+                let message = Message::data(from.and_then(wire::pid), tag, data);
+                if let Err(e) = port.deliver(to, message) {
+                    tracing::debug!(%to, error = %e, "a message from another node was not delivered");
+                }
+            }
+            Signal::SendName {
+                name,
+                from,
+                tag,
+                data,
+            } => {
+                let message = Message::data(from.and_then(wire::pid), tag, data);
+                if let Err(e) = port.deliver_name(&name, message) {
+                    tracing::debug!(name, error = %e, "a message by name from another node was not delivered");
+                }
+            }
+            Signal::Link { from, to } => {
+                let (Some(from), Some(to)) = (wire::pid(from), wire::pid(to)) else {
+                    return;
+                };
+                if !port.link(to, from) {
+                    out.queue(
+                        node,
+                        wire::exit(Some(to), from, &Via::Link(ExitReason::NoProc)),
+                    );
+                }
+            }
+            Signal::Unlink { from, to } => {
+                if let (Some(from), Some(to)) = (wire::pid(from), wire::pid(to)) {
+                    port.unlink(to, from);
+                }
+            }
+            Signal::Exit {
+                from,
+                to,
+                linked,
+                kill,
+                reason,
+            } => {
+                if let Some(to) = wire::pid(to) {
+                    let via = wire::via(linked, kill, &reason);
+                    port.exit_signal(from.and_then(wire::pid), to, via);
+                }
+            }
+            Signal::Monitor {
+                watcher,
+                reference,
+                target,
+            } => {
+                let (Some(watcher_pid), Some(reference), Some(target_pid)) = (
+                    wire::pid(watcher),
+                    wire::reference(reference),
+                    wire::pid(target),
+                ) else {
+                    return;
+                };
+                match port.monitor(target_pid, watcher_pid) {
+                    Some(local) => self.watched.lock().insert(local, node, reference),
+                    None => out.queue(
+                        node,
+                        Signal::Down {
+                            watcher,
+                            reference: reference.to_bits(),
+                            from: target,
+                            reason: ExitReason::NoProc.to_wire(),
+                        },
+                    ),
+                }
+            }
+            Signal::Demonitor {
+                reference, target, ..
+            } => {
+                let (Some(reference), Some(target)) =
+                    (wire::reference(reference), wire::pid(target))
+                else {
+                    return;
+                };
+                if let Some(local) = self.watched.lock().take_remote(node, reference) {
+                    port.demonitor(target, local);
+                }
+            }
+            Signal::Down {
+                watcher,
+                reference,
+                from,
+                reason,
+            } => {
+                if let (Some(watcher), Some(reference), Some(from)) = (
+                    wire::pid(watcher),
+                    wire::reference(reference),
+                    wire::pid(from),
+                ) {
+                    port.down(watcher, reference, from, &wire::reason(&reason));
+                }
+            }
+            Signal::Cut => unreachable!("handled before the sequence check"),
+        }
+    }
+
+    /// Declares `node` down (a goodbye, silence, a lost frame, a cut): every link and
+    /// monitor to it fires with `noconnection`, and it is told with a `Cut` in case it is
+    /// alive to hear it. Nothing happens for a node that is not up.
+    pub fn declare_down(&self, node: NodeId, out: &Outbound) {
+        let Some(peer) = self.peers.lock().declare_down(node) else {
+            return;
+        };
+        self.watched.lock().forget_node(node);
+        let fired = self.port.node_down(node);
+        tracing::info!(%node, name = peer.name, fired, "node down");
+        out.cut(node);
+    }
+}
+
+/// The runtime's transport: signals to other nodes, queued for the publishing task.
+#[derive(Clone)]
+pub(crate) struct Outbound {
+    pub shared: Arc<Shared>,
+    pub tx: UnboundedSender<Queued>,
+    /// Most signal bytes queued.
+    pub backlog_limit: usize,
+    /// The largest message data a frame can carry under the server's payload limit.
+    pub max_data: usize,
+}
+
+impl Outbound {
+    /// Queues a signal that may not be refused (links, exits, monitors, answers): the
+    /// backlog bound applies to messages only, which their sender can retry.
+    pub fn queue(&self, node: NodeId, signal: Signal) {
+        self.push(node, signal, SIGNAL_BYTES);
+    }
+
+    fn push(&self, node: NodeId, signal: Signal, bytes: usize) {
+        self.shared.backlog.fetch_add(bytes, Ordering::Relaxed);
+        // A closed channel means the node is stopping: nothing is delivered any more.
+        let _ = self.tx.send(Queued {
+            node,
+            signal,
+            bytes,
+        });
+    }
+
+    /// Tells `node` it was declared down.
+    pub fn cut(&self, node: NodeId) {
+        self.queue(node, Signal::Cut);
+    }
+
+    fn is_up(&self, node: NodeId) -> bool {
+        self.shared.peers.lock().is_up(node)
+    }
+
+    /// A message to `node`: refused if the node is down or unknown, too large for the
+    /// server, or past the backlog bound.
+    fn message(
+        &self,
+        node: NodeId,
+        signal: Signal,
+        len: usize,
+        down: impl FnOnce() -> SendError,
+    ) -> Result<(), SendError> {
+        if len > self.max_data {
+            return Err(SendError::TooLarge {
+                len,
+                max: self.max_data,
+            });
+        }
+        if !self.is_up(node) {
+            return Err(down());
+        }
+        let bytes = len + SIGNAL_BYTES;
+        if self.shared.backlog.load(Ordering::Relaxed) + bytes > self.backlog_limit {
+            return Err(SendError::NodeBacklog {
+                node,
+                limit: self.backlog_limit,
+            });
+        }
+        self.push(node, signal, bytes);
+        Ok(())
+    }
+
+    /// A message by name to the process registered as `name` on `node`.
+    pub fn send_name(
+        &self,
+        node: NodeId,
+        name: &str,
+        from: Option<Pid>,
+        tag: u64,
+        data: Vec<u8>,
+    ) -> Result<(), SendError> {
+        let len = data.len();
+        let signal = Signal::SendName {
+            name: name.to_owned(),
+            from: from.map(Pid::to_bits),
+            tag,
+            data,
+        };
+        self.message(node, signal, len, || {
+            SendError::NoName(format!("{name} on node {node}"))
+        })
+    }
+
+    /// What to do with a signal whose node went down before it was published: a link or
+    /// a monitor gets its `noconnection` answer here, anything else is moot.
+    pub fn undeliverable(&self, signal: Signal) {
+        let port = &self.shared.port;
+        match signal {
+            Signal::Link { from, to } => {
+                if let (Some(from), Some(to)) = (wire::pid(from), wire::pid(to)) {
+                    port.exit_signal(Some(to), from, Via::Link(ExitReason::NoConnection));
+                }
+            }
+            Signal::Monitor {
+                watcher,
+                reference,
+                target,
+            } => {
+                if let (Some(watcher), Some(reference), Some(target)) = (
+                    wire::pid(watcher),
+                    wire::reference(reference),
+                    wire::pid(target),
+                ) {
+                    port.down(watcher, reference, target, &ExitReason::NoConnection);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Remote for Outbound {
+    fn send(&self, to: Pid, message: Message) -> Result<(), SendError> {
+        let len = message.data.len();
+        let signal = Signal::Send {
+            to: to.to_bits(),
+            from: message.from.map(Pid::to_bits),
+            tag: message.tag,
+            data: message.data,
+        };
+        self.message(to.node(), signal, len, || SendError::NoProc(to))
+    }
+
+    fn link(&self, from: Pid, to: Pid) {
+        self.queue(
+            to.node(),
+            Signal::Link {
+                from: from.to_bits(),
+                to: to.to_bits(),
+            },
+        );
+    }
+
+    fn unlink(&self, from: Pid, to: Pid) {
+        self.queue(
+            to.node(),
+            Signal::Unlink {
+                from: from.to_bits(),
+                to: to.to_bits(),
+            },
+        );
+    }
+
+    fn exit_signal(&self, from: Option<Pid>, to: Pid, via: Via) {
+        self.queue(to.node(), wire::exit(from, to, &via));
+    }
+
+    fn monitor(&self, watcher: Pid, reference: Reference, target: Pid) {
+        self.queue(
+            target.node(),
+            Signal::Monitor {
+                watcher: watcher.to_bits(),
+                reference: reference.to_bits(),
+                target: target.to_bits(),
+            },
+        );
+    }
+
+    fn demonitor(&self, watcher: Pid, reference: Reference, target: Pid) {
+        self.queue(
+            target.node(),
+            Signal::Demonitor {
+                watcher: watcher.to_bits(),
+                reference: reference.to_bits(),
+                target: target.to_bits(),
+            },
+        );
+    }
+
+    fn down(&self, reference: Reference, from: Pid, watcher: Pid, reason: &ExitReason) {
+        let Some((node, theirs)) = self.shared.watched.lock().take_local(reference) else {
+            return;
+        };
+        self.queue(
+            node,
+            Signal::Down {
+                watcher: watcher.to_bits(),
+                reference: theirs.to_bits(),
+                from: from.to_bits(),
+                reason: reason.to_wire(),
+            },
+        );
+    }
+}

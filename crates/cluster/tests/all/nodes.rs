@@ -1,0 +1,279 @@
+//! Two or three nodes of one cluster: they find each other, messages cross in order and
+//! without loss, links and monitors cross, and a node that leaves or dies fires them.
+
+use std::time::Duration;
+
+use shoal_cluster::{ClusterError, Credentials};
+use shoal_scheduler::{ExitReason, MessageKind, Pid, SendError, SpawnOptions};
+
+use crate::{HANG, config, node, server};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_find_each_other_and_a_message_and_its_reply_cross() {
+    let nats = server(&[]);
+    let a = node(config(&nats, "a")).await;
+    let b = node(config(&nats, "b")).await;
+    assert_ne!(a.id(), b.id());
+    let seen = a.wait_for_nodes(1, HANG).await.unwrap();
+    assert_eq!((seen[0].id, seen[0].name.as_str()), (b.id(), "b"));
+    b.wait_for_nodes(1, HANG).await.unwrap();
+
+    let echo = b
+        .runtime()
+        .spawn_native(SpawnOptions::new(), |cx| async move {
+            let m = cx.receive(None, Some(HANG)).await.unwrap();
+            cx.send(m.from.unwrap(), m.tag + 1, m.data).unwrap();
+            0
+        })
+        .unwrap();
+    let to = echo.pid();
+    assert_eq!(to.node(), b.id());
+    let asker = a
+        .runtime()
+        .spawn_native(SpawnOptions::new(), move |cx| async move {
+            cx.send(to, 41, b"ping".to_vec()).unwrap();
+            let reply = cx.receive(None, Some(HANG)).await.unwrap();
+            assert_eq!(
+                (reply.from, reply.tag, &reply.data[..]),
+                (Some(to), 42, &b"ping"[..])
+            );
+            7
+        })
+        .unwrap();
+    assert_eq!(asker.join().await.reason, ExitReason::Normal { code: 7 });
+    assert_eq!(echo.join().await.reason, ExitReason::Normal { code: 0 });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_messages_cross_in_order_and_none_is_lost() {
+    const N: u64 = 10_000;
+    let nats = server(&[]);
+    let a = node(config(&nats, "a")).await;
+    let b = node(config(&nats, "b")).await;
+    a.wait_for_nodes(1, HANG).await.unwrap();
+    let counter = b
+        .runtime()
+        .spawn_native(SpawnOptions::new(), |cx| async move {
+            for expected in 0..N {
+                let m = cx.receive(None, Some(HANG)).await.unwrap();
+                assert_eq!(m.tag, expected, "in order, none missing");
+            }
+            0
+        })
+        .unwrap();
+    let to = counter.pid();
+    let sender = a
+        .runtime()
+        .spawn_native(SpawnOptions::new(), move |cx| async move {
+            for tag in 0..N {
+                loop {
+                    match cx.send(to, tag, vec![0; 64]) {
+                        Ok(()) => break,
+                        Err(SendError::NodeBacklog { .. }) => cx.yield_now().await,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+            0
+        })
+        .unwrap();
+    assert_eq!(sender.join().await.reason, ExitReason::Normal { code: 0 });
+    assert_eq!(counter.join().await.reason, ExitReason::Normal { code: 0 });
+}
+
+/// A process on `node` that waits for a message, then ends with `reason`.
+fn ends_on_message(node: &shoal_cluster::Node, reason: ExitReason) -> Pid {
+    node.runtime()
+        .spawn_native(SpawnOptions::new(), move |cx| async move {
+            cx.receive(None, Some(HANG)).await;
+            let me = cx.pid();
+            let _ = cx.exit(me, shoal_scheduler::SignalReason::Reason(reason));
+            cx.sleep(HANG).await;
+            0
+        })
+        .unwrap()
+        .pid()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_and_a_monitor_across_nodes_carry_the_exit_reason() {
+    let nats = server(&[]);
+    let a = node(config(&nats, "a")).await;
+    let b = node(config(&nats, "b")).await;
+    a.wait_for_nodes(1, HANG).await.unwrap();
+    let custom = ExitReason::Custom {
+        code: 3,
+        data: b"bye".to_vec(),
+    };
+    let far = ends_on_message(&b, custom.clone());
+    let watched = ends_on_message(&b, ExitReason::Shutdown);
+    let expected = custom.clone();
+    let trapper = a
+        .runtime()
+        .spawn_native(SpawnOptions::new(), move |cx| async move {
+            cx.trap_exit(true);
+            cx.link(far);
+            let r = cx.monitor(watched);
+            // The link and monitor reach b's node before these messages do.
+            cx.send(far, 0, vec![]).unwrap();
+            cx.send(watched, 0, vec![]).unwrap();
+            let mut seen = Vec::new();
+            for _ in 0..2 {
+                let m = cx.receive(None, Some(HANG)).await.unwrap();
+                seen.push((m.from, m.kind));
+            }
+            assert!(seen.contains(&(Some(far), MessageKind::Exit { reason: expected })));
+            assert!(seen.contains(&(
+                Some(watched),
+                MessageKind::Down {
+                    reference: r,
+                    reason: ExitReason::Shutdown
+                }
+            )));
+            0
+        })
+        .unwrap();
+    assert_eq!(trapper.join().await.reason, ExitReason::Normal { code: 0 });
+    assert_eq!(
+        b.stats().remote_watchers,
+        0,
+        "the fired monitor is forgotten"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_to_a_dead_pid_of_another_node_is_noproc() {
+    let nats = server(&[]);
+    let a = node(config(&nats, "a")).await;
+    let b = node(config(&nats, "b")).await;
+    a.wait_for_nodes(1, HANG).await.unwrap();
+    let gone = b
+        .runtime()
+        .spawn_native(SpawnOptions::new(), |_| async { 0 })
+        .unwrap();
+    gone.join().await;
+    let gone = gone.pid();
+    let linker = a
+        .runtime()
+        .spawn_native(SpawnOptions::new(), move |cx| async move {
+            cx.link(gone);
+            cx.sleep(HANG).await;
+            0
+        })
+        .unwrap();
+    assert_eq!(linker.join().await.reason, ExitReason::NoProc);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_stops_fires_its_links_and_one_that_falls_silent_gives_noconnection() {
+    let nats = server(&[]);
+    let a = node(config(&nats, "a")).await;
+    let b = node(config(&nats, "b")).await;
+    let c = node(config(&nats, "c")).await;
+    a.wait_for_nodes(2, HANG).await.unwrap();
+    b.wait_for_nodes(2, HANG).await.unwrap();
+    c.wait_for_nodes(2, HANG).await.unwrap();
+    let sleeper = |n: &shoal_cluster::Node| {
+        n.runtime()
+            .spawn_native(SpawnOptions::new(), |cx| async move {
+                cx.sleep(HANG).await;
+                0
+            })
+            .unwrap()
+            .pid()
+    };
+    let (on_b, on_c) = (sleeper(&b), sleeper(&c));
+    let watcher = a
+        .runtime()
+        .spawn_native(SpawnOptions::new(), move |cx| async move {
+            cx.trap_exit(true);
+            cx.link(on_b);
+            cx.link(on_c);
+            let mut seen = Vec::new();
+            for _ in 0..2 {
+                let m = cx.receive(None, Some(HANG)).await.unwrap();
+                seen.push((m.from.unwrap(), m.kind));
+            }
+            seen.sort_by_key(|(p, _)| *p == on_c);
+            assert_eq!(
+                seen,
+                [
+                    // b stopped in order: its runtime killed the process after the
+                    // grace, and the link carried that reason before b's goodbye.
+                    (
+                        on_b,
+                        MessageKind::Exit {
+                            reason: ExitReason::Killed
+                        }
+                    ),
+                    // c's tasks died with it: silence, then noconnection.
+                    (
+                        on_c,
+                        MessageKind::Exit {
+                            reason: ExitReason::NoConnection
+                        }
+                    ),
+                ]
+            );
+            0
+        })
+        .unwrap();
+    // Both links are in place before either node goes.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    b.stop(Duration::from_secs(1)).await;
+    drop(c);
+    assert_eq!(watcher.join().await.reason, ExitReason::Normal { code: 0 });
+    let stats = a.stats();
+    assert_eq!((stats.nodes_up, stats.nodes_down), (0, 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_to_a_node_that_is_down_is_refused_and_its_id_is_never_reused() {
+    let nats = server(&[]);
+    let a = node(config(&nats, "a")).await;
+    let b = node(config(&nats, "b")).await;
+    a.wait_for_nodes(1, HANG).await.unwrap();
+    let far = b
+        .runtime()
+        .spawn_native(SpawnOptions::new(), |cx| async move {
+            cx.sleep(HANG).await;
+            0
+        })
+        .unwrap()
+        .pid();
+    let b_id = b.id();
+    b.stop(Duration::from_millis(100)).await;
+    let start = std::time::Instant::now();
+    while a.stats().nodes_down == 0 {
+        assert!(start.elapsed() < HANG, "b's goodbye never arrived");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        a.runtime().send(far, 0, vec![]),
+        Err(SendError::NoProc(far))
+    );
+    let again = node(config(&nats, "b")).await;
+    assert_ne!(again.id(), b_id, "a restarted node draws another id");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_wrong_credentials_cannot_join() {
+    let nats = server(&["--user", "shoal", "--pass", "right"]);
+    let mut wrong = config(&nats, "intruder");
+    wrong.credentials = Credentials::UserPassword {
+        user: "shoal".into(),
+        password: "wrong".into(),
+    };
+    let refused =
+        shoal_cluster::Node::start(wrong, shoal_scheduler::Runtime::builder().workers(1)).await;
+    assert!(
+        matches!(refused, Err(ClusterError::Connect { .. })),
+        "{refused:?}"
+    );
+    let mut right = config(&nats, "member");
+    right.credentials = Credentials::UserPassword {
+        user: "shoal".into(),
+        password: "right".into(),
+    };
+    node(right).await;
+}
