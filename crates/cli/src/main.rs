@@ -14,6 +14,7 @@ mod allocator;
 mod bench;
 mod declared;
 mod fuzz;
+mod node;
 mod preempt;
 mod report;
 mod run;
@@ -51,6 +52,8 @@ enum Command {
     /// host error, no leak) or `differential` (pure compute; the same end as bare
     /// wasmtime). Runs `--cases` seeds or for `--secs`; a failure names its seed.
     Fuzz(fuzz::FuzzArgs),
+    /// Run one node of a cluster over NATS until SIGINT or SIGTERM (docs/CLUSTER.md).
+    Node(node::NodeArgs),
 }
 
 /// Options of `shoal run`. Names follow wasmtime's CLI where it has one (`--invoke`).
@@ -173,11 +176,16 @@ pub(crate) fn bytes(size: bytesize::ByteSize) -> usize {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A node logs its joins and leaves; the other commands only what went wrong.
+    let default_level = match cli.command {
+        Command::Node(_) => "info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .init();
 
@@ -195,6 +203,7 @@ fn main() -> ExitCode {
         }),
         Command::Bench(args) => bench::run(&args),
         Command::Fuzz(args) => fuzz::run(&args),
+        Command::Node(args) => node::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

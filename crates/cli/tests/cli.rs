@@ -693,3 +693,24 @@ fn fuzz_runs_for_the_seconds_asked() {
     assert!(v["cases"].as_u64().unwrap() > 0);
     assert!(v["elapsed_s"].as_f64().unwrap() >= 0.5);
 }
+
+#[test]
+fn bench_cluster_runs_nodes_as_processes_loses_nothing_and_sees_killed_and_hung_nodes_go() {
+    // Starts its own nats-server and two `shoal node` processes; SIGKILLs one, SIGSTOPs
+    // the other.
+    let v = bench(&["cluster", "--rounds", "20000"]);
+    assert_eq!(v["messages"], 20_000);
+    assert_eq!(v["received"], 20_000, "{v}");
+    assert_eq!(v["lost"], 0, "{v}");
+    assert_eq!(v["reordered"], 0, "{v}");
+    for key in [
+        "roundtrip_us_p50",
+        "raw_nats_roundtrip_us_p50",
+        "msgs_per_s",
+        "raw_nats_msgs_per_s",
+        "node_down_detect_ms",
+        "node_hang_detect_ms",
+    ] {
+        assert!(v[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {v}");
+    }
+}

@@ -16,6 +16,7 @@
 //! | `peers` | membership as a state machine: up, down, sequence numbers | nothing of I/O |
 //! | `transport` | the runtime's `Remote` (out) and the dispatch of frames (in) | `wire`, `peers`, the scheduler's seam |
 //! | `node` | [`Node`]: connecting, joining, the tasks, stopping | all of the above, async-nats, tokio |
+//! | `service` | the node service every `shoal node` runs: who, echo, counted one-way messages | `node` |
 //!
 //! The scheduler knows nothing of this crate: it exposes a seam (`Remote` out,
 //! `RemotePort` in), and this crate is one transport behind it.
@@ -23,6 +24,7 @@
 mod config;
 mod node;
 mod peers;
+pub mod service;
 mod transport;
 pub mod wire;
 

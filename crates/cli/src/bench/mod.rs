@@ -23,6 +23,7 @@
 //! Figures are medians where a workload repeats itself. Nothing here asserts a speed: a
 //! benchmark measures, the tests assert.
 
+mod cluster;
 mod fair;
 mod guests;
 mod idle;
@@ -129,6 +130,11 @@ pub(crate) struct BenchArgs {
     #[arg(long, value_name = "FILE")]
     pub module: Option<PathBuf>,
 
+    /// The NATS server of the cluster workload (default: start `nats-server` on a free
+    /// loopback port).
+    #[arg(long, value_name = "URL")]
+    pub nats: Option<String>,
+
     /// The wasi workload's stdin for every copy (a file's contents). Default: empty.
     #[arg(long, value_name = "FILE")]
     pub stdin: Option<PathBuf>,
@@ -163,6 +169,9 @@ pub(crate) enum Workload {
     Wasi,
     /// N senders × M messages to one receiver with a small mailbox: order, loss, dups.
     Order,
+    /// Two `shoal node` processes and this one over NATS: round trip, one-way rate,
+    /// loss and order, time to `noconnection` after SIGKILL and SIGSTOP; raw NATS beside.
+    Cluster,
 }
 
 impl Workload {
@@ -179,6 +188,7 @@ impl Workload {
             Workload::Overhead => "overhead",
             Workload::Wasi => "wasi",
             Workload::Order => "order",
+            Workload::Cluster => "cluster",
         }
     }
 }
@@ -338,6 +348,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
         Workload::Overhead => overhead::run(&bench),
         Workload::Wasi => program::run(&bench),
         Workload::Order => order::run(&bench),
+        Workload::Cluster => cluster::run(&bench),
     }?;
 
     if let Some(path) = &args.trace {
