@@ -1,11 +1,11 @@
 //! A node: one runtime joined to a cluster over NATS, and the tasks that keep it joined.
 //!
 //! # What it owns
-//! The NATS connection, the node's runtime, and five tasks on the caller's tokio
-//! runtime: the control task (hellos, heartbeats, goodbyes of the others), the inbox task
-//! (frames to this node, in order), the publishing task (frames from this node, in
-//! order), the liveness task (this node's heartbeat, and the silence check of the
-//! others) and the event task (the client's slow-consumer events).
+//! The NATS connection, the node's runtime, and four tasks on the caller's tokio
+//! runtime: the control task (hellos, heartbeats and goodbyes of the others; this node's
+//! heartbeat and the silence check of the others), the inbox task (frames to this node,
+//! in order), the publishing task (frames from this node, in order, batched per node)
+//! and the event task (the client's slow-consumer events).
 //!
 //! # Joining
 //! A starting node subscribes to the control subject, asks who is up (`Probe`) and
@@ -19,13 +19,13 @@
 //! runtime. A node that dies says nothing: the others notice its silence after
 //! [`down_after`](crate::NodeConfig::down_after).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use async_nats::{Client, ConnectOptions, Event};
+use async_nats::{Client, ConnectOptions, Event, Subject};
 use futures::StreamExt;
 use parking_lot::Mutex;
 use shoal_scheduler::{NodeId, Pid, Runtime, RuntimeBuilder, SendError};
@@ -35,7 +35,7 @@ use tokio::task::JoinHandle;
 use crate::config::{ClusterError, Credentials, NodeConfig};
 use crate::peers::{Heard, Peers};
 use crate::transport::{FRAME_OVERHEAD, Outbound, Queued, Shared, WatchedRefs};
-use crate::wire::{self, Control, Frame, PROTOCOL, Signal};
+use crate::wire::{self, BATCH_BYTES, Control, Frame, PROTOCOL, Signal};
 
 /// A node that is up: what [`Node::nodes`] lists.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -185,51 +185,52 @@ impl Node {
         mut rx: mpsc::UnboundedReceiver<Queued>,
         mut events: mpsc::UnboundedReceiver<Event>,
     ) -> Node {
+        // Control frames and the liveness check share one task, control first: when the
+        // check runs, every beat that had reached this node has been counted, so a busy
+        // node does not declare a peer silent whose beats sit unread in its queue.
         let handle = self.handle();
         self.tasks.push(tokio::spawn(async move {
-            while let Some(message) = control.next().await {
-                match Control::decode(&message.payload) {
-                    Ok(c) => handle.on_control(c).await,
-                    Err(e) => tracing::warn!(error = %e, "a bad control frame: dropped"),
+            let mut beat = tokio::time::interval(handle.config.heartbeat);
+            beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    biased;
+                    message = control.next() => {
+                        let Some(message) = message else { break };
+                        match Control::decode(&message.payload) {
+                            Ok(c) => handle.on_control(c).await,
+                            Err(e) => tracing::warn!(error = %e, "a bad control frame: dropped"),
+                        }
+                    }
+                    _ = beat.tick() => handle.beat().await,
                 }
             }
         }));
         let outbound = self.outbound.clone();
         self.tasks.push(tokio::spawn(async move {
             while let Some(message) = inbox.next().await {
-                match Frame::decode(&message.payload) {
-                    Ok(frame) => outbound.shared.dispatch(frame, &outbound),
-                    Err(e) => tracing::warn!(error = %e, "a bad frame: dropped"),
+                for frame in Frame::decode_batch(&message.payload) {
+                    match frame {
+                        Ok(frame) => outbound.shared.dispatch(frame, &outbound),
+                        Err(e) => tracing::warn!(error = %e, "a bad frame: the rest of its batch is dropped"),
+                    }
                 }
             }
         }));
         let handle = self.handle();
         self.tasks.push(tokio::spawn(async move {
-            while let Some(queued) = rx.recv().await {
-                handle.publish(queued).await;
-            }
-        }));
-        let handle = self.handle();
-        self.tasks.push(tokio::spawn(async move {
-            let mut beat = tokio::time::interval(handle.config.heartbeat);
-            beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                beat.tick().await;
-                let me = Control::Beat {
-                    id: handle.shared.me.get(),
-                    creation: handle.shared.creation,
-                };
-                let _ =
-                    publish_control(&handle.client, &handle.config.control_subject(), &me).await;
-                let silent = handle
-                    .shared
-                    .peers
-                    .lock()
-                    .silent(Instant::now(), handle.config.down_after);
-                for node in silent {
-                    tracing::warn!(%node, after = ?handle.config.down_after, "a node fell silent");
-                    handle.shared.declare_down(node, &handle.outbound);
+            let mut batches = Batches::default();
+            while let Some(first) = rx.recv().await {
+                handle.add(first, &mut batches).await;
+                // Whatever else is queued joins the batches, up to a bound that keeps
+                // the first frame's wait short.
+                for _ in 1..MAX_BATCH_FRAMES {
+                    match rx.try_recv() {
+                        Ok(next) => handle.add(next, &mut batches).await,
+                        Err(_) => break,
+                    }
                 }
+                handle.flush(&mut batches).await;
             }
         }));
         let handle = self.handle();
@@ -429,7 +430,7 @@ impl Handle {
                             let _ = self.publish_hello(true).await;
                         }
                     }
-                    Heard::Refused => self.outbound.cut(node),
+                    Heard::Refused => self.outbound.cut_if_due(node),
                     Heard::Conflict => {
                         tracing::error!(%node, name, "another node drew this node's id")
                     }
@@ -446,7 +447,7 @@ impl Handle {
                     Heard::Joined => {
                         let _ = self.publish_hello(false).await;
                     }
-                    Heard::Refused => self.outbound.cut(node),
+                    Heard::Refused => self.outbound.cut_if_due(node),
                     Heard::Known | Heard::Conflict => {}
                 }
             }
@@ -480,9 +481,28 @@ impl Handle {
         publish_control(&self.client, &self.config.control_subject(), &hello).await
     }
 
-    /// Publishes one queued signal with the next sequence number of its pair; a signal
-    /// to a node that is not up gets its answer here instead ([`Outbound::undeliverable`]).
-    async fn publish(&self, queued: Queued) {
+    /// Says this node is alive, then declares down every node silent for `down_after`.
+    async fn beat(&self) {
+        let me = Control::Beat {
+            id: self.shared.me.get(),
+            creation: self.shared.creation,
+        };
+        let _ = publish_control(&self.client, &self.config.control_subject(), &me).await;
+        let silent = self
+            .shared
+            .peers
+            .lock()
+            .silent(Instant::now(), self.config.down_after);
+        for node in silent {
+            tracing::warn!(%node, after = ?self.config.down_after, "a node fell silent");
+            self.shared.declare_down(node, &self.outbound);
+        }
+    }
+
+    /// Adds one queued signal to its node's batch with the next sequence number of its
+    /// pair, publishing the batch first if the frame would not fit; a signal to a node
+    /// that is not up gets its answer here instead ([`Outbound::undeliverable`]).
+    async fn add(&self, queued: Queued, batches: &mut Batches) {
         let Queued {
             node,
             signal,
@@ -504,18 +524,80 @@ impl Handle {
             seq,
             signal,
         };
-        let subject = self.config.inbox_subject(node.get());
-        match self.client.publish(subject, frame.encode().into()).await {
+        let at = match batches.open.iter().position(|b| b.node == node) {
+            Some(at) => at,
+            None => {
+                batches.open.push(Batch::new(node));
+                batches.open.len() - 1
+            }
+        };
+        let encoded = frame.encode();
+        if batches.open[at].bytes.len() + encoded.len() > BATCH_BYTES {
+            let full = std::mem::replace(&mut batches.open[at], Batch::new(node));
+            self.publish(full, &mut batches.subjects).await;
+        }
+        let batch = &mut batches.open[at];
+        batch.bytes.extend_from_slice(&encoded);
+        batch.frames += 1;
+    }
+
+    /// Publishes every open batch.
+    async fn flush(&self, batches: &mut Batches) {
+        for batch in std::mem::take(&mut batches.open) {
+            self.publish(batch, &mut batches.subjects).await;
+        }
+    }
+
+    async fn publish(&self, batch: Batch, subjects: &mut HashMap<NodeId, Subject>) {
+        if batch.frames == 0 {
+            return;
+        }
+        let subject = subjects
+            .entry(batch.node)
+            .or_insert_with(|| self.config.inbox_subject(batch.node.get()).into())
+            .clone();
+        match self.client.publish(subject, batch.bytes.into()).await {
             Ok(()) => {
-                self.shared.frames_out.fetch_add(1, Ordering::Relaxed);
+                self.shared
+                    .frames_out
+                    .fetch_add(batch.frames, Ordering::Relaxed);
             }
             Err(e) => {
-                // A frame that did not leave breaks the pair's order: the node is down.
-                tracing::error!(%node, error = %e, "a frame could not be published");
-                self.shared.declare_down(node, &self.outbound);
+                // Frames that did not leave break the pair's order: the node is down.
+                tracing::error!(node = %batch.node, error = %e, "frames could not be published");
+                self.shared.declare_down(batch.node, &self.outbound);
             }
         }
     }
+}
+
+/// Most frames taken off the queue before the batches are published: enough that a
+/// burst fills batches, few enough that the first frame of a batch waits microseconds.
+const MAX_BATCH_FRAMES: usize = 4096;
+
+/// Frames for one node, on their way into one NATS message.
+struct Batch {
+    node: NodeId,
+    bytes: Vec<u8>,
+    frames: usize,
+}
+
+impl Batch {
+    fn new(node: NodeId) -> Batch {
+        Batch {
+            node,
+            bytes: Vec::new(),
+            frames: 0,
+        }
+    }
+}
+
+/// The publishing task's batches, one per node with frames queued, and the subjects of
+/// the nodes it has published to.
+#[derive(Default)]
+struct Batches {
+    open: Vec<Batch>,
+    subjects: HashMap<NodeId, Subject>,
 }
 
 /// The client's options from the node's settings; events go to `events`.

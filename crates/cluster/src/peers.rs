@@ -79,7 +79,14 @@ pub struct Peers {
     up: HashMap<NodeId, Peer>,
     /// Ids declared down.
     down: HashSet<NodeId>,
+    /// When each refused node was last told it is cut off.
+    cuts: HashMap<NodeId, Instant>,
 }
+
+/// How often a refused node is told it is cut off, at most: often enough to reach one
+/// that reconnects, rarely enough that a flood of its frames in flight is not answered
+/// frame by frame.
+pub const CUT_EVERY: Duration = Duration::from_millis(100);
 
 impl Peers {
     /// The state of node `me`, of `creation`, that knows no other node yet.
@@ -89,6 +96,7 @@ impl Peers {
             creation,
             up: HashMap::new(),
             down: HashSet::new(),
+            cuts: HashMap::new(),
         }
     }
 
@@ -183,6 +191,18 @@ impl Peers {
         self.up.remove(&node)
     }
 
+    /// Whether a `Cut` to the refused node `node` is due now ([`CUT_EVERY`]); if so, it
+    /// counts as sent.
+    pub fn cut_due(&mut self, node: NodeId, now: Instant) -> bool {
+        match self.cuts.get(&node) {
+            Some(last) if now.saturating_duration_since(*last) < CUT_EVERY => false,
+            _ => {
+                self.cuts.insert(node, now);
+                true
+            }
+        }
+    }
+
     /// The up nodes not heard from for `silence` or longer.
     pub fn silent(&self, now: Instant, silence: Duration) -> Vec<NodeId> {
         self.up
@@ -233,6 +253,16 @@ mod tests {
         assert_eq!(p.accept(n(2), 20, 1, now), Accepted::Refused);
         assert!(!p.is_up(n(2)));
         assert_eq!(p.down().collect::<Vec<_>>(), [n(2)]);
+    }
+
+    #[test]
+    fn a_refused_node_is_told_once_per_interval_not_once_per_frame() {
+        let t0 = Instant::now();
+        let mut p = Peers::new(n(1), 10);
+        assert!(p.cut_due(n(2), t0));
+        assert!(!p.cut_due(n(2), t0 + CUT_EVERY / 2));
+        assert!(p.cut_due(n(3), t0), "per node");
+        assert!(p.cut_due(n(2), t0 + CUT_EVERY));
     }
 
     #[test]

@@ -120,8 +120,9 @@ impl Shared {
             return;
         };
         if frame.signal == Signal::Cut {
-            tracing::warn!(%node, "cut off by a node that declared this one down");
-            self.declare_down(node, out);
+            if self.declare_down(node, out) {
+                tracing::warn!(%node, "cut off by a node that declared this one down");
+            }
             return;
         }
         let accepted = self
@@ -134,7 +135,7 @@ impl Shared {
                 tracing::error!(%node, expected, got, "a frame from a node was lost: it is down to this node");
                 self.declare_down(node, out);
             }
-            Accepted::Refused => out.cut(node),
+            Accepted::Refused => out.cut_if_due(node),
         }
     }
 
@@ -249,15 +250,16 @@ impl Shared {
 
     /// Declares `node` down (a goodbye, silence, a lost frame, a cut): every link and
     /// monitor to it fires with `noconnection`, and it is told with a `Cut` in case it is
-    /// alive to hear it. Nothing happens for a node that is not up.
-    pub fn declare_down(&self, node: NodeId, out: &Outbound) {
+    /// alive to hear it. Nothing happens for a node that is not up; whether it was.
+    pub fn declare_down(&self, node: NodeId, out: &Outbound) -> bool {
         let Some(peer) = self.peers.lock().declare_down(node) else {
-            return;
+            return false;
         };
         self.watched.lock().forget_node(node);
         let fired = self.port.node_down(node);
         tracing::info!(%node, name = peer.name, fired, "node down");
-        out.cut(node);
+        out.cut_if_due(node);
+        true
     }
 }
 
@@ -289,9 +291,12 @@ impl Outbound {
         });
     }
 
-    /// Tells `node` it was declared down.
-    pub fn cut(&self, node: NodeId) {
-        self.queue(node, Signal::Cut);
+    /// Tells `node` it was declared down, unless it was told within
+    /// [`CUT_EVERY`](crate::peers::CUT_EVERY).
+    pub fn cut_if_due(&self, node: NodeId) {
+        if self.shared.peers.lock().cut_due(node, Instant::now()) {
+            self.queue(node, Signal::Cut);
+        }
     }
 
     fn is_up(&self, node: NodeId) -> bool {

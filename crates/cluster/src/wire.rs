@@ -6,6 +6,9 @@
 //! contract; a change here is a change of the protocol and bumps [`PROTOCOL`].
 //!
 //! # Encoding
+//! A NATS message on a node's inbox carries one or more frames back to back: the
+//! publishing task puts every frame queued for one node into one message (a batch), up
+//! to [`BATCH_BYTES`], so a busy pair pays the server's per-message cost once per batch.
 //! postcard (varints, no field names) of a serde derive: small, the same on every
 //! platform, and already how guests' messages are encoded. Pids travel as their 62-bit
 //! value, references as theirs, exit reasons in the guest ABI's wire form
@@ -23,7 +26,11 @@ use serde::{Deserialize, Serialize};
 use shoal_scheduler::{ExitReason, NodeId, Pid, Reference, SignalReason, Via};
 
 /// The protocol's version, in every hello: nodes of another version do not join.
-pub const PROTOCOL: u16 = 1;
+pub const PROTOCOL: u16 = 2;
+
+/// Most bytes of frames in one NATS message: a quarter of the server's default payload
+/// limit (1 MiB), so a batch never meets the limit and one batch's latency stays small.
+pub const BATCH_BYTES: usize = 256 << 10;
 
 /// One frame from one node to another, with its place in the pair's order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,6 +187,27 @@ impl Frame {
         encode(self)
     }
 
+    /// The frames of a batch (frames back to back in one NATS message), in order; an
+    /// undecodable frame ends it with an error.
+    pub fn decode_batch(mut bytes: &[u8]) -> impl Iterator<Item = Result<Frame, DecodeError>> + '_ {
+        std::iter::from_fn(move || {
+            if bytes.is_empty() {
+                return None;
+            }
+            match postcard::take_from_bytes::<Frame>(bytes) {
+                Ok((frame, rest)) => {
+                    bytes = rest;
+                    Some(Ok(frame))
+                }
+                Err(source) => {
+                    let len = bytes.len();
+                    bytes = &[];
+                    Some(Err(DecodeError { len, source }))
+                }
+            }
+        })
+    }
+
     /// A frame from its bytes.
     pub fn decode(bytes: &[u8]) -> Result<Frame, DecodeError> {
         decode(bytes)
@@ -292,6 +320,19 @@ mod tests {
             };
             assert_eq!(Frame::decode(&frame.encode()).unwrap(), frame);
         }
+        let mut batch = Vec::new();
+        let frame = |seq| Frame {
+            from: 1,
+            creation: 2,
+            seq,
+            signal: Signal::Cut,
+        };
+        batch.extend(frame(1).encode());
+        batch.extend(frame(2).encode());
+        let frames: Vec<Frame> = Frame::decode_batch(&batch).map(Result::unwrap).collect();
+        assert_eq!(frames, [frame(1), frame(2)]);
+        batch.push(0xff);
+        assert!(Frame::decode_batch(&batch).last().unwrap().is_err());
         let hello = Control::Hello {
             protocol: PROTOCOL,
             name: "a".into(),
