@@ -45,7 +45,11 @@ fn free_port() -> u16 {
 /// Starts `nats-server` on a free loopback port with JetStream and `extra` arguments,
 /// and waits until it accepts connections.
 pub fn server(extra: &[&str]) -> Server {
-    let port = free_port();
+    server_on(free_port(), extra)
+}
+
+/// [`server`] on a given port (a restart of one).
+pub fn server_on(port: u16, extra: &[&str]) -> Server {
     let store = std::env::temp_dir().join(format!("shoal-nats-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&store).unwrap();
     let child = Command::new("nats-server")

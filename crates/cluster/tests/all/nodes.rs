@@ -277,3 +277,73 @@ async fn a_node_with_wrong_credentials_cannot_join() {
     };
     node(right).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_loses_nothing_silently_and_a_link_across_it_fires_noconnection() {
+    const N: u64 = 2_000;
+    let mut nats = server(&[]);
+    let a = node(config(&nats, "a")).await;
+    let b = node(config(&nats, "b")).await;
+    a.wait_for_nodes(1, HANG).await.unwrap();
+    // A counter on b, linked to a sender on a.
+    let counter = b
+        .runtime()
+        .spawn_native(SpawnOptions::new(), |cx| async move {
+            cx.trap_exit(true);
+            let mut seen = Vec::new();
+            loop {
+                let m = cx.receive(None, Some(HANG)).await.unwrap();
+                if m.kind != MessageKind::Data {
+                    // Its side of the link fires too.
+                    assert_eq!(
+                        m.kind,
+                        MessageKind::Exit {
+                            reason: ExitReason::NoConnection
+                        }
+                    );
+                    break;
+                }
+                seen.push(m.tag);
+            }
+            // Every number at most once, in increasing order, however many were lost.
+            assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+            0
+        })
+        .unwrap();
+    let to = counter.pid();
+    let sender = a
+        .runtime()
+        .spawn_native(SpawnOptions::new(), move |cx| async move {
+            cx.trap_exit(true);
+            cx.link(to);
+            for tag in 0..N {
+                if cx.send(to, tag, vec![]).is_err() {
+                    break;
+                }
+                cx.sleep(Duration::from_micros(500)).await;
+            }
+            // The server went away for longer than the liveness window: the link fired.
+            let m = cx.receive(None, Some(HANG)).await.unwrap();
+            assert_eq!(
+                (m.from, m.kind),
+                (
+                    Some(to),
+                    MessageKind::Exit {
+                        reason: ExitReason::NoConnection
+                    }
+                )
+            );
+            0
+        })
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let url = nats.url.clone();
+    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    drop(nats);
+    // Down for twice the liveness window, then back on the same port.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    nats = crate::server_on(port, &[]);
+    assert_eq!(sender.join().await.reason, ExitReason::Normal { code: 0 });
+    assert_eq!(counter.join().await.reason, ExitReason::Normal { code: 0 });
+    drop(nats);
+}
