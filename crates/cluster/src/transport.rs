@@ -439,6 +439,14 @@ impl Remote for Outbound {
         );
     }
 
+    fn is_up(&self, node: NodeId) -> bool {
+        Outbound::is_up(self, node)
+    }
+
+    fn nodes(&self) -> Vec<NodeId> {
+        self.shared.peers.lock().up().map(|(n, _)| n).collect()
+    }
+
     fn down(&self, reference: Reference, from: Pid, watcher: Pid, reason: &ExitReason) {
         let Some((node, theirs)) = self.shared.watched.lock().take_local(reference) else {
             return;

@@ -81,8 +81,8 @@ pub use names::{register, send_name, send_name_tagged, unregister, whereis};
 pub use panic::init;
 pub use pid::{Pid, REFERENCE_BASE, Reference};
 pub use process::{
-    demonitor, exit, exit_self, link, monitor, now, parent, self_pid, sleep, spawn, spawn_link,
-    spawn_monitor, trap_exit, unlink, yield_now,
+    demonitor, exit, exit_self, link, monitor, monitor_node, nodes, now, parent, self_pid, sleep,
+    spawn, spawn_link, spawn_monitor, trap_exit, unlink, yield_now,
 };
 pub use reason::{ExitKind, ExitReason, Signal, TrapCode, WIRE_HEADER, WireError};
 pub use request::{

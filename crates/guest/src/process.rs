@@ -74,6 +74,29 @@ pub fn monitor(pid: Pid) -> Reference {
     Reference::from_host("monitor", sys::monitor(pid.to_raw()))
 }
 
+/// Starts monitoring the node `node` of a cluster (a pid's [`Pid::node`]): a `DOWN`
+/// with the returned reference, no sender and reason `noconnection` comes when the node
+/// goes down, at once if it is not up. [`demonitor`] removes it.
+pub fn monitor_node(node: u16) -> Reference {
+    Reference::from_host("monitor_node", sys::monitor_node(node))
+}
+
+/// The other nodes of the cluster that are up, by id (none outside a cluster).
+pub fn nodes() -> Vec<u16> {
+    let mut buf = vec![0u8; 64];
+    loop {
+        let count = usize::try_from(sys::nodes(&mut buf)).unwrap_or(0);
+        if count * 2 <= buf.len() {
+            return buf[..count * 2]
+                .chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .collect();
+        }
+        // More nodes came up than fit: try again with room for them all.
+        buf.resize(count * 2 + 64, 0);
+    }
+}
+
 /// Removes the monitor `reference`: no `DOWN` for it arrives after this returns; with
 /// `flush`, one already queued is removed too. True if the monitor was still active.
 pub fn demonitor(reference: Reference, flush: bool) -> bool {

@@ -99,6 +99,8 @@ imports! {
     fn trap_exit(on: i32) -> i32;
     fn exit_signal(pid: i64, kind: i32, code: i32, ptr: i32, len: i32) -> i32;
     fn monitor(pid: i64) -> i64;
+    fn monitor_node(node: i32) -> i64;
+    fn nodes(ptr: i32, len: i32) -> i32;
     fn demonitor(reference: i64, flush: i32) -> i32;
     fn alias() -> i64;
     fn unalias(reference: i64) -> i32;
@@ -226,6 +228,17 @@ pub(crate) fn exit_signal(pid: i64, kind: i32, code: i32, payload: &[u8]) -> i32
 pub(crate) fn monitor(pid: i64) -> i64 {
     // SAFETY: integer argument only.
     unsafe { ffi::monitor(pid) }
+}
+
+pub(crate) fn monitor_node(node: u16) -> i64 {
+    // SAFETY: integer argument only.
+    unsafe { ffi::monitor_node(i32::from(node)) }
+}
+
+/// Writes up to `buf.len() / 2` node ids into `buf`; returns how many nodes are up.
+pub(crate) fn nodes(buf: &mut [u8]) -> i32 {
+    // SAFETY: `buf` is a live, writable range of exactly that length during the call.
+    unsafe { ffi::nodes(ptr_mut(buf), len(buf)) }
 }
 
 pub(crate) fn demonitor(reference: u64, flush: bool) -> i32 {

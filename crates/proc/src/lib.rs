@@ -68,7 +68,7 @@ pub use pid::{MAX_INDEX, MAX_PID_GENERATION, NodeId, Pid};
 pub use process::ProcessCore;
 pub use reference::{REFERENCE_BASE, Reference, References, is_reference};
 pub use registry::{MAX_NAME_BYTES, RegisterError, Registry, check_name};
-pub use relations::{LinkOutcome, MonitorOutcome, NodeRelations, Relations, Severed};
+pub use relations::{Demonitored, LinkOutcome, MonitorOutcome, NodeRelations, Relations, Severed};
 pub use signal::{SignalOutcome, SignalReason, Via, on_exit_signal};
 pub use state::{IllegalTransition, State, StateCell, StateTimes, Transition, WaitReason};
 pub use table::{CapacityError, MAX_GENERATION, PAGE_SLOTS, ProcessTable};

@@ -52,6 +52,8 @@ struct Sets {
     links: HashSet<Pid>,
     watchers: HashMap<Reference, Pid>,
     monitoring: HashMap<Reference, Pid>,
+    /// Monitors it holds on nodes: reference → node.
+    node_monitors: HashMap<Reference, NodeId>,
     name: Option<Arc<str>>,
 }
 
@@ -83,6 +85,25 @@ pub struct Severed {
     pub name: Option<Arc<str>>,
 }
 
+/// What a `demonitor` removed.
+#[must_use]
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum Demonitored {
+    /// A monitor of this process (of this node or another).
+    Process(Pid),
+    /// A monitor of a node.
+    Node,
+    /// Nothing: no such monitor was active.
+    NotActive,
+}
+
+impl Demonitored {
+    /// Whether a monitor was active.
+    pub fn was_active(self) -> bool {
+        self != Demonitored::NotActive
+    }
+}
+
 /// A process's relations with the processes of one node ([`ProcessCore::relations_with`]).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct NodeRelations {
@@ -92,6 +113,8 @@ pub struct NodeRelations {
     pub monitoring: Vec<(Reference, Pid)>,
     /// References of monitors that processes of that node hold on it.
     pub watchers: Vec<Reference>,
+    /// References of its monitors of that node itself.
+    pub node_monitors: Vec<Reference>,
 }
 
 /// What a `link` did.
@@ -234,23 +257,31 @@ impl ProcessCore {
     }
 
     /// Removes the monitor `reference`; with `flush`, also a `DOWN` for it already
-    /// queued. `lookup` finds the watched process if it is alive and local. The watched
-    /// pid if the monitor was active.
+    /// queued. `lookup` finds the watched process if it is alive and local. What the
+    /// monitor watched, if it was active.
     pub fn demonitor<R, T>(
         &self,
         reference: Reference,
         flush: bool,
         lookup: impl FnOnce(Pid) -> Option<R>,
-    ) -> Option<Pid>
+    ) -> Demonitored
     where
         R: std::ops::Deref<Target = T>,
         T: AsRef<ProcessCore>,
     {
         let target = {
             let mut me = self.relations.lock();
-            me.sets
-                .as_mut()
-                .and_then(|s| s.monitoring.remove(&reference))
+            let Some(sets) = me.sets.as_mut() else {
+                return Demonitored::NotActive;
+            };
+            if sets.node_monitors.remove(&reference).is_some() {
+                drop(me);
+                if flush {
+                    self.mailbox.remove_down(reference);
+                }
+                return Demonitored::Node;
+            }
+            sets.monitoring.remove(&reference)
         };
         if let Some(target) = target
             && let Some(process) = lookup(target)
@@ -260,7 +291,10 @@ impl ProcessCore {
         if flush {
             self.mailbox.remove_down(reference);
         }
-        target
+        match target {
+            Some(pid) => Demonitored::Process(pid),
+            None => Demonitored::NotActive,
+        }
     }
 
     /// This half of a link with `other`, a process of another node whose node keeps the
@@ -272,6 +306,38 @@ impl ProcessCore {
         }
         me.sets().links.insert(other);
         true
+    }
+
+    /// A monitor of `node` held by this process under `reference`: it fires
+    /// `DOWN(reference, noconnection)` when the node goes down
+    /// ([`relations_with`](Self::relations_with) lists it). False (and nothing kept) if
+    /// this process has ended.
+    pub fn monitor_node(&self, reference: Reference, node: NodeId) -> bool {
+        let mut me = self.relations.lock();
+        if me.closed {
+            return false;
+        }
+        me.sets().node_monitors.insert(reference, node);
+        true
+    }
+
+    /// `DOWN(reference, noconnection)` for this process's monitor `reference` of a node
+    /// that went down, with no sender. Queued only if the monitor is still active (it is
+    /// removed now). Whether it was queued.
+    pub fn on_node_down(&self, reference: Reference) -> bool {
+        let mut inner = self.relations.lock();
+        if inner.closed
+            || inner
+                .sets
+                .as_mut()
+                .and_then(|s| s.node_monitors.remove(&reference))
+                .is_none()
+        {
+            return false;
+        }
+        let mut down = Message::down(reference, self.pid, ExitReason::NoConnection);
+        down.from = None;
+        self.mailbox.push_system(down).is_ok()
     }
 
     /// This half of a monitor of `target`, a process of another node. False (and nothing
@@ -322,6 +388,12 @@ impl ProcessCore {
                 .watchers
                 .iter()
                 .filter(|(_, p)| p.node() == node)
+                .map(|(r, _)| *r)
+                .collect(),
+            node_monitors: sets
+                .node_monitors
+                .iter()
+                .filter(|(_, n)| **n == node)
                 .map(|(r, _)| *r)
                 .collect(),
         }
@@ -465,6 +537,7 @@ mod tests {
                 links: vec![far],
                 monitoring: vec![(m, far)],
                 watchers: vec![w],
+                node_monitors: vec![],
             }
         );
         let severed = a.close_relations().unwrap();
@@ -475,6 +548,33 @@ mod tests {
             "an ended process owes a DOWN(noproc)"
         );
         assert_eq!(a.relations_with(n1), NodeRelations::default());
+    }
+
+    #[test]
+    fn a_node_monitor_fires_one_sender_less_down_noconnection_unless_demonitored() {
+        let a = core(1);
+        let node = NodeId::new(5).unwrap();
+        let refs = References::default();
+        let (fires, removed) = (refs.next(), refs.next());
+        assert!(a.monitor_node(fires, node) && a.monitor_node(removed, node));
+        assert_eq!(a.relations_with(node).node_monitors.len(), 2);
+        assert_eq!(
+            a.demonitor(removed, false, |_| None::<Arc<ProcessCore>>),
+            Demonitored::Node
+        );
+        assert!(!a.on_node_down(removed), "demonitored");
+        assert!(a.on_node_down(fires));
+        assert!(!a.on_node_down(fires), "once");
+        let down = a.mailbox.try_receive(None).unwrap();
+        assert_eq!(down.from, None);
+        assert_eq!(
+            down.kind,
+            MessageKind::Down {
+                reference: fires,
+                reason: ExitReason::NoConnection
+            }
+        );
+        assert!(a.mailbox.try_receive(None).is_none());
     }
 
     #[test]
@@ -553,7 +653,8 @@ mod tests {
         let severed = t.close_relations().unwrap();
         assert!(w.on_monitored_exit(severed.watchers[0].0, t.pid, &ExitReason::Shutdown));
         assert!(
-            w.demonitor(r, true, |_| None::<Arc<ProcessCore>>).is_none(),
+            !w.demonitor(r, true, |_| None::<Arc<ProcessCore>>)
+                .was_active(),
             "it had fired"
         );
         assert!(w.mailbox.is_empty(), "flushed");
@@ -565,7 +666,10 @@ mod tests {
         let (w, t) = (Arc::new(core(1)), Arc::new(core(2)));
         let r = refs.next();
         let _ = w.monitor(r, t.pid, Some(&t));
-        assert_eq!(w.demonitor(r, false, |_| Some(t.clone())), Some(t.pid));
+        assert_eq!(
+            w.demonitor(r, false, |_| Some(t.clone())),
+            Demonitored::Process(t.pid)
+        );
         let severed = t.close_relations().unwrap();
         assert!(severed.watchers.is_empty(), "removed from the watched side");
         assert!(!w.on_monitored_exit(r, t.pid, &ExitReason::Shutdown));

@@ -44,7 +44,7 @@ use shoal_proc::{
 };
 
 pub(crate) use links::{exit_signal, link, unlink};
-pub(crate) use monitors::{demonitor, monitor};
+pub(crate) use monitors::{demonitor, monitor, monitor_node, nodes};
 pub(crate) use names::{register, send_name, unregister, whereis};
 pub use remote::{Remote, RemotePort};
 

@@ -2,7 +2,7 @@
 //! monitoring a dead pid gives a `DOWN` with `noproc` at once.
 
 use shoal_executor::{Executor, Process};
-use shoal_proc::{Pid, Reference};
+use shoal_proc::{Demonitored, NodeId, Pid, Reference};
 
 use super::Actors;
 use super::remote::{is_remote, remote_of};
@@ -39,16 +39,38 @@ pub(crate) fn demonitor(
     reference: Reference,
     flush: bool,
 ) -> bool {
-    let Some(target) = me
+    let removed = me
         .core
-        .demonitor(reference, flush, |pid| executor.process(pid))
-    else {
-        return false;
-    };
-    if is_remote(executor, target)
+        .demonitor(reference, flush, |pid| executor.process(pid));
+    if let Demonitored::Process(target) = removed
+        && is_remote(executor, target)
         && let Some(remote) = remote_of(actors)
     {
         remote.demonitor(me.pid(), reference, target);
     }
-    true
+    removed.was_active()
+}
+
+/// `me` starts monitoring the node `node`: a `DOWN(reference, noconnection)` with no
+/// sender arrives when it goes down, at once if it is not up (or there is no cluster).
+pub(crate) fn monitor_node(
+    executor: &Executor,
+    actors: &Actors,
+    me: &Process,
+    node: NodeId,
+) -> Reference {
+    let reference = actors.make_ref();
+    // Kept before the check: a node that goes down after it fires the monitor itself.
+    if me.core.monitor_node(reference, node) {
+        let up = node != executor.node() && remote_of(actors).is_some_and(|r| r.is_up(node));
+        if !up {
+            let _ = me.core.on_node_down(reference);
+        }
+    }
+    reference
+}
+
+/// The other nodes that are up, by id (none without a cluster).
+pub(crate) fn nodes(actors: &Actors) -> Vec<NodeId> {
+    remote_of(actors).map_or_else(Vec::new, |r| r.nodes())
 }

@@ -57,6 +57,10 @@ pub trait Remote: Send + Sync + 'static {
     /// `from`, of this node, ended with `reason`; `watcher` monitored it under
     /// `reference`, this node's reference from [`RemotePort::monitor`].
     fn down(&self, reference: Reference, from: Pid, watcher: Pid, reason: &ExitReason);
+    /// Whether `node` is up.
+    fn is_up(&self, node: NodeId) -> bool;
+    /// The other nodes that are up, by id.
+    fn nodes(&self) -> Vec<NodeId>;
 }
 
 /// The attached transport, if any.
@@ -163,9 +167,9 @@ impl RemotePort {
     }
 
     /// `node` went down or out of reach: every link of a process of this node to one of
-    /// its processes fires with `noconnection`, every monitor of one delivers
-    /// `DOWN(noconnection)`, and monitors its processes held here are dropped. How many
-    /// links and monitors fired.
+    /// its processes fires with `noconnection`, every monitor of one (or of the node
+    /// itself) delivers `DOWN(noconnection)`, and monitors its processes held here are
+    /// dropped. How many links and monitors fired.
     pub fn node_down(&self, node: NodeId) -> usize {
         let reason = ExitReason::NoConnection;
         let mut fired = 0;
@@ -176,6 +180,9 @@ impl RemotePort {
             }
             for (reference, from) in relations.monitoring {
                 fired += usize::from(process.core.on_monitored_exit(reference, from, &reason));
+            }
+            for reference in relations.node_monitors {
+                fired += usize::from(process.core.on_node_down(reference));
             }
             for from in relations.links {
                 let outcome = process.core.on_linked_exit(from, &reason);

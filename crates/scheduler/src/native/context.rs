@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shoal_executor::{Executor, NoProc, Process, ProcessHandle, SendError};
-use shoal_proc::{Message, Pid, Reference, RegisterError, SignalReason};
+use shoal_proc::{Message, NodeId, Pid, Reference, RegisterError, SignalReason};
 
 use crate::actor::{self, Actors, SpawnRelation};
 use crate::error::SpawnError;
@@ -201,6 +201,18 @@ impl NativeContext {
     /// (at once, with `noproc`, if it is not alive). Monitors stack.
     pub fn monitor(&self, pid: Pid) -> Reference {
         actor::monitor(&self.executor, &self.actors, &self.process, pid)
+    }
+
+    /// Monitors the node `node` of a cluster: a `DOWN` with the returned reference, no
+    /// sender and reason `noconnection` arrives when it goes down, at once if it is not
+    /// up. [`demonitor`](Self::demonitor) removes it.
+    pub fn monitor_node(&self, node: NodeId) -> Reference {
+        actor::monitor_node(&self.executor, &self.actors, &self.process, node)
+    }
+
+    /// The other nodes of the cluster that are up (none outside a cluster).
+    pub fn nodes(&self) -> Vec<NodeId> {
+        actor::nodes(&self.actors)
     }
 
     /// Removes a monitor; with `flush`, also its `DOWN` if already queued. Whether it was

@@ -91,6 +91,15 @@ impl Remote for Loopback {
         }
     }
 
+    fn is_up(&self, node: NodeId) -> bool {
+        node != self.me && self.wire.ports.lock().contains_key(&node)
+    }
+
+    fn nodes(&self) -> Vec<NodeId> {
+        let ports = self.wire.ports.lock();
+        ports.keys().copied().filter(|n| *n != self.me).collect()
+    }
+
     fn down(&self, reference: Reference, from: Pid, watcher: Pid, reason: &ExitReason) {
         let Some(theirs) = self.wire.watched_refs.lock().remove(&reference) else {
             return;
@@ -322,4 +331,75 @@ fn a_node_going_down_fires_links_and_monitors_to_it_with_noconnection() {
     assert_eq!(a.remote_port().node_down(b.node()), 3);
     assert_eq!(exit_of(&trapper).reason, ExitReason::Normal { code: 0 });
     assert_eq!(exit_of(&victim).reason, ExitReason::NoConnection);
+}
+
+/// Lists the nodes up (expects exactly the one given as the argument), monitors it and
+/// waits for the `DOWN`: 0 if it is a `DOWN` with no sender and reason `noconnection`
+/// (kind 9), else the step that went wrong.
+const NODE_WATCHER: &str = r#"(module
+  (import "shoal" "nodes" (func $nodes (param i32 i32) (result i32)))
+  (import "shoal" "monitor_node" (func $monitor_node (param i32) (result i64)))
+  (import "shoal" "receive_tag" (func $receive_tag (param i64 i64) (result i64)))
+  (import "shoal" "message_kind" (func $kind (result i32)))
+  (import "shoal" "message_sender" (func $sender (result i64)))
+  (import "shoal" "message_read" (func $read (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "main") (param $node i64) (result i32)
+    (if (i32.ne (call $nodes (i32.const 0) (i32.const 16)) (i32.const 1)) (then (return (i32.const 1))))
+    (if (i64.ne (i64.load16_u (i32.const 0)) (local.get $node)) (then (return (i32.const 2))))
+    (drop (call $receive_tag (call $monitor_node (i32.wrap_i64 (local.get $node))) (i64.const -1)))
+    (if (i32.ne (call $kind) (i32.const 2)) (then (return (i32.const 3))))
+    (if (i64.ne (call $sender) (i64.const -1)) (then (return (i32.const 4))))
+    (drop (call $read (i32.const 8) (i32.const 5)))
+    (if (i32.ne (i32.load8_u (i32.const 8)) (i32.const 9)) (then (return (i32.const 5))))
+    (i32.const 0)))"#;
+
+#[test]
+fn a_guest_lists_the_nodes_up_and_its_node_monitor_fires_when_the_node_goes_down() {
+    let (a, b, _wire) = two_nodes();
+    let m = a.compile_wat(NODE_WATCHER).unwrap();
+    let g = a.spawn(&m, "main", i64::from(b.node().get())).unwrap();
+    crate::wait_for_state(
+        &a,
+        g.pid(),
+        shoal_scheduler::State::Waiting(shoal_scheduler::WaitReason::Receive),
+    );
+    assert_eq!(a.remote_port().node_down(b.node()), 1);
+    assert_eq!(exit_of(&g).reason, ExitReason::Normal { code: 0 });
+}
+
+#[test]
+fn a_monitor_of_a_node_that_is_not_up_fires_at_once_and_a_demonitor_removes_one() {
+    let (a, b, _wire) = two_nodes();
+    let far = b.node();
+    let p = a
+        .spawn_native(SpawnOptions::new(), move |cx| async move {
+            assert_eq!(cx.nodes(), [far]);
+            let nowhere = NodeId::new(77).unwrap();
+            let r = cx.monitor_node(nowhere);
+            let down = cx.try_receive(None).expect("at once");
+            assert_eq!(
+                (down.from, down.kind),
+                (
+                    None,
+                    MessageKind::Down {
+                        reference: r,
+                        reason: ExitReason::NoConnection
+                    }
+                )
+            );
+            let kept = cx.monitor_node(far);
+            assert!(cx.demonitor(kept, false));
+            assert!(!cx.demonitor(kept, false), "once");
+            i32::from(
+                cx.receive(None, Some(Duration::from_millis(50)))
+                    .await
+                    .is_some(),
+            )
+        })
+        .unwrap();
+    // No `DOWN` for the demonitored monitor, though its node goes.
+    std::thread::sleep(Duration::from_millis(10));
+    a.remote_port().node_down(far);
+    assert_eq!(exit_of(&p).reason, ExitReason::Normal { code: 0 });
 }

@@ -4,10 +4,10 @@
 
 use shoal_abi::status;
 use shoal_executor::Interrupt;
-use shoal_proc::{ExitKind, ExitReason, Message, Reference, RegisterError, SignalReason};
+use shoal_proc::{ExitKind, ExitReason, Message, NodeId, Reference, RegisterError, SignalReason};
 use wasmtime::{Caller, Linker};
 
-use super::memory::{read_bytes, read_name};
+use super::memory::{guest_range, read_bytes, read_name};
 use super::messages::send_status;
 use super::{HOST_MODULE, HostState, pid_arg};
 use crate::actor;
@@ -98,6 +98,36 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             };
             let state = caller.data();
             actor::monitor(&state.executor, &state.actors, &state.process, target).to_bits() as i64
+        },
+    )?;
+
+    linker.func_wrap(
+        HOST_MODULE,
+        "monitor_node",
+        |caller: Caller<'_, HostState>, node: i32| -> i64 {
+            let Some(node) = u16::try_from(node).ok().and_then(NodeId::new) else {
+                return i64::from(status::NOPROC);
+            };
+            let state = caller.data();
+            actor::monitor_node(&state.executor, &state.actors, &state.process, node).to_bits()
+                as i64
+        },
+    )?;
+
+    linker.func_wrap(
+        HOST_MODULE,
+        "nodes",
+        |mut caller: Caller<'_, HostState>, ptr: i32, len: i32| -> wasmtime::Result<i32> {
+            let nodes = actor::nodes(&caller.data().actors);
+            let fit = usize::try_from(len).unwrap_or(0) / 2;
+            let bytes: Vec<u8> = nodes
+                .iter()
+                .take(fit)
+                .flat_map(|n| n.get().to_le_bytes())
+                .collect();
+            let (memory, range) = guest_range(&caller, "nodes", ptr, bytes.len() as i32)?;
+            memory.data_mut(&mut caller)[range].copy_from_slice(&bytes);
+            Ok(i32::try_from(nodes.len()).unwrap_or(i32::MAX))
         },
     )?;
 
