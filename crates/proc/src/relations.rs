@@ -300,11 +300,18 @@ impl ProcessCore {
     /// This half of a link with `other`, a process of another node whose node keeps the
     /// other half. False (and nothing kept) if this process has ended.
     pub fn link_remote(&self, other: Pid) -> bool {
+        self.keep(|sets| {
+            sets.links.insert(other);
+        })
+    }
+
+    /// Applies `change` to this process's sets unless it has ended. Whether it had not.
+    fn keep(&self, change: impl FnOnce(&mut Sets)) -> bool {
         let mut me = self.relations.lock();
         if me.closed {
             return false;
         }
-        me.sets().links.insert(other);
+        change(me.sets());
         true
     }
 
@@ -313,12 +320,9 @@ impl ProcessCore {
     /// ([`relations_with`](Self::relations_with) lists it). False (and nothing kept) if
     /// this process has ended.
     pub fn monitor_node(&self, reference: Reference, node: NodeId) -> bool {
-        let mut me = self.relations.lock();
-        if me.closed {
-            return false;
-        }
-        me.sets().node_monitors.insert(reference, node);
-        true
+        self.keep(|sets| {
+            sets.node_monitors.insert(reference, node);
+        })
     }
 
     /// `DOWN(reference, noconnection)` for this process's monitor `reference` of a node
@@ -343,24 +347,18 @@ impl ProcessCore {
     /// This half of a monitor of `target`, a process of another node. False (and nothing
     /// kept) if this process has ended.
     pub fn monitor_remote(&self, reference: Reference, target: Pid) -> bool {
-        let mut me = self.relations.lock();
-        if me.closed {
-            return false;
-        }
-        me.sets().monitoring.insert(reference, target);
-        true
+        self.keep(|sets| {
+            sets.monitoring.insert(reference, target);
+        })
     }
 
     /// Keeps a monitor on this process held by `watcher`, a process of another node,
     /// under `reference` (made by this node). False if this process has ended: the
     /// watcher is owed a `DOWN(noproc)`.
     pub fn add_remote_watcher(&self, reference: Reference, watcher: Pid) -> bool {
-        let mut me = self.relations.lock();
-        if me.closed {
-            return false;
-        }
-        me.sets().watchers.insert(reference, watcher);
-        true
+        self.keep(|sets| {
+            sets.watchers.insert(reference, watcher);
+        })
     }
 
     /// Every relation of this process with a process of `node`: the pids it is linked
