@@ -393,6 +393,10 @@ impl Remote for Outbound {
         self.message(to.node(), signal, len, || SendError::NoProc(to))
     }
 
+    fn send_name(&self, node: NodeId, name: &str, message: Message) -> Result<(), SendError> {
+        Outbound::send_name(self, node, name, message.from, message.tag, message.data)
+    }
+
     fn link(&self, from: Pid, to: Pid) {
         self.queue(
             to.node(),

@@ -77,7 +77,7 @@ pub use mailbox::{
     DEFAULT_TAG, DecodeCause, DecodeError, Mailbox, MessageKind, RawMessage, ReceiveError,
     Received, encode, receive_raw, receive_tag, send, send_bytes, send_tagged,
 };
-pub use names::{register, send_name, send_name_tagged, unregister, whereis};
+pub use names::{register, send_name, send_name_on, send_name_tagged, unregister, whereis};
 pub use panic::init;
 pub use pid::{Pid, REFERENCE_BASE, Reference};
 pub use process::{

@@ -42,6 +42,19 @@ pub fn send_name<M: Serialize + ?Sized>(name: &str, msg: &M) -> Result<(), SendE
     send_name_tagged(name, DEFAULT_TAG, msg)
 }
 
+/// Sends `msg`, postcard-encoded, with `tag` to the process registered under `name` on
+/// the node `node` of a cluster (Erlang's `{name, node} ! msg`);
+/// [`SendError::NoProc`] if the node is down or, for this node, no process has the name.
+pub fn send_name_on<M: Serialize + ?Sized>(
+    node: u16,
+    name: &str,
+    tag: u64,
+    msg: &M,
+) -> Result<(), SendError> {
+    let bytes = mailbox::encode(msg)?;
+    SendError::check("send_name_on", sys::send_name_on(node, name, tag, &bytes))
+}
+
 /// [`send_name`] with a tag.
 pub fn send_name_tagged<M: Serialize + ?Sized>(
     name: &str,

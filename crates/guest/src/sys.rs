@@ -108,6 +108,14 @@ imports! {
     fn unregister(name_ptr: i32, name_len: i32) -> i32;
     fn whereis(name_ptr: i32, name_len: i32) -> i64;
     fn send_name(name_ptr: i32, name_len: i32, tag: i64, ptr: i32, len: i32) -> i32;
+    fn send_name_on(
+        node: i32,
+        name_ptr: i32,
+        name_len: i32,
+        tag: i64,
+        ptr: i32,
+        len: i32,
+    ) -> i32;
     fn panic(ptr: i32, len: i32) -> !;
 }
 
@@ -279,6 +287,22 @@ pub(crate) fn send_name(name: &str, tag: u64, bytes: &[u8]) -> i32 {
     // SAFETY: `name` and `bytes` are live borrowed ranges the host only reads during
     // the call.
     unsafe { ffi::send_name(ptr(name), len(name), tag as i64, ptr(bytes), len(bytes)) }
+}
+
+pub(crate) fn send_name_on(node: u16, name: &str, tag: u64, bytes: &[u8]) -> i32 {
+    let name = name.as_bytes();
+    // SAFETY: `name` and `bytes` are live borrowed ranges the host only reads during
+    // the call.
+    unsafe {
+        ffi::send_name_on(
+            i32::from(node),
+            ptr(name),
+            len(name),
+            tag as i64,
+            ptr(bytes),
+            len(bytes),
+        )
+    }
 }
 
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]

@@ -45,7 +45,7 @@ use shoal_proc::{
 
 pub(crate) use links::{exit_signal, link, unlink};
 pub(crate) use monitors::{demonitor, monitor, monitor_node, nodes};
-pub(crate) use names::{register, send_name, unregister, whereis};
+pub(crate) use names::{register, send_name, send_name_on, unregister, whereis};
 pub use remote::{Remote, RemotePort};
 
 /// The actor layer's own state: names and references. One per runtime.

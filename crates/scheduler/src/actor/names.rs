@@ -2,7 +2,7 @@
 //! process ends (by the exit hook, before its exit signals go out).
 
 use shoal_executor::{Executor, SendError};
-use shoal_proc::{Message, Pid, RegisterError};
+use shoal_proc::{Message, NodeId, Pid, RegisterError, check_name};
 
 use super::Actors;
 
@@ -29,6 +29,25 @@ pub(crate) fn unregister(executor: &Executor, actors: &Actors, name: &str) -> Op
 /// The live process registered as `name`.
 pub(crate) fn whereis(actors: &Actors, name: &str) -> Option<Pid> {
     actors.registry.whereis(name)
+}
+
+/// Sends `message` to the process registered as `name` on `node`: this runtime's
+/// registry for its own node, the transport's for another.
+pub(crate) fn send_name_on(
+    executor: &Executor,
+    actors: &Actors,
+    node: NodeId,
+    name: &str,
+    message: Message,
+) -> Result<(), SendError> {
+    if node == executor.node() {
+        return send_name(executor, actors, name, message);
+    }
+    check_name(name).map_err(|_| SendError::NoName(name.to_owned()))?;
+    match super::remote::remote_of(actors) {
+        Some(remote) => remote.send_name(node, name, message),
+        None => Err(SendError::NoName(format!("{name} on node {node}"))),
+    }
 }
 
 /// Sends `message` to the process registered as `name`.

@@ -42,6 +42,9 @@ pub trait Remote: Send + Sync + 'static {
     /// A message for `to`. An error if its node is known to be down or the message
     /// cannot be queued.
     fn send(&self, to: Pid, message: Message) -> Result<(), SendError>;
+    /// A message for the process registered as `name` on `node` (Erlang's
+    /// `{name, node} ! message`). An error if the node is known to be down.
+    fn send_name(&self, node: NodeId, name: &str, message: Message) -> Result<(), SendError>;
     /// `from`, of this node, linked itself to `to`: `to`'s node keeps the other half,
     /// or answers with a `noproc` exit signal.
     fn link(&self, from: Pid, to: Pid);

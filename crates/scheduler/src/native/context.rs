@@ -90,6 +90,19 @@ impl NativeContext {
         actor::send(&self.executor, &self.actors, to, message)
     }
 
+    /// Sends to the process registered as `name` on the node `node` of a cluster
+    /// (Erlang's `{name, node} ! message`); this node's own registry for its own id.
+    pub fn send_name_on(
+        &self,
+        node: NodeId,
+        name: &str,
+        tag: u64,
+        data: impl Into<Vec<u8>>,
+    ) -> Result<(), SendError> {
+        let message = Message::data(Some(self.pid()), tag, data);
+        actor::send_name_on(&self.executor, &self.actors, node, name, message)
+    }
+
     /// Sends to the process registered as `name`.
     pub fn send_name(
         &self,

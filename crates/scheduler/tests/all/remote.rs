@@ -45,6 +45,12 @@ impl Remote for Loopback {
             .deliver(to, message)
     }
 
+    fn send_name(&self, node: NodeId, name: &str, message: Message) -> Result<(), SendError> {
+        self.port(node)
+            .ok_or_else(|| SendError::NoName(name.to_owned()))?
+            .deliver_name(name, message)
+    }
+
     fn link(&self, from: Pid, to: Pid) {
         let linked = self.port(to.node()).is_some_and(|p| p.link(to, from));
         if !linked {
@@ -402,4 +408,34 @@ fn a_monitor_of_a_node_that_is_not_up_fires_at_once_and_a_demonitor_removes_one(
     std::thread::sleep(Duration::from_millis(10));
     a.remote_port().node_down(far);
     assert_eq!(exit_of(&p).reason, ExitReason::Normal { code: 0 });
+}
+
+#[test]
+fn a_message_by_name_reaches_the_process_registered_on_the_named_node() {
+    let (a, b, _wire) = two_nodes();
+    let server = b
+        .spawn_native(SpawnOptions::new(), |cx| async move {
+            cx.register("room").unwrap();
+            let m = cx.receive(None, HOUR).await.unwrap();
+            cx.send(m.from.unwrap(), 2, m.data).unwrap();
+            0
+        })
+        .unwrap();
+    let b_node = b.node();
+    crate::wait_until("the name", || b.whereis("room"));
+    let client = a
+        .spawn_native(SpawnOptions::new(), move |cx| async move {
+            cx.send_name_on(b_node, "room", 1, b"hello".to_vec())
+                .unwrap();
+            // This node has no process of that name, and a node that is not up fails.
+            assert!(cx.send_name_on(cx.pid().node(), "room", 1, vec![]).is_err());
+            let nowhere = NodeId::new(77).unwrap();
+            assert!(cx.send_name_on(nowhere, "room", 1, vec![]).is_err());
+            let reply = cx.receive(None, HOUR).await.unwrap();
+            assert_eq!((reply.tag, &reply.data[..]), (2, &b"hello"[..]));
+            0
+        })
+        .unwrap();
+    assert_eq!(exit_of(&client).reason, ExitReason::Normal { code: 0 });
+    assert_eq!(exit_of(&server).reason, ExitReason::Normal { code: 0 });
 }

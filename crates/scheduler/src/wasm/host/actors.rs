@@ -251,6 +251,38 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             )))
         },
     )?;
+
+    linker.func_wrap(
+        HOST_MODULE,
+        "send_name_on",
+        |caller: Caller<'_, HostState>,
+         node: i32,
+         name_ptr: i32,
+         name_len: i32,
+         tag: i64,
+         ptr: i32,
+         len: i32|
+         -> wasmtime::Result<i32> {
+            sync_fuel(&caller, false);
+            let Some(node) = u16::try_from(node).ok().and_then(NodeId::new) else {
+                return Ok(status::NOPROC);
+            };
+            let name = match read_name(&caller, "send_name_on", name_ptr, name_len)? {
+                Ok(name) => name,
+                Err(status) => return Ok(status),
+            };
+            let data = read_bytes(&caller, "send_name_on", ptr, len)?;
+            let state = caller.data();
+            let message = Message::data(Some(state.process.pid()), tag as u64, data);
+            Ok(send_status(actor::send_name_on(
+                &state.executor,
+                &state.actors,
+                node,
+                &name,
+                message,
+            )))
+        },
+    )?;
     Ok(())
 }
 

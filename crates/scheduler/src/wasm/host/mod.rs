@@ -10,7 +10,7 @@
 //! |---|---|
 //! | `process` | `self`, `parent`, `spawn`, `spawn_link`, `spawn_monitor`, `exit`, `panic` |
 //! | `messages` | `send`, `receive`, `receive_tag`, `message_read`, `message_tag`, `message_sender`, `message_kind` |
-//! | `actors` | `link`, `unlink`, `trap_exit`, `exit_signal`, `monitor`, `monitor_node`, `nodes`, `demonitor`, `alias`, `unalias`, `register`, `unregister`, `whereis`, `send_name` |
+//! | `actors` | `link`, `unlink`, `trap_exit`, `exit_signal`, `monitor`, `monitor_node`, `nodes`, `demonitor`, `alias`, `unalias`, `register`, `unregister`, `whereis`, `send_name`, `send_name_on` |
 //! | `time` | `now`, `sleep`, `yield` |
 //! | `memory` | the check every `(ptr, len)` goes through, and names read from memory |
 //!
@@ -78,6 +78,7 @@ pub(crate) const HOST_FUNCTIONS: &[&str] = &[
     "unregister",
     "whereis",
     "send_name",
+    "send_name_on",
     "panic",
 ];
 
