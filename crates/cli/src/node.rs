@@ -71,6 +71,16 @@ pub(crate) struct NatsAuth {
     #[arg(long, value_name = "FILE", conflicts_with = "user")]
     pub creds: Option<PathBuf>,
 
+    /// A user of the server's system account (with --system-password): the node then
+    /// watches the server's disconnect events and declares a node down as soon as its
+    /// connection closes.
+    #[arg(long, value_name = "USER", requires = "system_password")]
+    pub system_user: Option<String>,
+
+    /// That user's password.
+    #[arg(long, value_name = "PASSWORD", requires = "system_user")]
+    pub system_password: Option<String>,
+
     /// Require TLS.
     #[arg(long)]
     pub tls: bool,
@@ -91,6 +101,12 @@ impl NatsAuth {
             (_, _, _, Some(creds)) => Credentials::CredsFile(creds.clone()),
             _ => Credentials::None,
         };
+        if let (Some(user), Some(password)) = (&self.system_user, &self.system_password) {
+            config.system = Some(Credentials::UserPassword {
+                user: user.clone(),
+                password: password.clone(),
+            });
+        }
         if self.tls {
             config.tls = Some(self.tls_ca.clone());
         }

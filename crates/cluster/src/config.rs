@@ -62,6 +62,10 @@ pub struct NodeConfig {
     pub accept_spawn: bool,
     /// Credentials for the server.
     pub credentials: Credentials,
+    /// Credentials of a user of the server's system account, if it has one: with them
+    /// the node watches the server's disconnect events and declares a node down as soon
+    /// as its connection closes, instead of after `down_after` of silence.
+    pub system: Option<Credentials>,
     /// Require TLS, with these extra root certificates (PEM) if any.
     pub tls: Option<Option<PathBuf>>,
     /// [`DEFAULT_HEARTBEAT`].
@@ -89,6 +93,7 @@ impl NodeConfig {
             name: name.into(),
             accept_spawn: false,
             credentials: Credentials::None,
+            system: None,
             tls: None,
             heartbeat: DEFAULT_HEARTBEAT,
             down_after: DEFAULT_DOWN_AFTER,
@@ -139,6 +144,18 @@ impl NodeConfig {
     /// The control subject: hellos, heartbeats, goodbyes.
     pub(crate) fn control_subject(&self) -> String {
         format!("shoal.{}.ctl", self.cluster)
+    }
+
+    /// The name the node's connection has on the server, from which a disconnect event
+    /// names the node: `shoal.<cluster>.<creation in hex>`.
+    pub(crate) fn client_name(&self, creation: u64) -> String {
+        format!("shoal.{}.{creation:016x}", self.cluster)
+    }
+
+    /// The creation a connection name of this cluster carries, if it is one.
+    pub(crate) fn creation_of(&self, client_name: &str) -> Option<u64> {
+        let hex = client_name.strip_prefix(&format!("shoal.{}.", self.cluster))?;
+        u64::from_str_radix(hex, 16).ok()
     }
 
     /// Node `id`'s inbox subject.
@@ -227,5 +244,9 @@ mod tests {
         c.down_after = c.heartbeat;
         assert_eq!(setting(c), "down_after");
         assert_eq!(ok.inbox_subject(7), "shoal.c-1_x.node.7");
+        let name = ok.client_name(0xabc);
+        assert_eq!(ok.creation_of(&name), Some(0xabc));
+        assert_eq!(ok.creation_of("shoal.other.0000000000000abc"), None);
+        assert_eq!(ok.creation_of(&format!("{name}.sys")), None);
     }
 }

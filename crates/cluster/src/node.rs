@@ -5,7 +5,9 @@
 //! runtime: the control task (hellos, heartbeats and goodbyes of the others; this node's
 //! heartbeat and the silence check of the others), the inbox task (frames to this node,
 //! in order), the publishing task (frames from this node, in order, batched per node)
-//! and the event task (the client's slow-consumer events).
+//! and the event task (the client's slow-consumer events); with credentials of the
+//! server's system account, a second connection and a fifth task that watch the server's
+//! disconnect events, so that a node whose connection closes is down at once.
 //!
 //! # Joining
 //! A starting node subscribes to the control subject, asks who is up (`Probe`) and
@@ -90,15 +92,28 @@ impl Node {
     /// `builder`. Must be called within a tokio runtime, which runs the node's tasks.
     pub async fn start(config: NodeConfig, builder: RuntimeBuilder) -> Result<Node, ClusterError> {
         config.validate()?;
+        // Drawn first: the connection's name carries it (`NodeConfig::client_name`).
+        let creation = random() | 1;
         let (events_tx, events_rx) = mpsc::unbounded_channel();
-        let client = connect_options(&config, events_tx)
-            .await?
-            .connect(config.url.as_str())
-            .await
-            .map_err(|e| ClusterError::Connect {
-                url: config.url.clone(),
-                reason: e.to_string(),
-            })?;
+        let client = connect(
+            &config,
+            &config.credentials,
+            config.client_name(creation),
+            Some(events_tx),
+        )
+        .await?;
+        let disconnects = match &config.system {
+            Some(system) => {
+                let name = format!("{}.sys", config.client_name(creation));
+                let watcher = connect(&config, system, name, None).await?;
+                let events = watcher
+                    .subscribe(DISCONNECT_EVENTS)
+                    .await
+                    .map_err(|e| ClusterError::nats("the disconnect events", e))?;
+                Some((watcher, events))
+            }
+            None => None,
+        };
         let control_subject = config.control_subject();
         let mut control = client
             .subscribe(control_subject.clone())
@@ -131,7 +146,6 @@ impl Node {
                 }
             }
         }
-        let creation = random() | 1;
         let id = draw_id(creation, &taken).ok_or_else(|| ClusterError::NoFreeId {
             cluster: config.cluster.clone(),
         })?;
@@ -175,7 +189,7 @@ impl Node {
         }
         node.publish_hello(false).await?;
         tracing::info!(id = %node.id(), name = node.config.name, cluster = node.config.cluster, "node up");
-        Ok(node.spawn_tasks(control, inbox, rx, events_rx))
+        Ok(node.spawn_tasks(control, inbox, rx, events_rx, disconnects))
     }
 
     fn spawn_tasks(
@@ -184,7 +198,18 @@ impl Node {
         mut inbox: async_nats::Subscriber,
         mut rx: mpsc::UnboundedReceiver<Queued>,
         mut events: mpsc::UnboundedReceiver<Event>,
+        disconnects: Option<(Client, async_nats::Subscriber)>,
     ) -> Node {
+        if let Some((watcher, mut disconnects)) = disconnects {
+            let handle = self.handle();
+            self.tasks.push(tokio::spawn(async move {
+                // Holds the system account's connection for as long as it watches.
+                let _watcher = watcher;
+                while let Some(event) = disconnects.next().await {
+                    handle.on_disconnect(&event.payload);
+                }
+            }));
+        }
         // Control frames and the liveness check share one task, control first: when the
         // check runs, every beat that had reached this node has been counted, so a busy
         // node does not declare a peer silent whose beats sit unread in its queue.
@@ -481,6 +506,22 @@ impl Handle {
         publish_control(&self.client, &self.config.control_subject(), &hello).await
     }
 
+    /// A disconnect event of the server's system account: a node of this cluster whose
+    /// connection closed is down now.
+    fn on_disconnect(&self, payload: &[u8]) {
+        let Some(name) = disconnected_client(payload) else {
+            return;
+        };
+        let Some(creation) = self.config.creation_of(&name) else {
+            return;
+        };
+        let node = self.shared.peers.lock().with_creation(creation);
+        if let Some(node) = node {
+            tracing::warn!(%node, "a node's connection closed");
+            self.shared.declare_down(node, &self.outbound);
+        }
+    }
+
     /// Says this node is alive, then declares down every node silent for `down_after`.
     async fn beat(&self) {
         let me = Control::Beat {
@@ -600,12 +641,55 @@ struct Batches {
     subjects: HashMap<NodeId, Subject>,
 }
 
-/// The client's options from the node's settings; events go to `events`.
+/// The subject of the server's disconnect events, for every account (the system
+/// account's `$SYS.ACCOUNT.<account>.DISCONNECT`).
+const DISCONNECT_EVENTS: &str = "$SYS.ACCOUNT.*.DISCONNECT";
+
+/// The connection name of the client a disconnect event is about.
+fn disconnected_client(payload: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Event {
+        client: Client,
+    }
+    #[derive(serde::Deserialize)]
+    struct Client {
+        name: Option<String>,
+    }
+    serde_json::from_slice::<Event>(payload).ok()?.client.name
+}
+
+/// Connects to the node's server as `name` with `credentials`; the client's events go
+/// to `events`, if given.
+async fn connect(
+    config: &NodeConfig,
+    credentials: &Credentials,
+    name: String,
+    events: Option<mpsc::UnboundedSender<Event>>,
+) -> Result<Client, ClusterError> {
+    let mut options = connect_options(config, credentials).await?.name(name);
+    if let Some(events) = events {
+        options = options.event_callback(move |event| {
+            let events = events.clone();
+            async move {
+                let _ = events.send(event);
+            }
+        });
+    }
+    options
+        .connect(config.url.as_str())
+        .await
+        .map_err(|e| ClusterError::Connect {
+            url: config.url.clone(),
+            reason: e.to_string(),
+        })
+}
+
+/// The client's options from the node's settings, with `credentials`.
 async fn connect_options(
     config: &NodeConfig,
-    events: mpsc::UnboundedSender<Event>,
+    credentials: &Credentials,
 ) -> Result<ConnectOptions, ClusterError> {
-    let mut options = match &config.credentials {
+    let mut options = match credentials {
         Credentials::None => ConnectOptions::new(),
         Credentials::UserPassword { user, password } => {
             ConnectOptions::with_user_and_password(user.clone(), password.clone())
@@ -623,15 +707,7 @@ async fn connect_options(
             options = options.add_root_certificates(roots.clone());
         }
     }
-    Ok(options
-        .name(format!("shoal-{}-{}", config.cluster, config.name))
-        .subscription_capacity(config.subscription_capacity)
-        .event_callback(move |event| {
-            let events = events.clone();
-            async move {
-                let _ = events.send(event);
-            }
-        }))
+    Ok(options.subscription_capacity(config.subscription_capacity))
 }
 
 async fn publish_control(
@@ -674,6 +750,19 @@ fn draw_id(seed: u64, taken: &HashSet<u16>) -> Option<NodeId> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_disconnect_event_names_its_client() {
+        let event = br#"{"type":"io.nats.server.advisory.v1.client_disconnect","id":"x",
+            "client":{"acc":"APP","name":"shoal.c.00000000000000ff","user":"app"},
+            "reason":"Client Closed"}"#;
+        assert_eq!(
+            disconnected_client(event).as_deref(),
+            Some("shoal.c.00000000000000ff")
+        );
+        assert_eq!(disconnected_client(br#"{"client":{}}"#), None);
+        assert_eq!(disconnected_client(b"not json"), None);
+    }
 
     #[test]
     fn an_id_is_drawn_among_the_free_ones_and_none_when_all_are_taken() {

@@ -150,6 +150,14 @@ impl Peers {
         }
     }
 
+    /// The up node of creation `creation`.
+    pub fn with_creation(&self, creation: u64) -> Option<NodeId> {
+        self.up
+            .iter()
+            .find(|(_, p)| p.creation == creation)
+            .map(|(n, _)| *n)
+    }
+
     /// Records what a hello says of an up node.
     pub fn describe(&mut self, node: NodeId, name: &str, accepts_spawn: bool) {
         if let Some(peer) = self.up.get_mut(&node) {

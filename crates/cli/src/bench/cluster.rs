@@ -11,7 +11,11 @@
 //! 4. the same after SIGSTOP of node b (a hung node).
 //!
 //! Without `--nats`, a `nats-server` is started on a free loopback port (it must be on
-//! PATH) and stopped at the end. The nodes run with the default liveness timings.
+//! PATH) with a system account, and stopped at the end: the nodes watch its disconnect
+//! events, so `node_down_detect_ms` measures those, while a hung node (whose connection
+//! stays open) is found by heartbeats. With `--nats`, the nodes connect without
+//! credentials and both are found by heartbeats. The nodes run with the default
+//! liveness timings.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -22,7 +26,7 @@ use anyhow::{Context, bail, ensure};
 use futures::StreamExt;
 use shoal::{ExitReason, MessageKind, NativeContext, NodeId, Pid, SendError, SpawnOptions};
 use shoal_cluster::service::{Counts, SERVICE, tag};
-use shoal_cluster::{Node, NodeConfig};
+use shoal_cluster::{Credentials, Node, NodeConfig};
 
 use super::{Bench, Report};
 
@@ -50,13 +54,31 @@ fn pid_of(child: &Child) -> rustix::process::Pid {
     rustix::process::Pid::from_raw(child.id() as i32).expect("a child's pid is positive")
 }
 
-/// Starts `nats-server` on a free loopback port.
+/// The server's accounts when the bench starts it: the nodes' (`app`) and a system
+/// account (`sys`), whose disconnect events tell the nodes at once that a node's
+/// connection closed.
+const SERVER_CONFIG: &str = r#"
+accounts {
+  SYS: { users: [ { user: sys, password: sys } ] }
+  APP: { users: [ { user: app, password: app } ] }
+}
+system_account: SYS
+"#;
+
+/// The users of [`SERVER_CONFIG`]: (user, password) of the nodes and of the system.
+const APP_USER: (&str, &str) = ("app", "app");
+const SYSTEM_USER: (&str, &str) = ("sys", "sys");
+
+/// Starts `nats-server` on a free loopback port with [`SERVER_CONFIG`].
 fn start_server() -> anyhow::Result<(Reaped, String)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
+    let config = std::env::temp_dir().join(format!("shoal-bench-nats-{port}.conf"));
+    std::fs::write(&config, SERVER_CONFIG)?;
     let child = Command::new("nats-server")
-        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-c"])
+        .arg(&config)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -72,24 +94,44 @@ fn start_server() -> anyhow::Result<(Reaped, String)> {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+    // Read at start-up; not needed after.
+    let _ = std::fs::remove_file(&config);
     Ok((server, format!("nats://127.0.0.1:{port}")))
 }
 
 /// Starts `shoal node` as an OS process and waits for its "node ID NAME up" line.
-fn start_node(url: &str, cluster: &str, name: &str) -> anyhow::Result<(Reaped, NodeId)> {
+fn start_node(
+    url: &str,
+    cluster: &str,
+    name: &str,
+    accounts: bool,
+) -> anyhow::Result<(Reaped, NodeId)> {
     let exe = std::env::current_exe().context("cannot find the shoal binary")?;
-    let mut child = Command::new(exe)
-        .args([
-            "node",
-            "--nats",
-            url,
-            "--cluster",
-            cluster,
-            "--name",
-            name,
-            "--workers",
-            "1",
-        ])
+    let mut command = Command::new(exe);
+    command.args([
+        "node",
+        "--nats",
+        url,
+        "--cluster",
+        cluster,
+        "--name",
+        name,
+        "--workers",
+        "1",
+    ]);
+    if accounts {
+        command.args([
+            "--user",
+            APP_USER.0,
+            "--password",
+            APP_USER.1,
+            "--system-user",
+            SYSTEM_USER.0,
+            "--system-password",
+            SYSTEM_USER.1,
+        ]);
+    }
+    let mut child = command
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -111,22 +153,28 @@ fn start_node(url: &str, cluster: &str, name: &str) -> anyhow::Result<(Reaped, N
 pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
     let one_way = bench.args.rounds.unwrap_or(DEFAULT_ONE_WAY);
     ensure!(one_way > 0, "--rounds must be at least 1");
-    let (_server, url) = match &bench.args.nats {
-        Some(url) => (None, url.clone()),
+    // A server of the bench's own has the accounts of SERVER_CONFIG; one given with
+    // --nats is used without credentials, so without its connection events.
+    let (_server, url, accounts) = match &bench.args.nats {
+        Some(url) => (None, url.clone(), false),
         None => {
             let (server, url) = start_server()?;
-            (Some(server), url)
+            (Some(server), url, true)
         }
     };
     let cluster = format!("bench-{}", std::process::id());
-    let (b_proc, b) = start_node(&url, &cluster, "b")?;
-    let (c_proc, c) = start_node(&url, &cluster, "c")?;
+    let (b_proc, b) = start_node(&url, &cluster, "b", accounts)?;
+    let (c_proc, c) = start_node(&url, &cluster, "c", accounts)?;
 
     let io = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()?;
-    let config = NodeConfig::new(url.clone(), cluster, "bench");
+    let mut config = NodeConfig::new(url.clone(), cluster, "bench");
+    if accounts {
+        config.credentials = user(APP_USER);
+        config.system = Some(user(SYSTEM_USER));
+    }
     let builder = {
         let mut builder = shoal::Runtime::builder();
         if let Some(workers) = bench.args.workers {
@@ -138,10 +186,13 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
     io.block_on(node.wait_for_nodes(2, STUCK))?;
     let bar = bench.progress(4, "cluster");
 
-    let (rtt, raw_rtt) = (round_trips(&node, b)?, io.block_on(raw_round_trips(&url))?);
+    let (rtt, raw_rtt) = (
+        round_trips(&node, b)?,
+        io.block_on(raw_round_trips(&url, accounts))?,
+    );
     bar.inc(1);
     let (counts, per_s) = one_way_messages(&node, b, one_way)?;
-    let (raw_per_s, raw_lost) = io.block_on(raw_one_way(&url, one_way))?;
+    let (raw_per_s, raw_lost) = io.block_on(raw_one_way(&url, accounts, one_way))?;
     bar.inc(1);
     let kill_ms = detect(&node, c, c_proc, |child| {
         let _ = child.0.kill();
@@ -359,11 +410,27 @@ fn detect(
     }
 }
 
+fn user((user, password): (&str, &str)) -> Credentials {
+    Credentials::UserPassword {
+        user: user.into(),
+        password: password.into(),
+    }
+}
+
+/// A raw client's options: the nodes' user if the server has the bench's accounts.
+fn raw_options(accounts: bool) -> async_nats::ConnectOptions {
+    if accounts {
+        async_nats::ConnectOptions::with_user_and_password(APP_USER.0.into(), APP_USER.1.into())
+    } else {
+        async_nats::ConnectOptions::new()
+    }
+}
+
 /// The same round trips between two raw clients on the server at `url`.
-async fn raw_round_trips(url: &str) -> anyhow::Result<Vec<Duration>> {
+async fn raw_round_trips(url: &str, accounts: bool) -> anyhow::Result<Vec<Duration>> {
     let (pinger, ponger) = (
-        async_nats::connect(url).await?,
-        async_nats::connect(url).await?,
+        raw_options(accounts).connect(url).await?,
+        raw_options(accounts).connect(url).await?,
     );
     let mut pings = ponger.subscribe("raw.ping").await?;
     let mut pongs = pinger.subscribe("raw.pong").await?;
@@ -395,8 +462,8 @@ async fn raw_round_trips(url: &str) -> anyhow::Result<Vec<Duration>> {
 /// `count` raw publishes of 8 bytes (a sequence number, as the nodes send) to a raw
 /// subscriber: received per second, from the first publish to the last message received,
 /// and how many never arrived.
-async fn raw_one_way(url: &str, count: u64) -> anyhow::Result<(f64, u64)> {
-    let options = || async_nats::ConnectOptions::new().subscription_capacity(count as usize + 1);
+async fn raw_one_way(url: &str, accounts: bool, count: u64) -> anyhow::Result<(f64, u64)> {
+    let options = || raw_options(accounts).subscription_capacity(count as usize + 1);
     let (publisher, receiver) = (options().connect(url).await?, options().connect(url).await?);
     let mut sink = receiver.subscribe("raw.sink").await?;
     receiver.flush().await?;

@@ -75,6 +75,29 @@ pub fn server_on(port: u16, extra: &[&str]) -> Server {
     }
 }
 
+/// A server with a system account (`sys`/`sys`) beside the application's (`app`/`app`),
+/// so that nodes can watch its connection events.
+pub fn server_with_system_account() -> Server {
+    let path = std::env::temp_dir().join(format!(
+        "shoal-nats-{}-{}.conf",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::write(&path, SYSTEM_ACCOUNT_CONFIG).unwrap();
+    let server = server(&["-c", path.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&path);
+    server
+}
+
+/// nats-server's configuration for [`server_with_system_account`].
+pub const SYSTEM_ACCOUNT_CONFIG: &str = r#"
+accounts {
+  SYS: { users: [ { user: sys, password: sys } ] }
+  APP: { users: [ { user: app, password: app } ] }
+}
+system_account: SYS
+"#;
+
 /// The settings of node `name` of cluster `test` on `server`, with short liveness
 /// timings so that a silent node is found quickly.
 pub fn config(server: &Server, name: &str) -> NodeConfig {

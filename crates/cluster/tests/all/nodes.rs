@@ -347,3 +347,57 @@ async fn a_restarted_server_loses_nothing_silently_and_a_link_across_it_fires_no
     assert_eq!(counter.join().await.reason, ExitReason::Normal { code: 0 });
     drop(nats);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_system_accounts_events_a_node_whose_connection_closes_is_down_at_once() {
+    let nats = crate::server_with_system_account();
+    let member = |name: &str| {
+        let mut c = config(&nats, name);
+        c.credentials = Credentials::UserPassword {
+            user: "app".into(),
+            password: "app".into(),
+        };
+        c.system = Some(Credentials::UserPassword {
+            user: "sys".into(),
+            password: "sys".into(),
+        });
+        // Silence alone would take a minute: only the event can be this quick.
+        c.heartbeat = Duration::from_secs(1);
+        c.down_after = Duration::from_secs(60);
+        c
+    };
+    let a = node(member("a")).await;
+    let c = node(member("c")).await;
+    a.wait_for_nodes(1, HANG).await.unwrap();
+    let far = c
+        .runtime()
+        .spawn_native(SpawnOptions::new(), |cx| async move {
+            cx.sleep(HANG).await;
+            0
+        })
+        .unwrap()
+        .pid();
+    let watcher = a
+        .runtime()
+        .spawn_native(SpawnOptions::new(), move |cx| async move {
+            cx.trap_exit(true);
+            cx.link(far);
+            let m = cx.receive(None, Some(HANG)).await.unwrap();
+            assert_eq!(
+                (m.from, m.kind),
+                (
+                    Some(far),
+                    MessageKind::Exit {
+                        reason: ExitReason::NoConnection
+                    }
+                )
+            );
+            0
+        })
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Dropped without a goodbye: its connection closes, as a killed node's does.
+    drop(c);
+    // The watcher's wait (HANG, 30 s) ends before silence could (60 s).
+    assert_eq!(watcher.join().await.reason, ExitReason::Normal { code: 0 });
+}
