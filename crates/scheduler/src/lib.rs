@@ -9,7 +9,7 @@
 //! | layer | where | owns | may import |
 //! |---|---|---|---|
 //! | executor | `shoal-executor` | queues, workers, timers, the clock, the process record and its task, fair shares, the exit sequence, the trace and schedule hash | `shoal-proc` |
-//! | actor | [`actor`](crate::actor) (private) | links, monitors, exit signals, names, references: Erlang's rules on live processes | the executor |
+//! | actor | [`actor`](crate::actor) (private) | links, monitors, exit signals, names, references: Erlang's rules on live processes; the seam to other nodes ([`Remote`] out, [`RemotePort`] in), which a cluster's transport implements | the executor |
 //! | wasm | `wasm` | the engine, modules and their cache, the arenas, a guest's spawn and run, preemption, the host ABI, WASI | the executor, `actor` |
 //! | native | `native` | native processes ([`NativeContext`]) and supervisors | the executor, `actor`, `wasm` |
 //! | runtime | `runtime` | [`Runtime`], [`RuntimeBuilder`], shutdown, stats | all of the above |
