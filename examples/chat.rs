@@ -24,21 +24,14 @@ mod protocol;
 use protocol::{FromRoom, ROOM, ToRoom};
 
 /// Members, unless the first argument says otherwise.
-const MEMBERS: u32 = 4;
+const MEMBERS: u16 = 4;
 
 /// How long the host waits for the room to register and answer: it does nothing else.
 const ROOM_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn main() -> Result<(), Box<dyn Error>> {
     let wasm = shoal_examples::module_or_exit(shoal_examples::CHAT);
-    let members = match std::env::args().nth(1) {
-        None => MEMBERS,
-        Some(s) => s
-            .parse::<u32>()
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| format!("the member count must be a positive number, got {s:?}"))?,
-    };
+    let members = shoal_examples::member_count_arg(MEMBERS)?;
 
     let runtime = Runtime::builder().build()?;
     let module = runtime.compile(wasm)?;
@@ -63,7 +56,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("host joined; in the room: {}", present.join(", "));
 
     let handles = (0..members)
-        .map(|i| runtime.spawn(&module, "member", protocol::pack(i, members)))
+        .map(|i| runtime.spawn(&module, "member", protocol::pack(i, members, 0)))
         .collect::<Result<Vec<ProcessHandle>, _>>()?;
     for (i, handle) in handles.iter().enumerate() {
         let exit = handle.wait();
@@ -73,7 +66,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         };
         println!(
             "{} {} exited {}: {heard}",
-            protocol::member_name(i as u32),
+            protocol::member_name(i as u16),
             handle.pid(),
             exit.reason
         );

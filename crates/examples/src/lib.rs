@@ -50,6 +50,18 @@ pub fn module_or_exit(bytes: &'static [u8]) -> &'static [u8] {
     })
 }
 
+/// The chat examples' member count: the program's first argument, or `default`.
+pub fn member_count_arg(default: u16) -> Result<u16, String> {
+    match std::env::args().nth(1) {
+        None => Ok(default),
+        Some(s) => s
+            .parse::<u16>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("the member count must be a positive number, got {s:?}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use shoal_guest::{ALIAS_BYTES, Reference, Request};

@@ -50,11 +50,26 @@ fn broadcast(members: &[Member], except: Option<Pid>, event: &FromRoom) {
     }
 }
 
-/// The room, found by name: members may start before it has registered.
-fn find_room() -> Pid {
+/// The room, found by name on `node` (0: this node): members may start before it has
+/// registered. On another node of a cluster, the room's pid is the sender of its answer
+/// to a `Members` request sent by name (`{room, node}`).
+fn find_room(node: u16) -> Pid {
+    let me = shoal_guest::self_pid();
     loop {
-        if let Some(room) = shoal_guest::whereis(ROOM) {
-            return room;
+        if node == 0 || node == me.node() {
+            if let Some(room) = shoal_guest::whereis(ROOM) {
+                return room;
+            }
+        } else {
+            let alias = shoal_guest::alias();
+            let ask = ToRoom::Members(shoal_guest::ReplyTo { pid: me, alias });
+            let reply = shoal_guest::send_name_on(node, ROOM, shoal_guest::DEFAULT_TAG, &ask)
+                .ok()
+                .and_then(|()| shoal_guest::receive_tag(alias.to_raw(), Some(POLL)));
+            shoal_guest::unalias(alias);
+            if let Some(room) = reply.and_then(|r| r.from) {
+                return room;
+            }
         }
         shoal_guest::sleep(POLL);
     }
@@ -102,9 +117,9 @@ shoal_guest::entry! {
 
     /// A member.
     fn member(arg: i64) -> i32 {
-        let (index, count) = protocol::unpack(arg);
+        let (index, count, room_node) = protocol::unpack(arg);
         let name = protocol::member_name(index);
-        let room = find_room();
+        let room = find_room(room_node);
         shoal_guest::send(room, &ToRoom::Join { name: name.clone() }).expect("join the room");
 
         // Wait until every member is subscribed, so each hears every line.
@@ -125,7 +140,7 @@ shoal_guest::entry! {
         }
 
         let mailbox = Mailbox::<FromRoom>::new();
-        let expected = (count - 1) * LINES;
+        let expected = (u32::from(count) - 1) * LINES;
         let mut heard = 0;
         while heard < expected {
             match mailbox.receive() {

@@ -52,20 +52,20 @@ pub enum FromRoom {
     Closed,
 }
 
-/// The `member` entry's argument: its index and the number of members packed into one
-/// `i64`.
-#[allow(dead_code)] // The host program's half.
-pub fn pack(index: u32, members: u32) -> i64 {
-    (i64::from(members) << 32) | i64::from(index)
+/// The `member` entry's argument: its index, the number of members and the node of the
+/// room (0: this member's own node) packed into one `i64`, 16 bits each.
+#[allow(dead_code)] // The host programs' half.
+pub fn pack(index: u16, members: u16, room_node: u16) -> i64 {
+    (i64::from(room_node) << 32) | (i64::from(members) << 16) | i64::from(index)
 }
 
-/// The inverse of [`pack`]: `(index, members)`.
-pub fn unpack(arg: i64) -> (u32, u32) {
-    (arg as u32, (arg >> 32) as u32)
+/// The inverse of [`pack`]: `(index, members, room_node)`.
+pub fn unpack(arg: i64) -> (u16, u16, u16) {
+    (arg as u16, (arg >> 16) as u16, (arg >> 32) as u16)
 }
 
 /// Member `index`'s name.
-pub fn member_name(index: u32) -> String {
+pub fn member_name(index: u16) -> String {
     format!("member-{index}")
 }
 
