@@ -1,5 +1,7 @@
 //! `shoal node`: runs one node of a cluster until SIGINT or SIGTERM, then stops it in
-//! order (its processes end, its links fire, it says goodbye).
+//! order (its processes end, its links fire, it says goodbye). A node the others cut off
+//! (declared down after a pause, a partition or a server outage) restarts under a new id
+//! and joins again, printing its `up` line again.
 //!
 //! The node runs the node service (`shoal_cluster::service`), so other nodes can find it,
 //! time round trips to it and count messages sent to it. Joins and leaves are logged on
@@ -140,20 +142,29 @@ pub(crate) fn run(args: &NodeArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the node's I/O thread")?;
     tokio.block_on(async {
-        let mut builder = Runtime::builder();
-        if let Some(workers) = args.workers {
-            builder = builder.workers(workers);
-        }
-        let node = Node::start(config(args), builder).await?;
-        shoal_cluster::service::spawn(&node)?;
-        println!("node {} {} up", node.id(), node.name());
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("cannot watch for SIGTERM")?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+        loop {
+            let mut builder = Runtime::builder();
+            if let Some(workers) = args.workers {
+                builder = builder.workers(workers);
+            }
+            let node = Node::start(config(args), builder).await?;
+            shoal_cluster::service::spawn(&node)?;
+            println!("node {} {} up", node.id(), node.name());
+            let rejoin = tokio::select! {
+                _ = tokio::signal::ctrl_c() => false,
+                _ = term.recv() => false,
+                () = node.cut_off() => true,
+            };
+            let id = node.id();
+            node.stop(STOP_GRACE).await;
+            if !rejoin {
+                return anyhow::Ok(());
+            }
+            // The others declared this node down and will never take its pids again:
+            // its processes are gone with it, and it joins again under a new id.
+            tracing::warn!(%id, "cut off by the cluster: rejoining under a new id");
         }
-        node.stop(STOP_GRACE).await;
-        anyhow::Ok(())
     })
 }

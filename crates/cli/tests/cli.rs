@@ -714,3 +714,92 @@ fn bench_cluster_runs_nodes_as_processes_loses_nothing_and_sees_killed_and_hung_
         assert!(v[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {v}");
     }
 }
+
+#[test]
+fn a_node_paused_past_the_liveness_window_is_cut_off_and_rejoins_under_a_new_id() {
+    use std::io::{BufRead, BufReader};
+    use std::net::TcpStream;
+    use std::process::{Command, Stdio};
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    const WAIT: Duration = Duration::from_secs(60);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new("nats-server")
+        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nats-server is not on PATH: `apt-get install nats-server` (.ci/run does)");
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < WAIT, "nats-server did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let url = format!("nats://127.0.0.1:{port}");
+    // Each node's stdout lines ("node ID NAME up") arrive on a channel.
+    let node = |name: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_shoal"))
+            .args([
+                "node",
+                "--nats",
+                &url,
+                "--cluster",
+                "rejoin",
+                "--name",
+                name,
+            ])
+            .args([
+                "--workers",
+                "1",
+                "--heartbeat-ms",
+                "50",
+                "--down-after-ms",
+                "300",
+            ])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        (child, rx)
+    };
+    let id = |line: String| line.split_whitespace().nth(1).unwrap().to_owned();
+    let (mut a, a_lines) = node("a");
+    let (mut b, b_lines) = node("b");
+    let _a_id = id(a_lines.recv_timeout(WAIT).unwrap());
+    let first = id(b_lines.recv_timeout(WAIT).unwrap());
+    // Both up and acquainted, then b is paused for over three liveness windows.
+    std::thread::sleep(Duration::from_millis(500));
+    let signal = |sig: &str, child: &std::process::Child| {
+        assert!(
+            Command::new("kill")
+                .args([sig, &child.id().to_string()])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    signal("-STOP", &b);
+    std::thread::sleep(Duration::from_millis(1000));
+    signal("-CONT", &b);
+    let again = id(b_lines.recv_timeout(WAIT).expect("b rejoined"));
+    assert_ne!(again, first, "b rejoined under a new id");
+    for child in [&mut a, &mut b] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+}

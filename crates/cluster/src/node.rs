@@ -165,6 +165,7 @@ impl Node {
             backlog: AtomicUsize::new(0),
             frames_in: AtomicUsize::new(0),
             frames_out: AtomicUsize::new(0),
+            cut_off: tokio::sync::watch::Sender::new(false),
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let outbound = Outbound {
@@ -366,6 +367,21 @@ impl Node {
         }
         self.outbound
             .send_name(node, name, None::<Pid>, tag, data.into())
+    }
+
+    /// Resolves once another node has said it declared this one down (a false alarm: a
+    /// pause, a partition, a server outage past the liveness window). The others
+    /// will never again accept this node's pids; to rejoin, the node restarts under a new
+    /// id (`shoal node` does).
+    pub async fn cut_off(&self) {
+        let mut cut = self.shared.cut_off.subscribe();
+        // The sender lives as long as `self`, so the wait only ends with the flag.
+        let _ = cut.wait_for(|cut| *cut).await;
+    }
+
+    /// Whether another node has said it declared this one down.
+    pub fn is_cut_off(&self) -> bool {
+        *self.shared.cut_off.borrow()
     }
 
     /// The node's counters.

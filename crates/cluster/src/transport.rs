@@ -68,6 +68,8 @@ pub(crate) struct Shared {
     pub frames_in: AtomicUsize,
     /// Frames published.
     pub frames_out: AtomicUsize,
+    /// Set, and its waiters woken, when another node says it cut this one off.
+    pub cut_off: tokio::sync::watch::Sender<bool>,
 }
 
 /// The references of monitors held by remote watchers on this node's processes: this
@@ -123,6 +125,7 @@ impl Shared {
             if self.declare_down(node, out) {
                 tracing::warn!(%node, "cut off by a node that declared this one down");
             }
+            self.cut_off.send_replace(true);
             return;
         }
         let accepted = self
