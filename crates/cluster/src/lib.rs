@@ -16,6 +16,7 @@
 //! | `peers` | membership as a state machine: up, down, sequence numbers | nothing of I/O |
 //! | `transport` | the runtime's `Remote` (out) and the dispatch of frames (in) | `wire`, `peers`, the scheduler's seam |
 //! | `node` | [`Node`]: connecting, joining, the tasks, stopping | all of the above, async-nats, tokio |
+//! | `spawn` | remote spawn: modules by hash, sent in chunks, compiled once, cached | `transport`, `wire` |
 //! | `service` | the node service every `shoal node` runs: who, echo, counted one-way messages | `node` |
 //!
 //! The scheduler knows nothing of this crate: it exposes a seam (`Remote` out,
@@ -25,6 +26,7 @@ mod config;
 mod node;
 mod peers;
 pub mod service;
+pub mod spawn;
 mod transport;
 pub mod wire;
 
@@ -33,3 +35,5 @@ pub use config::{
     DEFAULT_JOIN_WINDOW, DEFAULT_SUBSCRIPTION_CAPACITY, NodeConfig,
 };
 pub use node::{Node, NodeInfo, NodeStats};
+pub use spawn::{RemoteSpawnError, RemoteSpawnOptions};
+pub use wire::SpawnRefusal;

@@ -36,6 +36,9 @@ use tokio::task::JoinHandle;
 
 use crate::config::{ClusterError, Credentials, NodeConfig};
 use crate::peers::{Heard, Peers};
+use crate::spawn::{
+    DEFAULT_SPAWN_TIMEOUT, MAX_MODULE_BYTES, RemoteSpawnError, RemoteSpawnOptions, SpawnTask, offer,
+};
 use crate::transport::{FRAME_OVERHEAD, Outbound, Queued, Shared, WatchedRefs};
 use crate::wire::{self, BATCH_BYTES, Control, Frame, PROTOCOL, Signal};
 
@@ -156,6 +159,7 @@ impl Node {
             .await
             .map_err(|e| ClusterError::nats("the inbox subscription", e))?;
         let max_payload = client.server_info().max_payload;
+        let (spawn_jobs, spawn_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             me: id,
             creation,
@@ -166,6 +170,10 @@ impl Node {
             frames_in: AtomicUsize::new(0),
             frames_out: AtomicUsize::new(0),
             cut_off: tokio::sync::watch::Sender::new(false),
+            offered: Mutex::new(HashMap::new()),
+            pending_spawns: Mutex::new(HashMap::new()),
+            next_request: std::sync::atomic::AtomicU64::new(1),
+            spawn_jobs,
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let outbound = Outbound {
@@ -190,7 +198,19 @@ impl Node {
         }
         node.publish_hello(false).await?;
         tracing::info!(id = %node.id(), name = node.config.name, cluster = node.config.cluster, "node up");
-        Ok(node.spawn_tasks(control, inbox, rx, events_rx, disconnects))
+        let spawner = SpawnTask::new(
+            node.runtime.clone(),
+            node.config.accept_spawn,
+            node.outbound.clone(),
+        );
+        let mut node = node.spawn_tasks(control, inbox, rx, events_rx, disconnects);
+        node.tasks.push(tokio::spawn(async move {
+            let (mut spawner, mut jobs) = (spawner, spawn_rx);
+            while let Some((from, signal)) = jobs.recv().await {
+                spawner.handle(from, signal).await;
+            }
+        }));
+        Ok(node)
     }
 
     fn spawn_tasks(
@@ -367,6 +387,58 @@ impl Node {
         }
         self.outbound
             .send_name(node, name, None::<Pid>, tag, data.into())
+    }
+
+    /// Spawns `export` of the module `bytes` on the node `node` (which must accept
+    /// spawns) with `arg`, and returns the new process's pid. The module travels only if
+    /// that node has not compiled it before (module docs of `spawn`); this node keeps the
+    /// bytes it offers for as long as it runs, to send them to any node that asks.
+    pub async fn spawn_on(
+        &self,
+        node: NodeId,
+        bytes: &[u8],
+        export: &str,
+        arg: i64,
+        options: RemoteSpawnOptions,
+    ) -> Result<Pid, RemoteSpawnError> {
+        if bytes.len() as u64 > MAX_MODULE_BYTES {
+            return Err(RemoteSpawnError::TooLarge(bytes.len() as u64));
+        }
+        if !self.shared.peers.lock().is_up(node) {
+            return Err(RemoteSpawnError::NodeDown(node));
+        }
+        let (hash, bytes) = offer(bytes);
+        self.shared.offered.lock().entry(hash).or_insert(bytes);
+        let request = self.shared.next_request.fetch_add(1, Ordering::Relaxed);
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.shared
+            .pending_spawns
+            .lock()
+            .insert(request, (node, reply));
+        self.outbound.queue(
+            node,
+            Signal::Spawn {
+                request,
+                hash,
+                export: export.to_owned(),
+                arg,
+                fuel_limit: options.fuel_limit,
+                deadline_ms: options
+                    .deadline
+                    .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                max_memory: options.max_memory,
+            },
+        );
+        let timeout = DEFAULT_SPAWN_TIMEOUT;
+        match tokio::time::timeout(timeout, answer).await {
+            Ok(Ok(result)) => result,
+            // The request was dropped: its node went down.
+            Ok(Err(_)) => Err(RemoteSpawnError::NodeDown(node)),
+            Err(_) => {
+                self.shared.pending_spawns.lock().remove(&request);
+                Err(RemoteSpawnError::Timeout(node, timeout))
+            }
+        }
     }
 
     /// Resolves once another node has said it declared this one down (a false alarm: a

@@ -33,7 +33,8 @@ use shoal_scheduler::{
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::peers::{Accepted, Peers};
-use crate::wire::{self, Frame, Signal};
+use crate::spawn::RemoteSpawnError;
+use crate::wire::{self, Frame, Signal, SpawnRefusal};
 
 /// Bytes a signal other than a message counts against the backlog: an estimate of its
 /// encoded size (a few varints) with the channel's own overhead.
@@ -70,7 +71,19 @@ pub(crate) struct Shared {
     pub frames_out: AtomicUsize,
     /// Set, and its waiters woken, when another node says it cut this one off.
     pub cut_off: tokio::sync::watch::Sender<bool>,
+    /// Modules this node offered to others by spawning them there, by hash.
+    pub offered: Mutex<HashMap<[u8; 32], Arc<[u8]>>>,
+    /// Spawns this node asked of others, by request number: the node asked, and where
+    /// the answer goes.
+    pub pending_spawns: Mutex<HashMap<u64, (NodeId, PendingSpawn)>>,
+    /// The number of the next spawn this node asks of another.
+    pub next_request: std::sync::atomic::AtomicU64,
+    /// Spawn requests and module chunks from other nodes, for the spawn task.
+    pub spawn_jobs: tokio::sync::mpsc::UnboundedSender<(NodeId, Signal)>,
 }
+
+/// Where the answer to a spawn this node asked for goes.
+pub(crate) type PendingSpawn = tokio::sync::oneshot::Sender<Result<Pid, RemoteSpawnError>>;
 
 /// The references of monitors held by remote watchers on this node's processes: this
 /// node's reference ↔ (the watcher's node, the watcher's reference).
@@ -247,6 +260,24 @@ impl Shared {
                     port.down(watcher, reference, from, &wire::reason(&reason));
                 }
             }
+            Signal::Spawn { .. } | Signal::ModuleChunk { .. } => {
+                // Compiling and spawning are the spawn task's, off this task.
+                let _ = self.spawn_jobs.send((node, signal));
+            }
+            Signal::NeedModule { hash } => self.send_module(node, hash, out),
+            Signal::Spawned { request, result } => {
+                let result = result
+                    .map_err(|refusal| RemoteSpawnError::Refused { node, refusal })
+                    .and_then(|bits| {
+                        wire::pid(bits).ok_or(RemoteSpawnError::Refused {
+                            node,
+                            refusal: SpawnRefusal::Spawn(format!("{bits} is not a pid")),
+                        })
+                    });
+                if let Some((_, reply)) = self.pending_spawns.lock().remove(&request) {
+                    let _ = reply.send(result);
+                }
+            }
             Signal::Cut => unreachable!("handled before the sequence check"),
         }
     }
@@ -259,12 +290,39 @@ impl Shared {
             return false;
         };
         self.watched.lock().forget_node(node);
+        self.pending_spawns.lock().retain(|_, (to, _)| *to != node);
         let fired = self.port.node_down(node);
         tracing::info!(%node, name = peer.name, fired, "node down");
         out.cut_if_due(node);
         true
     }
 }
+
+impl Shared {
+    /// Answers a `NeedModule`: the module's bytes in chunks, in order on the pair.
+    fn send_module(&self, node: NodeId, hash: [u8; 32], out: &Outbound) {
+        let Some(bytes) = self.offered.lock().get(&hash).cloned() else {
+            tracing::warn!(%node, "a node asked for a module this node never offered");
+            return;
+        };
+        let total = bytes.len() as u64;
+        for (i, chunk) in bytes.chunks(MODULE_CHUNK_BYTES).enumerate() {
+            out.queue(
+                node,
+                Signal::ModuleChunk {
+                    hash,
+                    offset: (i * MODULE_CHUNK_BYTES) as u64,
+                    total,
+                    bytes: chunk.to_vec(),
+                },
+            );
+        }
+    }
+}
+
+/// Bytes of a module per `ModuleChunk`: well under the server's 1 MiB payload limit
+/// with the envelope, and half a batch.
+pub(crate) const MODULE_CHUNK_BYTES: usize = 128 << 10;
 
 /// The runtime's transport: signals to other nodes, queued for the publishing task.
 #[derive(Clone)]

@@ -130,6 +130,64 @@ pub enum Signal {
     /// The sender declared the receiver down earlier (a false alarm, or a lost frame):
     /// the receiver is cut off from it and treats it as down too.
     Cut,
+    /// Spawn `export` of the module whose SHA-256 is `hash` with `arg`; answered with
+    /// `Spawned`, after a `NeedModule` if the receiver lacks the module.
+    Spawn {
+        /// The sender's number for the request.
+        request: u64,
+        /// The module's SHA-256.
+        hash: [u8; 32],
+        /// The entry export.
+        export: String,
+        /// The entry's argument.
+        arg: i64,
+        /// The process's lifetime fuel budget.
+        fuel_limit: Option<u64>,
+        /// Its wall-clock deadline, in milliseconds.
+        deadline_ms: Option<u64>,
+        /// Its largest linear memory, in bytes.
+        max_memory: Option<u64>,
+    },
+    /// The receiver of a `Spawn` lacks the module `hash`: send it in `ModuleChunk`s.
+    NeedModule {
+        /// The module's SHA-256.
+        hash: [u8; 32],
+    },
+    /// Bytes `offset..offset + bytes.len()` of the module `hash`, of `total` bytes.
+    ModuleChunk {
+        /// The module's SHA-256.
+        hash: [u8; 32],
+        /// Where the bytes go.
+        offset: u64,
+        /// The module's length.
+        total: u64,
+        /// The bytes.
+        bytes: Vec<u8>,
+    },
+    /// The answer to `Spawn` number `request`: the new pid, or why there is none.
+    Spawned {
+        /// The request's number.
+        request: u64,
+        /// The pid, or the refusal.
+        result: Result<u64, SpawnRefusal>,
+    },
+}
+
+/// Why a node refused a `Spawn`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum SpawnRefusal {
+    /// The node was not started to accept remote spawns.
+    #[error("the node does not accept remote spawns")]
+    NotAccepted,
+    /// The module's bytes did not arrive whole, or do not match their hash.
+    #[error("the module arrived damaged: {0}")]
+    BadModule(String),
+    /// The module did not compile there.
+    #[error("the module does not compile there: {0}")]
+    Compile(String),
+    /// The spawn failed there (a missing export, capacity, a bad option).
+    #[error("the spawn failed there: {0}")]
+    Spawn(String),
 }
 
 /// A control frame on the cluster's control subject.

@@ -401,3 +401,91 @@ async fn with_the_system_accounts_events_a_node_whose_connection_closes_is_down_
     // The watcher's wait (HANG, 30 s) ends before silence could (60 s).
     assert_eq!(watcher.join().await.reason, ExitReason::Normal { code: 0 });
 }
+
+/// Waits for one message, then exits with its tag plus the spawn argument.
+const WAITER: &str = r#"(module
+  (import "shoal" "receive" (func $receive (param i64) (result i64)))
+  (import "shoal" "message_tag" (func $tag (result i64)))
+  (memory (export "memory") 1)
+  (func (export "main") (param $arg i64) (result i32)
+    (drop (call $receive (i64.const -1)))
+    (i32.wrap_i64 (i64.add (call $tag) (local.get $arg)))))"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_spawned_on_another_node_runs_there_and_bad_spawns_are_refused_by_kind() {
+    use shoal_cluster::{RemoteSpawnError, RemoteSpawnOptions, SpawnRefusal};
+    let nats = server(&[]);
+    let a = node(config(&nats, "a")).await;
+    let mut accepting = config(&nats, "b");
+    accepting.accept_spawn = true;
+    let b = node(accepting).await;
+    let c = node(config(&nats, "c")).await;
+    a.wait_for_nodes(2, HANG).await.unwrap();
+    let options = RemoteSpawnOptions::default();
+
+    // The module, and one made larger than two chunks by a comment; each twice: the
+    // first spawn sends it, the second finds it compiled.
+    let large = format!("{WAITER}\n;; {}", "x".repeat(300_000));
+    for (module, arg) in [
+        (WAITER, 1),
+        (WAITER, 2),
+        (large.as_str(), 3),
+        (large.as_str(), 4),
+    ] {
+        let pid = a
+            .spawn_on(b.id(), module.as_bytes(), "main", arg, options)
+            .await
+            .unwrap();
+        assert_eq!(pid.node(), b.id());
+        let watcher = a
+            .runtime()
+            .spawn_native(SpawnOptions::new(), move |cx| async move {
+                let r = cx.monitor(pid);
+                cx.send(pid, 40, vec![]).unwrap();
+                let down = cx.receive(Some(r.to_bits()), Some(HANG)).await.unwrap();
+                assert_eq!(
+                    down.kind,
+                    MessageKind::Down {
+                        reference: r,
+                        reason: ExitReason::Normal {
+                            code: 40 + arg as i32
+                        }
+                    }
+                );
+                0
+            })
+            .unwrap();
+        assert_eq!(watcher.join().await.reason, ExitReason::Normal { code: 0 });
+    }
+
+    let refused = |node, refusal| RemoteSpawnError::Refused { node, refusal };
+    assert_eq!(
+        a.spawn_on(c.id(), WAITER.as_bytes(), "main", 0, options)
+            .await,
+        Err(refused(c.id(), SpawnRefusal::NotAccepted))
+    );
+    assert!(matches!(
+        a.spawn_on(b.id(), b"not wasm", "main", 0, options).await,
+        Err(RemoteSpawnError::Refused {
+            refusal: SpawnRefusal::Compile(_),
+            ..
+        })
+    ));
+    assert!(matches!(
+        a.spawn_on(b.id(), WAITER.as_bytes(), "nope", 0, options)
+            .await,
+        Err(RemoteSpawnError::Refused {
+            refusal: SpawnRefusal::Spawn(_),
+            ..
+        })
+    ));
+    let nowhere = (1..)
+        .filter_map(shoal_scheduler::NodeId::new)
+        .find(|n| ![a.id(), b.id(), c.id()].contains(n))
+        .unwrap();
+    assert_eq!(
+        a.spawn_on(nowhere, WAITER.as_bytes(), "main", 0, options)
+            .await,
+        Err(RemoteSpawnError::NodeDown(nowhere))
+    );
+}
