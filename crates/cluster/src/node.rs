@@ -1,13 +1,14 @@
 //! A node: one runtime joined to a cluster over NATS, and the tasks that keep it joined.
 //!
 //! # What it owns
-//! The NATS connection, the node's runtime, and four tasks on the caller's tokio
-//! runtime: the control task (hellos, heartbeats and goodbyes of the others; this node's
-//! heartbeat and the silence check of the others), the inbox task (frames to this node,
-//! in order), the publishing task (frames from this node, in order, batched per node)
-//! and the event task (the client's slow-consumer events); with credentials of the
-//! server's system account, a second connection and a fifth task that watch the server's
-//! disconnect events, so that a node whose connection closes is down at once.
+//! The NATS connection, the node's runtime, and five tasks on the caller's tokio
+//! runtime: the control task (hellos and heartbeats of the others; this node's heartbeat
+//! and the silence check of the others), the inbox task (frames to this node, in order),
+//! the publishing task (frames from this node, in order, batched per node), the event
+//! task (the client's slow-consumer events) and the spawn task (remote spawns: module
+//! chunks, compiles, spawns); with credentials of the server's system account, a second
+//! connection and a sixth task that watch the server's disconnect events, so that a node
+//! whose connection closes is down at once.
 //!
 //! # Joining
 //! A starting node subscribes to the control subject, asks who is up (`Probe`) and
@@ -17,8 +18,10 @@
 //! says hello. Every node that hears a hello answers with its own.
 //!
 //! # Leaving
-//! [`Node::stop`] says goodbye, so the others fire their links at once, then stops the
-//! runtime. A node that dies says nothing: the others notice its silence after
+//! [`Node::stop`] stops the runtime, then says goodbye to each node after its processes'
+//! last signals, so the others carry those out and then fire any links left at once. A
+//! node that dies says nothing: the others notice its connection closing (with the
+//! system account's events) or its silence after
 //! [`down_after`](crate::NodeConfig::down_after).
 
 use std::collections::{HashMap, HashSet};
@@ -143,7 +146,7 @@ impl Node {
                         Control::Beat { id, .. } => {
                             taken.insert(*id);
                         }
-                        Control::Probe | Control::Goodbye { .. } => {}
+                        Control::Probe => {}
                     }
                     heard.push(control);
                 }
@@ -469,23 +472,23 @@ impl Node {
         }
     }
 
-    /// Stops the node: says goodbye (the others fire their links to it at once),
-    /// publishes what is queued, and shuts the runtime down with `grace` for its
-    /// processes. What the runtime's processes exited with.
+    /// Stops the node: shuts the runtime down with `grace` for its processes, then says
+    /// goodbye to every node up, after the last signals of its processes (their links'
+    /// exits) on the same ordered way, so the others carry those out first and then fire
+    /// whatever links to this node remain. What the runtime's processes exited with.
     pub async fn stop(mut self, grace: Duration) -> Vec<shoal_scheduler::Exit> {
         let exits = self.runtime.shutdown_async(grace).await;
-        // The processes' last signals (their links' exits) are queued: let them out.
+        let up: Vec<NodeId> = self.shared.peers.lock().up().map(|(n, _)| n).collect();
+        for node in up {
+            self.outbound.queue(node, Signal::Goodbye);
+        }
+        // Everything queued, the goodbyes last, leaves before the tasks stop.
         let drain = Instant::now();
         while self.shared.backlog.load(Ordering::Relaxed) > 0
             && drain.elapsed() < grace.max(Duration::from_millis(100))
         {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        let goodbye = Control::Goodbye {
-            id: self.shared.me.get(),
-            creation: self.shared.creation,
-        };
-        let _ = publish_control(&self.client, &self.config.control_subject(), &goodbye).await;
         let _ = self.client.flush().await;
         for task in self.tasks.drain(..) {
             task.abort();
@@ -564,19 +567,6 @@ impl Handle {
                     Heard::Known | Heard::Conflict => {}
                 }
             }
-            Control::Goodbye { id, creation } => {
-                let Some(node) = wire::node(id) else { return };
-                let up = self
-                    .shared
-                    .peers
-                    .lock()
-                    .up()
-                    .any(|(n, p)| n == node && p.creation == creation);
-                if up {
-                    tracing::info!(%node, "node said goodbye");
-                    self.shared.declare_down(node, &self.outbound);
-                }
-            }
         }
     }
 
@@ -637,13 +627,13 @@ impl Handle {
             signal,
             bytes,
         } = queued;
-        self.shared.backlog.fetch_sub(bytes, Ordering::Relaxed);
         let seq = if signal == Signal::Cut {
             Some(0)
         } else {
             self.shared.peers.lock().next_seq(node)
         };
         let Some(seq) = seq else {
+            self.shared.backlog.fetch_sub(bytes, Ordering::Relaxed);
             self.outbound.undeliverable(signal);
             return;
         };
@@ -668,6 +658,7 @@ impl Handle {
         let batch = &mut batches.open[at];
         batch.bytes.extend_from_slice(&encoded);
         batch.frames += 1;
+        batch.queued += bytes;
     }
 
     /// Publishes every open batch.
@@ -677,10 +668,13 @@ impl Handle {
         }
     }
 
+    /// Publishes one batch; only then do its signals leave the backlog, so that a node
+    /// stopping waits for them.
     async fn publish(&self, batch: Batch, subjects: &mut HashMap<NodeId, Subject>) {
         if batch.frames == 0 {
             return;
         }
+        let queued = batch.queued;
         let subject = subjects
             .entry(batch.node)
             .or_insert_with(|| self.config.inbox_subject(batch.node.get()).into())
@@ -697,6 +691,7 @@ impl Handle {
                 self.shared.declare_down(batch.node, &self.outbound);
             }
         }
+        self.shared.backlog.fetch_sub(queued, Ordering::Relaxed);
     }
 }
 
@@ -709,6 +704,8 @@ struct Batch {
     node: NodeId,
     bytes: Vec<u8>,
     frames: usize,
+    /// What its signals count against the backlog.
+    queued: usize,
 }
 
 impl Batch {
@@ -717,6 +714,7 @@ impl Batch {
             node,
             bytes: Vec::new(),
             frames: 0,
+            queued: 0,
         }
     }
 }

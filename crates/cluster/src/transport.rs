@@ -278,6 +278,11 @@ impl Shared {
                     let _ = reply.send(result);
                 }
             }
+            Signal::Goodbye => {
+                if self.declare_down(node, out) {
+                    tracing::info!(%node, "node said goodbye");
+                }
+            }
             Signal::Cut => unreachable!("handled before the sequence check"),
         }
     }

@@ -19,14 +19,15 @@
 //! - Every frame from node A to node B carries the next sequence number of the pair
 //!   (A, B), from 1. The receiver checks it: a gap is a lost frame, which the protocol
 //!   never hides (it declares the connection down).
-//! - Control frames (hello, heartbeat, goodbye) go to the cluster's control subject and
-//!   carry no sequence number: losing one costs only time.
+//! - Control frames (probe, hello, heartbeat) go to the cluster's control subject and
+//!   carry no sequence number: losing one costs only time. A goodbye is a frame of each
+//!   pair, so it comes after the stopping node's last signals.
 
 use serde::{Deserialize, Serialize};
 use shoal_scheduler::{ExitReason, NodeId, Pid, Reference, SignalReason, Via};
 
 /// The protocol's version, in every hello: nodes of another version do not join.
-pub const PROTOCOL: u16 = 2;
+pub const PROTOCOL: u16 = 3;
 
 /// Most bytes of frames in one NATS message: a quarter of the server's default payload
 /// limit (1 MiB), so a batch never meets the limit and one batch's latency stays small.
@@ -130,6 +131,9 @@ pub enum Signal {
     /// The sender declared the receiver down earlier (a false alarm, or a lost frame):
     /// the receiver is cut off from it and treats it as down too.
     Cut,
+    /// The sender is stopping, after every signal it had for the receiver: the receiver
+    /// declares it down now.
+    Goodbye,
     /// Spawn `export` of the module whose SHA-256 is `hash` with `arg`; answered with
     /// `Spawned`, after a `NeedModule` if the receiver lacks the module.
     Spawn {
@@ -214,13 +218,6 @@ pub enum Control {
     Probe,
     /// A node is alive.
     Beat {
-        /// Its id.
-        id: u16,
-        /// Its creation.
-        creation: u64,
-    },
-    /// A node is stopping: its links fire now.
-    Goodbye {
         /// Its id.
         id: u16,
         /// Its creation.
