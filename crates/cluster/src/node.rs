@@ -71,6 +71,9 @@ pub struct NodeStats {
     pub backlog_bytes: usize,
     /// Monitors of this node's processes held by other nodes' processes.
     pub remote_watchers: usize,
+    /// Messages from other nodes that their live receivers could not take (a mailbox
+    /// or the memory budget at its bound), dropped.
+    pub refused_in: usize,
 }
 
 /// One node of a cluster (module docs).
@@ -172,6 +175,7 @@ impl Node {
             backlog: AtomicUsize::new(0),
             frames_in: AtomicUsize::new(0),
             frames_out: AtomicUsize::new(0),
+            refused_in: AtomicUsize::new(0),
             cut_off: tokio::sync::watch::Sender::new(false),
             offered: Mutex::new(HashMap::new()),
             pending_spawns: Mutex::new(HashMap::new()),
@@ -469,6 +473,7 @@ impl Node {
             frames_out: self.shared.frames_out.load(Ordering::Relaxed),
             backlog_bytes: self.shared.backlog.load(Ordering::Relaxed),
             remote_watchers: self.shared.watched.lock().len(),
+            refused_in: self.shared.refused_in.load(Ordering::Relaxed),
         }
     }
 

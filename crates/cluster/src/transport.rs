@@ -69,6 +69,10 @@ pub(crate) struct Shared {
     pub frames_in: AtomicUsize,
     /// Frames published.
     pub frames_out: AtomicUsize,
+    /// Messages from other nodes that a live receiver could not take (its mailbox or
+    /// the memory budget at its bound): dropped here, and counted, since their senders
+    /// were told `OK` long before.
+    pub refused_in: AtomicUsize,
     /// Set, and its waiters woken, when another node says it cut this one off.
     pub cut_off: tokio::sync::watch::Sender<bool>,
     /// Modules this node offered to others by spawning them there, by hash.
@@ -167,7 +171,7 @@ impl Shared {
                 let Some(to) = wire::pid(to) else { return };
                 let message = Message::data(from.and_then(wire::pid), tag, data);
                 if let Err(e) = port.deliver(to, message) {
-                    tracing::debug!(%to, error = %e, "a message from another node was not delivered");
+                    self.not_delivered(&e);
                 }
             }
             Signal::SendName {
@@ -178,7 +182,7 @@ impl Shared {
             } => {
                 let message = Message::data(from.and_then(wire::pid), tag, data);
                 if let Err(e) = port.deliver_name(&name, message) {
-                    tracing::debug!(name, error = %e, "a message by name from another node was not delivered");
+                    self.not_delivered(&e);
                 }
             }
             Signal::Link { from, to } => {
@@ -304,6 +308,20 @@ impl Shared {
 }
 
 impl Shared {
+    /// A message from another node that was not queued: to no process (dropped, as a
+    /// local send to a dead pid is), or refused by a live one (counted).
+    fn not_delivered(&self, error: &SendError) {
+        match error {
+            SendError::NoProc(_) | SendError::NoName(_) => {
+                tracing::debug!(%error, "a message from another node found no receiver");
+            }
+            _ => {
+                self.refused_in.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%error, "a message from another node was refused by its receiver");
+            }
+        }
+    }
+
     /// Answers a `NeedModule`: the module's bytes in chunks, in order on the pair.
     fn send_module(&self, node: NodeId, hash: [u8; 32], out: &Outbound) {
         let Some(bytes) = self.offered.lock().get(&hash).cloned() else {

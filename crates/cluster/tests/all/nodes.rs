@@ -489,3 +489,29 @@ async fn a_module_spawned_on_another_node_runs_there_and_bad_spawns_are_refused_
         Err(RemoteSpawnError::NodeDown(nowhere))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_a_full_mailbox_cannot_take_are_counted_where_they_are_dropped() {
+    let nats = server(&[]);
+    let a = node(config(&nats, "a")).await;
+    let b = node(config(&nats, "b")).await;
+    a.wait_for_nodes(1, HANG).await.unwrap();
+    // A receiver that holds at most 2 messages and never takes one.
+    let full = b
+        .runtime()
+        .spawn_native(SpawnOptions::new().mailbox_bound(2), |cx| async move {
+            cx.sleep(HANG).await;
+            0
+        })
+        .unwrap()
+        .pid();
+    for tag in 0..5 {
+        a.runtime().send(full, tag, vec![]).unwrap();
+    }
+    let start = std::time::Instant::now();
+    while b.stats().refused_in < 3 {
+        assert!(start.elapsed() < HANG, "{:?}", b.stats());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(b.stats().refused_in, 3);
+}
