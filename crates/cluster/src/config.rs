@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use shoal_scheduler::ConfigError;
+use shoal_scheduler::{ConfigError, NodeId};
+
+use crate::wire::SpawnRefusal;
 
 /// How often a node says it is alive. Four beats fit in [`DEFAULT_DOWN_AFTER`], so one
 /// or two beats delayed by a busy server or a scheduling hiccup are no false alarm.
@@ -28,6 +30,10 @@ pub const DEFAULT_BACKLOG_BYTES: usize = 64 << 20;
 /// consumer", which the node turns into `noconnection`): 1 Mi messages, since a drop
 /// costs every link to every peer while a held message costs its bytes.
 pub const DEFAULT_SUBSCRIPTION_CAPACITY: usize = 1 << 20;
+
+/// The largest module a node takes from another: 256 MiB, above any real program's
+/// (CPython's is tens of MiB) and far below a node's memory.
+pub const MAX_MODULE_BYTES: u64 = 256 << 20;
 
 /// How a node proves who it is to the NATS server.
 #[derive(Clone, Debug, Default)]
@@ -220,6 +226,28 @@ impl ClusterError {
             reason: e.to_string(),
         }
     }
+}
+
+/// Why a remote spawn did not happen.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RemoteSpawnError {
+    /// The node is not up, or went down before it answered.
+    #[error("node {0} is not up")]
+    NodeDown(NodeId),
+    /// The node refused.
+    #[error("node {node} refused the spawn: {refusal}")]
+    Refused {
+        /// The node.
+        node: NodeId,
+        /// Why.
+        refusal: SpawnRefusal,
+    },
+    /// The module is larger than [`MAX_MODULE_BYTES`].
+    #[error("a module of {0} bytes is larger than a node takes ({MAX_MODULE_BYTES} bytes)")]
+    TooLarge(u64),
+    /// No answer in time.
+    #[error("no answer from node {0} in {1:?}")]
+    Timeout(NodeId, Duration),
 }
 
 #[cfg(test)]

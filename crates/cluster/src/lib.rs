@@ -11,7 +11,7 @@
 //! # Layers
 //! | file | holds | may import |
 //! |---|---|---|
-//! | `config` | [`NodeConfig`], [`ClusterError`], the default timings | the scheduler's errors |
+//! | `config` | [`NodeConfig`], [`ClusterError`], [`RemoteSpawnError`], the default timings | the scheduler's errors, `wire`'s refusals |
 //! | `wire` | the envelope: frames, signals, control frames, their bytes | the scheduler's pid, reference and reason types |
 //! | `peers` | membership as a state machine: up, down, sequence numbers | nothing of I/O |
 //! | `transport` | the runtime's `Remote` (out) and the dispatch of frames (in) | `wire`, `peers`, the scheduler's seam |
@@ -32,8 +32,8 @@ pub mod wire;
 
 pub use config::{
     ClusterError, Credentials, DEFAULT_BACKLOG_BYTES, DEFAULT_DOWN_AFTER, DEFAULT_HEARTBEAT,
-    DEFAULT_JOIN_WINDOW, DEFAULT_SUBSCRIPTION_CAPACITY, NodeConfig,
+    DEFAULT_JOIN_WINDOW, DEFAULT_SUBSCRIPTION_CAPACITY, NodeConfig, RemoteSpawnError,
 };
 pub use node::{Node, NodeInfo, NodeStats};
-pub use spawn::{RemoteSpawnError, RemoteSpawnOptions};
+pub use spawn::RemoteSpawnOptions;
 pub use wire::SpawnRefusal;

@@ -37,11 +37,9 @@ use shoal_scheduler::{NodeId, Pid, Runtime, RuntimeBuilder, SendError};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::config::{ClusterError, Credentials, NodeConfig};
+use crate::config::{ClusterError, Credentials, NodeConfig, RemoteSpawnError};
 use crate::peers::{Heard, Peers};
-use crate::spawn::{
-    DEFAULT_SPAWN_TIMEOUT, MAX_MODULE_BYTES, RemoteSpawnError, RemoteSpawnOptions, SpawnTask, offer,
-};
+use crate::spawn::{DEFAULT_SPAWN_TIMEOUT, MAX_MODULE_BYTES, RemoteSpawnOptions, SpawnTask, offer};
 use crate::transport::{FRAME_OVERHEAD, Outbound, Queued, Shared, WatchedRefs};
 use crate::wire::{self, BATCH_BYTES, Control, Frame, PROTOCOL, Signal};
 

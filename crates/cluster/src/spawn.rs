@@ -26,12 +26,9 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use shoal_scheduler::{Module, NodeId, Runtime, SpawnOptions};
 
+pub use crate::config::MAX_MODULE_BYTES;
 use crate::transport::Outbound;
 use crate::wire::{Signal, SpawnRefusal};
-
-/// The largest module a node takes from another: 256 MiB, above any real program's
-/// (CPython's is tens of MiB) and far below a node's memory.
-pub const MAX_MODULE_BYTES: u64 = 256 << 20;
 
 /// How long [`Node::spawn_on`](crate::Node::spawn_on) waits for the answer by default:
 /// a first spawn of a large module compiles it there.
@@ -47,28 +44,6 @@ pub struct RemoteSpawnOptions {
     pub deadline: Option<Duration>,
     /// Its largest linear memory, in bytes.
     pub max_memory: Option<u64>,
-}
-
-/// Why a remote spawn did not happen.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum RemoteSpawnError {
-    /// The node is not up, or went down before it answered.
-    #[error("node {0} is not up")]
-    NodeDown(NodeId),
-    /// The node refused.
-    #[error("node {node} refused the spawn: {refusal}")]
-    Refused {
-        /// The node.
-        node: NodeId,
-        /// Why.
-        refusal: SpawnRefusal,
-    },
-    /// The module is larger than [`MAX_MODULE_BYTES`].
-    #[error("a module of {0} bytes is larger than a node takes ({MAX_MODULE_BYTES} bytes)")]
-    TooLarge(u64),
-    /// No answer in time.
-    #[error("no answer from node {0} in {1:?}")]
-    Timeout(NodeId, Duration),
 }
 
 /// The SHA-256 of a module's bytes: its name between nodes.

@@ -32,8 +32,8 @@ use shoal_scheduler::{
 };
 use tokio::sync::mpsc::UnboundedSender;
 
+use crate::config::RemoteSpawnError;
 use crate::peers::{Accepted, Peers};
-use crate::spawn::RemoteSpawnError;
 use crate::wire::{self, Frame, Signal, SpawnRefusal};
 
 /// Bytes a signal other than a message counts against the backlog: an estimate of its

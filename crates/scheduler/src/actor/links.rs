@@ -6,18 +6,10 @@
 //! here by killing the receiver with the signal's reason.
 
 use shoal_executor::{Executor, NoProc, Process};
-use shoal_proc::{ExitReason, LinkOutcome, Pid, SignalOutcome, SignalReason, Via};
+use shoal_proc::{ExitReason, LinkOutcome, Pid, SignalReason, Via};
 
-use super::Actors;
 use super::remote::{is_remote, remote_of};
-
-/// Carries out an exit signal's outcome on its receiver.
-pub(super) fn carry_out(receiver: &Process, outcome: SignalOutcome) {
-    if let SignalOutcome::Die(reason) = outcome {
-        tracing::debug!(pid = %receiver.pid(), %reason, "killed by an exit signal");
-        receiver.kill_with(reason);
-    }
-}
+use super::{Actors, carry_out};
 
 /// Links `me` and `other`; a dead `other` sends `me` a `noproc` exit signal. A process
 /// of another node keeps the other half there, and its node answers `noproc` for it.

@@ -40,7 +40,8 @@ mod remote;
 
 use shoal_executor::{Executor, Process, SendError, SeveredHook};
 use shoal_proc::{
-    ExitReason, LinkOutcome, Message, Pid, Reference, References, Registry, Severed, Via,
+    ExitReason, LinkOutcome, Message, Pid, Reference, References, Registry, Severed, SignalOutcome,
+    Via,
 };
 
 pub(crate) use links::{exit_signal, link, unlink};
@@ -95,6 +96,14 @@ pub(crate) enum SpawnRelation<'a> {
     Monitor(&'a Process, Reference),
 }
 
+/// Carries out an exit signal's outcome on its receiver.
+pub(super) fn carry_out(receiver: &Process, outcome: SignalOutcome) {
+    if let SignalOutcome::Die(reason) = outcome {
+        tracing::debug!(pid = %receiver.pid(), %reason, "killed by an exit signal");
+        receiver.kill_with(reason);
+    }
+}
+
 /// Ties a new process, still `Spawning`, to its spawner as `relation` says.
 pub(crate) fn bind(child: &Process, relation: SpawnRelation<'_>) {
     match relation {
@@ -134,7 +143,7 @@ fn sever(executor: &Executor, actors: &Actors, pid: Pid, reason: &ExitReason, se
     for linked in severed.links {
         if let Some(process) = executor.process(linked) {
             let outcome = process.core.on_linked_exit(pid, reason);
-            links::carry_out(&process, outcome);
+            carry_out(&process, outcome);
         } else if let Some(remote) = remote.filter(|_| remote::is_remote(executor, linked)) {
             remote.exit_signal(Some(pid), linked, Via::Link(reason.clone()));
         }

@@ -34,7 +34,7 @@ use std::sync::Arc;
 use shoal_executor::{Executor, Process, SendError};
 use shoal_proc::{ExitReason, Message, NodeId, Pid, Reference, SignalOutcome, Via};
 
-use super::{Actors, links};
+use super::{Actors, carry_out};
 
 /// What a cluster's transport does for signals to pids of other nodes (module docs).
 /// Every method queues and returns at once.
@@ -137,7 +137,7 @@ impl RemotePort {
             (Via::Link(reason), Some(from)) => receiver.core.on_linked_exit(from, reason),
             _ => receiver.core.on_exit_signal(from, via),
         };
-        links::carry_out(&receiver, outcome);
+        carry_out(&receiver, outcome);
         true
     }
 
@@ -190,7 +190,7 @@ impl RemotePort {
             for from in relations.links {
                 let outcome = process.core.on_linked_exit(from, &reason);
                 fired += usize::from(outcome != SignalOutcome::Drop);
-                links::carry_out(&process, outcome);
+                carry_out(&process, outcome);
             }
         }
         fired
