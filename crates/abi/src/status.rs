@@ -37,13 +37,16 @@ pub const BAD_NAME: i32 = -12;
 /// Send refused: the runtime's memory budget cannot hold the message; nothing was queued.
 /// It frees as processes receive, shrink or end.
 pub const OVER_BUDGET: i32 = -13;
+/// `spawn_on`: the node refused the spawn (it does not accept spawns from other nodes,
+/// or the module or its export failed there).
+pub const REFUSED: i32 = -14;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// Every status, in docs/ABI.md's order.
-    const ALL: [i32; 14] = [
+    const ALL: [i32; 15] = [
         OK,
         NOPROC,
         MAILBOX_FULL,
@@ -58,6 +61,7 @@ mod tests {
         BAD_REASON,
         BAD_NAME,
         OVER_BUDGET,
+        REFUSED,
     ];
 
     #[test]
@@ -79,7 +83,7 @@ mod tests {
 
     #[test]
     fn the_statuses_are_the_documented_numbers() {
-        let expected: [i32; 14] = core::array::from_fn(|i| -(i as i32));
+        let expected: [i32; 15] = core::array::from_fn(|i| -(i as i32));
         assert_eq!(ALL, expected);
     }
 }

@@ -39,8 +39,8 @@ use tokio::task::JoinHandle;
 
 use crate::config::{ClusterError, Credentials, NodeConfig, RemoteSpawnError};
 use crate::peers::{Heard, Peers};
-use crate::spawn::{DEFAULT_SPAWN_TIMEOUT, MAX_MODULE_BYTES, RemoteSpawnOptions, SpawnTask, offer};
-use crate::transport::{FRAME_OVERHEAD, Outbound, Queued, Shared, WatchedRefs};
+use crate::spawn::{DEFAULT_SPAWN_TIMEOUT, RemoteSpawnOptions, SpawnTask};
+use crate::transport::{FRAME_OVERHEAD, Outbound, PendingSpawn, Queued, Shared, WatchedRefs};
 use crate::wire::{self, BATCH_BYTES, Control, Frame, PROTOCOL, Signal};
 
 /// A node that is up: what [`Node::nodes`] lists.
@@ -406,43 +406,22 @@ impl Node {
         arg: i64,
         options: RemoteSpawnOptions,
     ) -> Result<Pid, RemoteSpawnError> {
-        if bytes.len() as u64 > MAX_MODULE_BYTES {
-            return Err(RemoteSpawnError::TooLarge(bytes.len() as u64));
-        }
-        if !self.shared.peers.lock().is_up(node) {
-            return Err(RemoteSpawnError::NodeDown(node));
-        }
-        let (hash, bytes) = offer(bytes);
-        self.shared.offered.lock().entry(hash).or_insert(bytes);
-        let request = self.shared.next_request.fetch_add(1, Ordering::Relaxed);
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.shared
-            .pending_spawns
-            .lock()
-            .insert(request, (node, reply));
-        self.outbound.queue(
+        let source: Arc<[u8]> = Arc::from(bytes);
+        self.outbound.request_spawn(
             node,
-            Signal::Spawn {
-                request,
-                hash,
-                export: export.to_owned(),
-                arg,
-                fuel_limit: options.fuel_limit,
-                deadline_ms: options
-                    .deadline
-                    .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-                max_memory: options.max_memory,
-            },
+            source,
+            export,
+            arg,
+            options,
+            PendingSpawn::Host(reply),
         );
         let timeout = DEFAULT_SPAWN_TIMEOUT;
         match tokio::time::timeout(timeout, answer).await {
             Ok(Ok(result)) => result,
-            // The request was dropped: its node went down.
+            // Dropped unanswered: the node is stopping.
             Ok(Err(_)) => Err(RemoteSpawnError::NodeDown(node)),
-            Err(_) => {
-                self.shared.pending_spawns.lock().remove(&request);
-                Err(RemoteSpawnError::Timeout(node, timeout))
-            }
+            Err(_) => Err(RemoteSpawnError::Timeout(node, timeout)),
         }
     }
 

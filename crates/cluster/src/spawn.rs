@@ -20,36 +20,18 @@
 //! node that is not started with `accept_spawn` refuses every spawn.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
 use shoal_scheduler::{Module, NodeId, Runtime, SpawnOptions};
 
-pub use crate::config::MAX_MODULE_BYTES;
+pub use crate::config::{MAX_MODULE_BYTES, RemoteSpawnOptions};
 use crate::transport::Outbound;
+pub use crate::wire::module_hash;
 use crate::wire::{Signal, SpawnRefusal};
 
 /// How long [`Node::spawn_on`](crate::Node::spawn_on) waits for the answer by default:
 /// a first spawn of a large module compiles it there.
 pub const DEFAULT_SPAWN_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// The options of a process spawned on another node: the limits that travel with the
-/// request.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RemoteSpawnOptions {
-    /// Its lifetime fuel budget.
-    pub fuel_limit: Option<u64>,
-    /// Its wall-clock deadline.
-    pub deadline: Option<Duration>,
-    /// Its largest linear memory, in bytes.
-    pub max_memory: Option<u64>,
-}
-
-/// The SHA-256 of a module's bytes: its name between nodes.
-pub fn module_hash(bytes: &[u8]) -> [u8; 32] {
-    Sha256::digest(bytes).into()
-}
 
 /// A spawn request waiting for its module.
 struct Waiting {
@@ -220,11 +202,6 @@ impl SpawnTask {
             }
         }
     }
-}
-
-/// What a spawner keeps of a module it offers: the bytes, shared.
-pub(crate) fn offer(bytes: &[u8]) -> ([u8; 32], Arc<[u8]>) {
-    (module_hash(bytes), Arc::from(bytes))
 }
 
 #[cfg(test)]

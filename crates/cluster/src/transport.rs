@@ -32,9 +32,9 @@ use shoal_scheduler::{
 };
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::config::RemoteSpawnError;
+use crate::config::{MAX_MODULE_BYTES, RemoteSpawnError, RemoteSpawnOptions};
 use crate::peers::{Accepted, Peers};
-use crate::wire::{self, Frame, Signal, SpawnRefusal};
+use crate::wire::{self, Frame, Signal, SpawnRefusal, module_hash};
 
 /// Bytes a signal other than a message counts against the backlog: an estimate of its
 /// encoded size (a few varints) with the channel's own overhead.
@@ -87,7 +87,31 @@ pub(crate) struct Shared {
 }
 
 /// Where the answer to a spawn this node asked for goes.
-pub(crate) type PendingSpawn = tokio::sync::oneshot::Sender<Result<Pid, RemoteSpawnError>>;
+pub(crate) enum PendingSpawn {
+    /// The host, awaiting `Node::spawn_on`.
+    Host(tokio::sync::oneshot::Sender<Result<Pid, RemoteSpawnError>>),
+    /// A process of this node, waiting for a message tagged `tag`.
+    Process {
+        /// The process.
+        pid: Pid,
+        /// The tag (an alias of its mailbox).
+        tag: u64,
+    },
+}
+
+impl PendingSpawn {
+    /// Delivers the answer.
+    pub fn answer(self, port: &RemotePort, result: Result<Pid, RemoteSpawnError>) {
+        match self {
+            PendingSpawn::Host(reply) => {
+                let _ = reply.send(result);
+            }
+            PendingSpawn::Process { pid, tag } => {
+                port.answer_spawn(pid, tag, result.map_err(|e| e.to_string()));
+            }
+        }
+    }
+}
 
 /// The references of monitors held by remote watchers on this node's processes: this
 /// node's reference ↔ (the watcher's node, the watcher's reference).
@@ -278,8 +302,9 @@ impl Shared {
                             refusal: SpawnRefusal::Spawn(format!("{bits} is not a pid")),
                         })
                     });
-                if let Some((_, reply)) = self.pending_spawns.lock().remove(&request) {
-                    let _ = reply.send(result);
+                let pending = self.pending_spawns.lock().remove(&request);
+                if let Some((_, pending)) = pending {
+                    pending.answer(&self.port, result);
                 }
             }
             Signal::Goodbye => {
@@ -299,7 +324,22 @@ impl Shared {
             return false;
         };
         self.watched.lock().forget_node(node);
-        self.pending_spawns.lock().retain(|_, (to, _)| *to != node);
+        let lost: Vec<PendingSpawn> = {
+            let mut pending = self.pending_spawns.lock();
+            let requests: Vec<u64> = pending
+                .iter()
+                .filter(|(_, (to, _))| *to == node)
+                .map(|(r, _)| *r)
+                .collect();
+            requests
+                .into_iter()
+                .filter_map(|r| pending.remove(&r))
+                .map(|(_, p)| p)
+                .collect()
+        };
+        for pending in lost {
+            pending.answer(&self.port, Err(RemoteSpawnError::NodeDown(node)));
+        }
         let fired = self.port.node_down(node);
         tracing::info!(%node, name = peer.name, fired, "node down");
         out.cut_if_due(node);
@@ -437,6 +477,49 @@ impl Outbound {
         })
     }
 
+    /// Asks `node` to spawn `export` of `source`; the answer goes to `pending`, at once if
+    /// the node is not up or the module is too large.
+    pub fn request_spawn(
+        &self,
+        node: NodeId,
+        source: Arc<[u8]>,
+        export: &str,
+        arg: i64,
+        options: RemoteSpawnOptions,
+        pending: PendingSpawn,
+    ) {
+        if source.len() as u64 > MAX_MODULE_BYTES {
+            return pending.answer(
+                &self.shared.port,
+                Err(RemoteSpawnError::TooLarge(source.len() as u64)),
+            );
+        }
+        if !self.is_up(node) {
+            return pending.answer(&self.shared.port, Err(RemoteSpawnError::NodeDown(node)));
+        }
+        let hash = module_hash(&source);
+        self.shared.offered.lock().entry(hash).or_insert(source);
+        let request = self.shared.next_request.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .pending_spawns
+            .lock()
+            .insert(request, (node, pending));
+        self.queue(
+            node,
+            Signal::Spawn {
+                request,
+                hash,
+                export: export.to_owned(),
+                arg,
+                fuel_limit: options.fuel_limit,
+                deadline_ms: options
+                    .deadline
+                    .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                max_memory: options.max_memory,
+            },
+        );
+    }
+
     /// What to do with a signal whose node went down before it was published: a link or
     /// a monitor gets its `noconnection` answer here, anything else is moot.
     pub fn undeliverable(&self, signal: Signal) {
@@ -524,6 +607,26 @@ impl Remote for Outbound {
                 reference: reference.to_bits(),
                 target: target.to_bits(),
             },
+        );
+    }
+
+    fn spawn(
+        &self,
+        node: NodeId,
+        source: Arc<[u8]>,
+        export: &str,
+        arg: i64,
+        reply_to: Pid,
+        tag: u64,
+    ) {
+        let pending = PendingSpawn::Process { pid: reply_to, tag };
+        self.request_spawn(
+            node,
+            source,
+            export,
+            arg,
+            RemoteSpawnOptions::default(),
+            pending,
         );
     }
 

@@ -24,6 +24,7 @@
 //!   pair, so it comes after the stopping node's last signals.
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use shoal_scheduler::{ExitReason, NodeId, Pid, Reference, SignalReason, Via};
 
 /// The protocol's version, in every hello: nodes of another version do not join.
@@ -290,6 +291,11 @@ fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, DecodeError> {
         len: bytes.len(),
         source,
     })
+}
+
+/// The SHA-256 of a module's bytes: its name between nodes.
+pub fn module_hash(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
 }
 
 /// A pid from the wire, or `None` for a value that is no pid's.

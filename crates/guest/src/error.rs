@@ -22,6 +22,13 @@ pub enum SpawnError {
     /// The runtime is shutting down.
     #[error("spawn refused: the runtime is shutting down")]
     ShuttingDown,
+    /// `spawn_on`: no such node is up.
+    #[error("spawn refused: no such node is up")]
+    NoNode,
+    /// `spawn_on`: the node refused (it does not accept spawns, or the module or its
+    /// export failed there).
+    #[error("spawn refused by the node")]
+    Refused,
 }
 
 impl SpawnError {
@@ -34,6 +41,8 @@ impl SpawnError {
             Ok(status::CAPACITY) => SpawnError::Capacity,
             Ok(status::BAD_EXPORT) => SpawnError::BadExport,
             Ok(status::SHUTTING_DOWN) => SpawnError::ShuttingDown,
+            Ok(status::NOPROC) if function == "spawn_on" => SpawnError::NoNode,
+            Ok(status::REFUSED) if function == "spawn_on" => SpawnError::Refused,
             _ => status::unexpected(function, result),
         })
     }

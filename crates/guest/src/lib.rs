@@ -82,7 +82,7 @@ pub use panic::init;
 pub use pid::{Pid, REFERENCE_BASE, Reference};
 pub use process::{
     demonitor, exit, exit_self, link, monitor, monitor_node, nodes, now, parent, self_pid, sleep,
-    spawn, spawn_link, spawn_monitor, trap_exit, unlink, yield_now,
+    spawn, spawn_link, spawn_monitor, spawn_on, trap_exit, unlink, yield_now,
 };
 pub use reason::{ExitKind, ExitReason, Signal, TrapCode, WIRE_HEADER, WireError};
 pub use request::{

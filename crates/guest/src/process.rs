@@ -39,6 +39,13 @@ pub fn spawn(export: &str, arg: i64) -> Result<Pid, SpawnError> {
     SpawnError::check("spawn", sys::spawn(export, arg))
 }
 
+/// Spawns `export` of this module on the node `node` of a cluster (which must accept
+/// spawns), waiting like a receive for its pid. The module travels only if that node
+/// has not compiled it before.
+pub fn spawn_on(node: u16, export: &str, arg: i64) -> Result<Pid, SpawnError> {
+    SpawnError::check("spawn_on", sys::spawn_on(node, export, arg))
+}
+
 /// [`spawn`], linked to the caller before the child runs.
 pub fn spawn_link(export: &str, arg: i64) -> Result<Pid, SpawnError> {
     SpawnError::check("spawn_link", sys::spawn_link(export, arg))

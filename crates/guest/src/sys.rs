@@ -81,6 +81,7 @@ imports! {
     fn parent() -> i64;
     fn spawn(name_ptr: i32, name_len: i32, arg: i64) -> i64;
     fn spawn_link(name_ptr: i32, name_len: i32, arg: i64) -> i64;
+    fn spawn_on(node: i32, name_ptr: i32, name_len: i32, arg: i64) -> i64;
     fn spawn_monitor(name_ptr: i32, name_len: i32, arg: i64, ref_ptr: i32) -> i64;
     fn send(pid: i64, tag: i64, ptr: i32, len: i32) -> i32;
     fn receive(timeout_ms: i64) -> i64;
@@ -133,6 +134,13 @@ pub(crate) fn spawn(export: &str, arg: i64) -> i64 {
     let name = export.as_bytes();
     // SAFETY: `name` is a live borrowed range the host only reads during the call.
     unsafe { ffi::spawn(ptr(name), len(name), arg) }
+}
+
+pub(crate) fn spawn_on(node: u16, export: &str, arg: i64) -> i64 {
+    let name = export.as_bytes();
+    // SAFETY: `name` is a live borrowed range the host only reads during the call,
+    // which may suspend this process until the other node answers.
+    unsafe { ffi::spawn_on(i32::from(node), ptr(name), len(name), arg) }
 }
 
 pub(crate) fn spawn_link(export: &str, arg: i64) -> i64 {

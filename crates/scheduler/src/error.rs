@@ -122,6 +122,16 @@ pub enum CompileError {
 /// A process could not be spawned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SpawnError {
+    /// A spawn on another node of a cluster did not happen: the node is down or not
+    /// known, or it refused (it does not accept spawns, or the module or its export
+    /// failed there).
+    #[error("spawn on node {node}: {reason}")]
+    Remote {
+        /// The node asked.
+        node: shoal_proc::NodeId,
+        /// Why, as that node or this one said it.
+        reason: String,
+    },
     /// The group named in the options was not made by this runtime
     /// ([`Runtime::new_group`](crate::Runtime::new_group)).
     #[error("no such group {0:?} in this runtime (make one with Runtime::new_group)")]

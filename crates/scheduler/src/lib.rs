@@ -69,7 +69,7 @@ mod native;
 mod runtime;
 mod wasm;
 
-pub use actor::{Remote, RemotePort};
+pub use actor::{REMOTE_SPAWN_TIMEOUT, Remote, RemotePort};
 pub use error::{
     CompileError, ConfigError, GuestLimit, NoProc, SendError, SpawnError, WeightError,
 };

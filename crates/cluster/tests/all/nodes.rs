@@ -402,6 +402,39 @@ async fn with_the_system_accounts_events_a_node_whose_connection_closes_is_down_
     assert_eq!(watcher.join().await.reason, ExitReason::Normal { code: 0 });
 }
 
+/// Nodes a, b (which accepts spawns) and c (which does not), all up.
+async fn spawning_nodes(
+    nats: &crate::Server,
+) -> (
+    shoal_cluster::Node,
+    shoal_cluster::Node,
+    shoal_cluster::Node,
+) {
+    let a = node(config(nats, "a")).await;
+    let mut accepting = config(nats, "b");
+    accepting.accept_spawn = true;
+    let b = node(accepting).await;
+    let c = node(config(nats, "c")).await;
+    a.wait_for_nodes(2, HANG).await.unwrap();
+    (a, b, c)
+}
+
+/// Sends `tag` to the `WAITER` process `pid` (wherever it runs) and checks, by a
+/// monitor, that it ended `normal(code)`.
+async fn waiter_ends(cx: &shoal_scheduler::NativeContext, pid: Pid, tag: u64, code: i32) {
+    let r = cx.monitor(pid);
+    cx.send(pid, tag, vec![]).unwrap();
+    let down = cx.receive(Some(r.to_bits()), Some(HANG)).await.unwrap();
+    let reason = ExitReason::Normal { code };
+    assert_eq!(
+        down.kind,
+        MessageKind::Down {
+            reference: r,
+            reason
+        }
+    );
+}
+
 /// Waits for one message, then exits with its tag plus the spawn argument.
 const WAITER: &str = r#"(module
   (import "shoal" "receive" (func $receive (param i64) (result i64)))
@@ -415,12 +448,7 @@ const WAITER: &str = r#"(module
 async fn a_module_spawned_on_another_node_runs_there_and_bad_spawns_are_refused_by_kind() {
     use shoal_cluster::{RemoteSpawnError, RemoteSpawnOptions, SpawnRefusal};
     let nats = server(&[]);
-    let a = node(config(&nats, "a")).await;
-    let mut accepting = config(&nats, "b");
-    accepting.accept_spawn = true;
-    let b = node(accepting).await;
-    let c = node(config(&nats, "c")).await;
-    a.wait_for_nodes(2, HANG).await.unwrap();
+    let (a, b, c) = spawning_nodes(&nats).await;
     let options = RemoteSpawnOptions::default();
 
     // The module, and one made larger than two chunks by a comment; each twice: the
@@ -440,18 +468,7 @@ async fn a_module_spawned_on_another_node_runs_there_and_bad_spawns_are_refused_
         let watcher = a
             .runtime()
             .spawn_native(SpawnOptions::new(), move |cx| async move {
-                let r = cx.monitor(pid);
-                cx.send(pid, 40, vec![]).unwrap();
-                let down = cx.receive(Some(r.to_bits()), Some(HANG)).await.unwrap();
-                assert_eq!(
-                    down.kind,
-                    MessageKind::Down {
-                        reference: r,
-                        reason: ExitReason::Normal {
-                            code: 40 + arg as i32
-                        }
-                    }
-                );
+                waiter_ends(&cx, pid, 40, 40 + arg as i32).await;
                 0
             })
             .unwrap();
@@ -514,4 +531,62 @@ async fn messages_a_full_mailbox_cannot_take_are_counted_where_they_are_dropped(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert_eq!(b.stats().refused_in, 3);
+}
+
+/// Spawns its own `child` export on the node given as the argument and exits with the
+/// node of the pid it got, or with the status `spawn_on` returned.
+const SPAWNER: &str = r#"(module
+  (import "shoal" "spawn_on" (func $spawn_on (param i32 i32 i32 i64) (result i64)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "child")
+  (func (export "child") (param i64) (result i32) (i32.const 0))
+  (func (export "main") (param $node i64) (result i32)
+    (local $pid i64)
+    (local.set $pid (call $spawn_on (i32.wrap_i64 (local.get $node)) (i32.const 0) (i32.const 5) (i64.const 0)))
+    (if (result i32) (i64.lt_s (local.get $pid) (i64.const 0))
+      (then (i32.wrap_i64 (local.get $pid)))
+      (else (i32.wrap_i64 (i64.shr_u (local.get $pid) (i64.const 48)))))))"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_and_a_native_process_spawn_on_another_node_and_hear_refusals() {
+    let nats = server(&[]);
+    let (a, b, c) = spawning_nodes(&nats).await;
+
+    // A guest: its own export, on b (the node's id comes back), on c (refused), and on
+    // a node that is not up.
+    let spawner = a.runtime().compile_wat(SPAWNER).unwrap();
+    let nowhere = (1..)
+        .filter_map(shoal_scheduler::NodeId::new)
+        .find(|n| ![a.id(), b.id(), c.id()].contains(n))
+        .unwrap();
+    for (node, code) in [
+        (b.id(), i32::from(b.id().get())),
+        (c.id(), shoal_scheduler::status::REFUSED),
+        (nowhere, shoal_scheduler::status::NOPROC),
+    ] {
+        let g = a
+            .runtime()
+            .spawn(&spawner, "main", i64::from(node.get()))
+            .unwrap();
+        assert_eq!(g.join().await.reason, ExitReason::Normal { code }, "{node}");
+    }
+
+    // A native process: a module of its runtime, on b, then talks to the child.
+    let waiter = a.runtime().compile_wat(WAITER).unwrap();
+    let (b_id, c_id) = (b.id(), c.id());
+    let native = a
+        .runtime()
+        .spawn_native(SpawnOptions::new(), move |cx| async move {
+            let pid = cx.spawn_on(b_id, &waiter, "main", 5).await.unwrap();
+            assert_eq!(pid.node(), b_id);
+            waiter_ends(&cx, pid, 40, 45).await;
+            let refused = cx.spawn_on(c_id, &waiter, "main", 0).await;
+            assert!(
+                matches!(refused, Err(shoal_scheduler::SpawnError::Remote { node, .. }) if node == c_id),
+                "{refused:?}"
+            );
+            0
+        })
+        .unwrap();
+    assert_eq!(native.join().await.reason, ExitReason::Normal { code: 0 });
 }

@@ -45,9 +45,10 @@ use shoal_proc::{
 };
 
 pub(crate) use links::{exit_signal, link, unlink};
-pub(crate) use monitors::{demonitor, monitor, monitor_node, nodes};
+pub(crate) use monitors::{demonitor, is_up, monitor, monitor_node, nodes};
 pub(crate) use names::{register, send_name, send_name_on, unregister, whereis};
-pub use remote::{Remote, RemotePort};
+pub(crate) use remote::spawn_on;
+pub use remote::{REMOTE_SPAWN_TIMEOUT, Remote, RemotePort};
 
 /// The actor layer's own state: names and references. One per runtime.
 #[derive(Default)]

@@ -70,6 +70,11 @@ pub(crate) fn monitor_node(
     reference
 }
 
+/// Whether `node` is another node of this cluster that is up.
+pub(crate) fn is_up(actors: &Actors, node: NodeId) -> bool {
+    remote_of(actors).is_some_and(|r| r.is_up(node))
+}
+
 /// The other nodes that are up, by id (none without a cluster).
 pub(crate) fn nodes(actors: &Actors) -> Vec<NodeId> {
     remote_of(actors).map_or_else(Vec::new, |r| r.nodes())

@@ -30,11 +30,13 @@
 //!   other.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use shoal_executor::{Executor, Process, SendError};
 use shoal_proc::{ExitReason, Message, NodeId, Pid, Reference, SignalOutcome, Via};
 
 use super::{Actors, carry_out};
+use crate::error::SpawnError;
 
 /// What a cluster's transport does for signals to pids of other nodes (module docs).
 /// Every method queues and returns at once.
@@ -60,6 +62,18 @@ pub trait Remote: Send + Sync + 'static {
     /// `from`, of this node, ended with `reason`; `watcher` monitored it under
     /// `reference`, this node's reference from [`RemotePort::monitor`].
     fn down(&self, reference: Reference, from: Pid, watcher: Pid, reason: &ExitReason);
+    /// Spawns `export` of the module compiled from `source` on `node` with `arg`, for
+    /// the process `reply_to`: the answer comes to it later as a data message tagged
+    /// `tag`, made by [`RemotePort::answer_spawn`].
+    fn spawn(
+        &self,
+        node: NodeId,
+        source: Arc<[u8]>,
+        export: &str,
+        arg: i64,
+        reply_to: Pid,
+        tag: u64,
+    );
     /// Whether `node` is up.
     fn is_up(&self, node: NodeId) -> bool;
     /// The other nodes that are up, by id.
@@ -169,6 +183,12 @@ impl RemotePort {
         }
     }
 
+    /// Answers a remote spawn asked by `to` (of this node) under `tag`: the new pid, or
+    /// why there is none.
+    pub fn answer_spawn(&self, to: Pid, tag: u64, result: Result<Pid, String>) {
+        let _ = self.deliver(to, Message::data(None, tag, encode_spawn_answer(&result)));
+    }
+
     /// `node` went down or out of reach: every link of a process of this node to one of
     /// its processes fires with `noconnection`, every monitor of one (or of the node
     /// itself) delivers `DOWN(noconnection)`, and monitors its processes held here are
@@ -194,5 +214,79 @@ impl RemotePort {
             }
         }
         fired
+    }
+}
+
+/// How long a process waits for a remote spawn's answer: a first spawn of a large
+/// module compiles it on that node.
+pub const REMOTE_SPAWN_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Spawns `export` of `source` on `node` for `me`, and waits like a receive (the worker
+/// runs other processes meanwhile) for the answer, at most [`REMOTE_SPAWN_TIMEOUT`]. The
+/// pid, or why there is none; and whether the wait suspended `me`.
+pub(crate) async fn spawn_on(
+    executor: &Executor,
+    actors: &Actors,
+    me: &Process,
+    node: NodeId,
+    source: Arc<[u8]>,
+    export: &str,
+    arg: i64,
+) -> (Result<Pid, SpawnError>, bool) {
+    let refused = |reason: String| SpawnError::Remote { node, reason };
+    let Some(remote) = remote_of(actors).filter(|_| node != executor.node()) else {
+        return (Err(refused("not a node of this cluster".into())), false);
+    };
+    let alias = actors.make_ref();
+    me.core.mailbox.open_alias(alias);
+    remote.spawn(node, source, export, arg, me.pid(), alias.to_bits());
+    let timeout = shoal_executor::duration_ns(REMOTE_SPAWN_TIMEOUT);
+    let (answer, waited) =
+        shoal_executor::receive(me, executor, Some(alias.to_bits()), Some(timeout)).await;
+    me.core.mailbox.close_alias(alias);
+    let result = match answer {
+        Some(message) => decode_spawn_answer(&message.data).map_err(refused),
+        None => Err(refused(format!("no answer in {REMOTE_SPAWN_TIMEOUT:?}"))),
+    };
+    (result, waited)
+}
+
+/// A remote spawn's answer as message bytes: `0` and the pid (8 bytes, little-endian),
+/// or `1` and the reason in UTF-8.
+fn encode_spawn_answer(result: &Result<Pid, String>) -> Vec<u8> {
+    match result {
+        Ok(pid) => std::iter::once(0)
+            .chain(pid.to_bits().to_le_bytes())
+            .collect(),
+        Err(reason) => std::iter::once(1).chain(reason.bytes()).collect(),
+    }
+}
+
+/// The inverse of [`encode_spawn_answer`]; bytes that are no answer are an error.
+pub(crate) fn decode_spawn_answer(bytes: &[u8]) -> Result<Pid, String> {
+    match bytes.split_first() {
+        Some((0, pid)) => pid
+            .try_into()
+            .ok()
+            .map(u64::from_le_bytes)
+            .and_then(Pid::from_bits)
+            .ok_or_else(|| "a malformed answer".to_owned()),
+        Some((1, reason)) => Err(String::from_utf8_lossy(reason).into_owned()),
+        _ => Err("a malformed answer".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spawn_answer_round_trips_and_garbage_is_an_error() {
+        let pid = Pid::on(NodeId::new(3).unwrap(), 5, 6);
+        assert_eq!(decode_spawn_answer(&encode_spawn_answer(&Ok(pid))), Ok(pid));
+        let refused = Err("no".to_owned());
+        assert_eq!(decode_spawn_answer(&encode_spawn_answer(&refused)), refused);
+        assert!(decode_spawn_answer(&[0, 1]).is_err());
+        assert!(decode_spawn_answer(&[]).is_err());
     }
 }

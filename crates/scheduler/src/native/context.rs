@@ -216,6 +216,30 @@ impl NativeContext {
         actor::monitor(&self.executor, &self.actors, &self.process, pid)
     }
 
+    /// Spawns `export` of `module` on the node `node` of a cluster (which must accept
+    /// spawns) with `arg`, and waits like a receive for its pid. The module's bytes
+    /// travel only if that node has not compiled them before (docs/CLUSTER.md).
+    pub async fn spawn_on(
+        &self,
+        node: NodeId,
+        module: &Module,
+        export: &str,
+        arg: i64,
+    ) -> Result<Pid, SpawnError> {
+        let source = module.source().clone();
+        let (result, _) = actor::spawn_on(
+            &self.executor,
+            &self.actors,
+            &self.process,
+            node,
+            source,
+            export,
+            arg,
+        )
+        .await;
+        result
+    }
+
     /// Monitors the node `node` of a cluster: a `DOWN` with the returned reference, no
     /// sender and reason `noconnection` arrives when it goes down, at once if it is not
     /// up. [`demonitor`](Self::demonitor) removes it.

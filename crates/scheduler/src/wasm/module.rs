@@ -68,6 +68,9 @@ struct ModuleInner {
     uses_wasi: bool,
     /// What it needs before its first instruction.
     needs: Needs,
+    /// The bytes it was compiled from: what a remote spawn sends to a node that lacks
+    /// the module.
+    source: Arc<[u8]>,
 }
 
 /// What a module's instance needs before its first instruction: its memory's and its
@@ -101,7 +104,7 @@ impl Module {
             wasmtime::Module::new(&guests.engine, bytes).map_err(|e| CompileError::Invalid {
                 message: format!("{e:#}"),
             })?;
-        Self::link(guests, module)
+        Self::link(guests, module, bytes)
     }
 
     /// Compiles through the on-disk cache in `dir` (`cache`).
@@ -111,11 +114,15 @@ impl Module {
         dir: &std::path::Path,
     ) -> Result<(Module, super::CacheOutcome), CompileError> {
         let (module, outcome) = super::cache::load_or_compile(&guests.engine, dir, bytes)?;
-        Ok((Self::link(guests, module)?, outcome))
+        Ok((Self::link(guests, module, bytes)?, outcome))
     }
 
     /// A compiled wasmtime module, checked and linked against the host functions.
-    fn link(guests: &Arc<Guests>, module: wasmtime::Module) -> Result<Module, CompileError> {
+    fn link(
+        guests: &Arc<Guests>,
+        module: wasmtime::Module,
+        source: &[u8],
+    ) -> Result<Module, CompileError> {
         let linker = &guests.linker;
         let mut uses_wasi = false;
         for import in module.imports() {
@@ -176,8 +183,14 @@ impl Module {
                 exports,
                 uses_wasi,
                 needs,
+                source: Arc::from(source),
             }),
         })
+    }
+
+    /// The bytes (wasm or WAT) it was compiled from, as a remote spawn sends them.
+    pub fn source(&self) -> &Arc<[u8]> {
+        &self.inner.source
     }
 
     pub(crate) fn entry(&self, export: &str) -> Result<EntryPoint, SpawnError> {

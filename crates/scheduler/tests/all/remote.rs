@@ -97,6 +97,21 @@ impl Remote for Loopback {
         }
     }
 
+    fn spawn(
+        &self,
+        _node: NodeId,
+        _source: Arc<[u8]>,
+        _export: &str,
+        _arg: i64,
+        reply_to: Pid,
+        tag: u64,
+    ) {
+        // A loopback has no runtime to compile in: it refuses, as a node that does not
+        // accept spawns would.
+        let me = self.port(self.me).unwrap();
+        me.answer_spawn(reply_to, tag, Err("the loopback spawns nothing".into()));
+    }
+
     fn is_up(&self, node: NodeId) -> bool {
         node != self.me && self.wire.ports.lock().contains_key(&node)
     }

@@ -8,7 +8,7 @@
 //!
 //! | file | functions |
 //! |---|---|
-//! | `process` | `self`, `parent`, `spawn`, `spawn_link`, `spawn_monitor`, `exit`, `panic` |
+//! | `process` | `self`, `parent`, `spawn`, `spawn_on`, `spawn_link`, `spawn_monitor`, `exit`, `panic` |
 //! | `messages` | `send`, `receive`, `receive_tag`, `message_read`, `message_tag`, `message_sender`, `message_kind` |
 //! | `actors` | `link`, `unlink`, `trap_exit`, `exit_signal`, `monitor`, `monitor_node`, `nodes`, `demonitor`, `alias`, `unalias`, `register`, `unregister`, `whereis`, `send_name`, `send_name_on` |
 //! | `time` | `now`, `sleep`, `yield` |
@@ -66,6 +66,7 @@ pub(crate) const HOST_FUNCTIONS: &[&str] = &[
     "unlink",
     "trap_exit",
     "exit_signal",
+    "spawn_on",
     "spawn_link",
     "spawn_monitor",
     "monitor",

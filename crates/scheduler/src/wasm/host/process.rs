@@ -6,10 +6,10 @@ use wasmtime::{Caller, Linker};
 
 use super::memory::guest_range;
 use super::{HOST_MODULE, HostState};
-use crate::actor::SpawnRelation;
+use crate::actor::{self, SpawnRelation};
 use crate::error::SpawnError;
 use crate::wasm::SpawnOptions;
-use crate::wasm::preempt::sync_fuel;
+use crate::wasm::preempt::{begin_new_quantum, sync_fuel};
 use crate::wasm::spawn::{SpawnSite, spawn_guest};
 use crate::wasm::trap::{GuestExit, GuestPanic};
 
@@ -61,6 +61,15 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             spawn_related(&caller, "spawn", name_ptr, name_len, arg, |_| {
                 SpawnRelation::None
             })
+        },
+    )?;
+
+    linker.func_wrap_async(
+        HOST_MODULE,
+        "spawn_on",
+        |mut caller: Caller<'_, HostState>,
+         (node, name_ptr, name_len, arg): (i32, i32, i32, i64)| {
+            Box::new(async move { spawn_on(&mut caller, node, name_ptr, name_len, arg).await })
         },
     )?;
 
@@ -135,6 +144,46 @@ fn spawn_related(
     )
 }
 
+/// `spawn_on`: the caller's module's export `name` on the node `node`, waiting like a
+/// receive for the answer; the pid, `NOPROC` (no such node up), `REFUSED` or
+/// `BAD_EXPORT` (a name that is not UTF-8).
+async fn spawn_on(
+    caller: &mut Caller<'_, HostState>,
+    node: i32,
+    name_ptr: i32,
+    name_len: i32,
+    arg: i64,
+) -> wasmtime::Result<i64> {
+    sync_fuel(caller, false);
+    let (memory, range) = guest_range(caller, "spawn_on", name_ptr, name_len)?;
+    let Ok(name) = std::str::from_utf8(&memory.data(&*caller)[range]) else {
+        return Ok(i64::from(status::BAD_EXPORT));
+    };
+    let name = name.to_owned();
+    let Some(node) = u16::try_from(node).ok().and_then(shoal_proc::NodeId::new) else {
+        return Ok(i64::from(status::NOPROC));
+    };
+    let state = caller.data();
+    let (executor, actors, process) = (
+        state.executor.clone(),
+        state.actors.clone(),
+        state.process.clone(),
+    );
+    if !actor::is_up(&actors, node) {
+        return Ok(i64::from(status::NOPROC));
+    }
+    let source = state.module.source().clone();
+    let (result, waited) =
+        actor::spawn_on(&executor, &actors, &process, node, source, &name, arg).await;
+    if waited {
+        begin_new_quantum(caller);
+    }
+    Ok(match result {
+        Ok(pid) => pid.to_bits() as i64,
+        Err(e) => i64::from(spawn_status(&e)),
+    })
+}
+
 /// The guest status for a refused spawn (docs/ABI.md).
 fn spawn_status(error: &SpawnError) -> i32 {
     match error {
@@ -155,5 +204,6 @@ fn spawn_status(error: &SpawnError) -> i32 {
         | SpawnError::Wasi { .. }
         | SpawnError::ForeignModule
         | SpawnError::UnknownGroup(_) => status::BAD_EXPORT,
+        SpawnError::Remote { .. } => status::REFUSED,
     }
 }
