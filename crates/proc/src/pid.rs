@@ -65,15 +65,13 @@ impl fmt::Display for NodeId {
     }
 }
 
-/// A generational process identifier: node, slot index and slot generation.
-#[derive(Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+/// A generational process identifier: node, slot index and slot generation, kept as the
+/// guest ABI's 62-bit value itself, so a pid is one word wherever it is stored (messages,
+/// links, monitors). Pids order by that value: node, then generation, then index.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Pid {
-    /// The node whose table holds it.
-    node: NodeId,
-    /// Slot in the process table.
-    index: u32,
-    /// How many times the slot had been used before this process.
-    generation: u32,
+    /// `node << 48 | generation << 22 | index`.
+    bits: u64,
 }
 
 impl Pid {
@@ -87,37 +85,35 @@ impl Pid {
     pub const fn on(node: NodeId, index: u32, generation: u32) -> Pid {
         debug_assert!(index <= MAX_INDEX && generation <= MAX_PID_GENERATION);
         Pid {
-            node,
-            index,
-            generation,
+            bits: ((node.0 as u64) << (INDEX_BITS + GENERATION_BITS))
+                | (((generation & MAX_PID_GENERATION) as u64) << INDEX_BITS)
+                | (index & MAX_INDEX) as u64,
         }
     }
 
     /// The node whose table holds it.
     pub const fn node(self) -> NodeId {
-        self.node
+        NodeId((self.bits >> (INDEX_BITS + GENERATION_BITS)) as u16)
     }
 
     /// The same slot and generation on `node`.
     pub const fn with_node(self, node: NodeId) -> Pid {
-        Pid { node, ..self }
+        Pid::on(node, self.index(), self.generation())
     }
 
     /// The table slot.
     pub const fn index(self) -> u32 {
-        self.index
+        (self.bits & MAX_INDEX as u64) as u32
     }
 
     /// The slot's generation.
     pub const fn generation(self) -> u32 {
-        self.generation
+        ((self.bits >> INDEX_BITS) & MAX_PID_GENERATION as u64) as u32
     }
 
     /// `node << 48 | generation << 22 | index`: what guests see, as an `i64`.
     pub const fn to_bits(self) -> u64 {
-        ((self.node.0 as u64) << (INDEX_BITS + GENERATION_BITS))
-            | ((self.generation as u64) << INDEX_BITS)
-            | self.index as u64
+        self.bits
     }
 
     /// The inverse of [`to_bits`](Self::to_bits), or `None` for a value that is no pid's
@@ -126,18 +122,26 @@ impl Pid {
         if bits >> (INDEX_BITS + GENERATION_BITS + NODE_BITS) != 0 {
             return None;
         }
-        Some(Pid {
-            node: NodeId((bits >> (INDEX_BITS + GENERATION_BITS)) as u16),
-            index: (bits & MAX_INDEX as u64) as u32,
-            generation: ((bits >> INDEX_BITS) & MAX_PID_GENERATION as u64) as u32,
-        })
+        Some(Pid { bits })
+    }
+}
+
+impl fmt::Debug for Pid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 
 impl fmt::Display for Pid {
     /// Erlang's spelling: `<node.index.generation>`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "<{}.{}.{}>", self.node, self.index, self.generation)
+        write!(
+            f,
+            "<{}.{}.{}>",
+            self.node(),
+            self.index(),
+            self.generation()
+        )
     }
 }
 
@@ -170,6 +174,11 @@ mod tests {
         assert_eq!(Pid::from_bits(1 << 62), None);
         assert_eq!(Pid::from_bits(u64::MAX), None);
         assert_eq!(NodeId::new(NodeId::MAX + 1), None);
+    }
+
+    #[test]
+    fn a_pid_is_one_word() {
+        assert_eq!(std::mem::size_of::<Pid>(), 8);
     }
 
     #[test]
