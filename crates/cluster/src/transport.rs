@@ -185,6 +185,15 @@ impl Shared {
 
     fn carry_out(&self, node: NodeId, signal: Signal, out: &Outbound) {
         let port = &self.port;
+        // A pid a frame gives as its sender's must be of the sending node: one node
+        // cannot speak for a third one's processes. Such a frame is dropped.
+        let theirs = |bits: u64| wire::pid(bits).filter(|p| p.node() == node);
+        let sender = |bits: Option<u64>| match bits {
+            None => Some(None),
+            Some(bits) => theirs(bits).map(Some),
+        };
+        let spoofed =
+            || tracing::warn!(%node, "a frame speaking for another node's process: dropped");
         match signal {
             Signal::Send {
                 to,
@@ -192,8 +201,10 @@ impl Shared {
                 tag,
                 data,
             } => {
-                let Some(to) = wire::pid(to) else { return };
-                let message = Message::data(from.and_then(wire::pid), tag, data);
+                let (Some(to), Some(from)) = (wire::pid(to), sender(from)) else {
+                    return spoofed();
+                };
+                let message = Message::data(from, tag, data);
                 if let Err(e) = port.deliver(to, message) {
                     self.not_delivered(&e);
                 }
@@ -204,14 +215,17 @@ impl Shared {
                 tag,
                 data,
             } => {
-                let message = Message::data(from.and_then(wire::pid), tag, data);
+                let Some(from) = sender(from) else {
+                    return spoofed();
+                };
+                let message = Message::data(from, tag, data);
                 if let Err(e) = port.deliver_name(&name, message) {
                     self.not_delivered(&e);
                 }
             }
             Signal::Link { from, to } => {
-                let (Some(from), Some(to)) = (wire::pid(from), wire::pid(to)) else {
-                    return;
+                let (Some(from), Some(to)) = (theirs(from), wire::pid(to)) else {
+                    return spoofed();
                 };
                 if !port.link(to, from) {
                     out.queue(
@@ -221,9 +235,10 @@ impl Shared {
                 }
             }
             Signal::Unlink { from, to } => {
-                if let (Some(from), Some(to)) = (wire::pid(from), wire::pid(to)) {
-                    port.unlink(to, from);
-                }
+                let (Some(from), Some(to)) = (theirs(from), wire::pid(to)) else {
+                    return spoofed();
+                };
+                port.unlink(to, from);
             }
             Signal::Exit {
                 from,
@@ -232,10 +247,10 @@ impl Shared {
                 kill,
                 reason,
             } => {
-                if let Some(to) = wire::pid(to) {
-                    let via = wire::via(linked, kill, &reason);
-                    port.exit_signal(from.and_then(wire::pid), to, via);
-                }
+                let (Some(to), Some(from)) = (wire::pid(to), sender(from)) else {
+                    return spoofed();
+                };
+                port.exit_signal(from, to, wire::via(linked, kill, &reason));
             }
             Signal::Monitor {
                 watcher,
@@ -243,11 +258,11 @@ impl Shared {
                 target,
             } => {
                 let (Some(watcher_pid), Some(reference), Some(target_pid)) = (
-                    wire::pid(watcher),
+                    theirs(watcher),
                     wire::reference(reference),
                     wire::pid(target),
                 ) else {
-                    return;
+                    return spoofed();
                 };
                 match port.monitor(target_pid, watcher_pid) {
                     Some(local) => self.watched.lock().insert(local, node, reference),
@@ -280,13 +295,12 @@ impl Shared {
                 from,
                 reason,
             } => {
-                if let (Some(watcher), Some(reference), Some(from)) = (
-                    wire::pid(watcher),
-                    wire::reference(reference),
-                    wire::pid(from),
-                ) {
-                    port.down(watcher, reference, from, &wire::reason(&reason));
-                }
+                let (Some(watcher), Some(reference), Some(from)) =
+                    (wire::pid(watcher), wire::reference(reference), theirs(from))
+                else {
+                    return spoofed();
+                };
+                port.down(watcher, reference, from, &wire::reason(&reason));
             }
             Signal::Spawn { .. } | Signal::ModuleChunk { .. } => {
                 // Compiling and spawning are the spawn task's, off this task.

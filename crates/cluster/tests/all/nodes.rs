@@ -590,3 +590,60 @@ async fn a_guest_and_a_native_process_spawn_on_another_node_and_hear_refusals() 
         .unwrap();
     assert_eq!(native.join().await.reason, ExitReason::Normal { code: 0 });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_that_speaks_for_another_nodes_process_is_dropped() {
+    use shoal_cluster::wire::{Frame, Signal};
+    let nats = server(&[]);
+    let a = node(config(&nats, "a")).await;
+    let b = node(config(&nats, "b")).await;
+    a.wait_for_nodes(1, HANG).await.unwrap();
+    let listener = a
+        .runtime()
+        .spawn_native(SpawnOptions::new(), |cx| async move {
+            let m = cx.receive(None, Some(HANG)).await.unwrap();
+            // Only the honest frame's message arrives.
+            assert_eq!((m.tag, m.from), (2, None));
+            assert!(
+                cx.receive(None, Some(Duration::from_millis(200)))
+                    .await
+                    .is_none()
+            );
+            0
+        })
+        .unwrap();
+    let to = listener.pid().to_bits();
+    // A client posing as a node 7 that is no one: first it claims b's process as the
+    // sender, then it sends as its own host.
+    let b_pid = b
+        .runtime()
+        .spawn_native(SpawnOptions::new(), |cx| async move {
+            cx.sleep(HANG).await;
+            0
+        })
+        .unwrap()
+        .pid()
+        .to_bits();
+    let raw = async_nats::connect(nats.url.as_str()).await.unwrap();
+    let fake = (1..)
+        .find(|n| ![a.id().get(), b.id().get()].contains(n))
+        .unwrap();
+    for (seq, from, tag) in [(1, Some(b_pid), 1), (2, None, 2)] {
+        let frame = Frame {
+            from: fake,
+            creation: 99,
+            seq,
+            signal: Signal::Send {
+                to,
+                from,
+                tag,
+                data: vec![],
+            },
+        };
+        raw.publish(format!("shoal.test.node.{}", a.id()), frame.encode().into())
+            .await
+            .unwrap();
+    }
+    raw.flush().await.unwrap();
+    assert_eq!(listener.join().await.reason, ExitReason::Normal { code: 0 });
+}
