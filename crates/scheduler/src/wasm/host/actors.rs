@@ -235,20 +235,15 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
          ptr: i32,
          len: i32|
          -> wasmtime::Result<i32> {
-            sync_fuel(&caller, false);
-            let name = match read_name(&caller, "send_name", name_ptr, name_len)? {
-                Ok(name) => name,
-                Err(status) => return Ok(status),
-            };
-            let data = read_bytes(&caller, "send_name", ptr, len)?;
-            let state = caller.data();
-            let message = Message::data(Some(state.process.pid()), tag as u64, data);
-            Ok(send_status(actor::send_name(
-                &state.executor,
-                &state.actors,
-                &name,
-                message,
-            )))
+            let node = caller.data().executor.node();
+            send_name_on(
+                &caller,
+                "send_name",
+                node,
+                (name_ptr, name_len),
+                tag,
+                (ptr, len),
+            )
         },
     )?;
 
@@ -263,27 +258,48 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
          ptr: i32,
          len: i32|
          -> wasmtime::Result<i32> {
-            sync_fuel(&caller, false);
             let Some(node) = u16::try_from(node).ok().and_then(NodeId::new) else {
+                sync_fuel(&caller, false);
                 return Ok(status::NOPROC);
             };
-            let name = match read_name(&caller, "send_name_on", name_ptr, name_len)? {
-                Ok(name) => name,
-                Err(status) => return Ok(status),
-            };
-            let data = read_bytes(&caller, "send_name_on", ptr, len)?;
-            let state = caller.data();
-            let message = Message::data(Some(state.process.pid()), tag as u64, data);
-            Ok(send_status(actor::send_name_on(
-                &state.executor,
-                &state.actors,
+            send_name_on(
+                &caller,
+                "send_name_on",
                 node,
-                &name,
-                message,
-            )))
+                (name_ptr, name_len),
+                tag,
+                (ptr, len),
+            )
         },
     )?;
     Ok(())
+}
+
+/// `send_name` and `send_name_on`: the bytes at `data` with `tag` to the process
+/// registered as the name at `name` on `node` (the caller's own for `send_name`).
+fn send_name_on(
+    caller: &Caller<'_, HostState>,
+    function: &'static str,
+    node: NodeId,
+    (name_ptr, name_len): (i32, i32),
+    tag: i64,
+    (ptr, len): (i32, i32),
+) -> wasmtime::Result<i32> {
+    sync_fuel(caller, false);
+    let name = match read_name(caller, function, name_ptr, name_len)? {
+        Ok(name) => name,
+        Err(status) => return Ok(status),
+    };
+    let data = read_bytes(caller, function, ptr, len)?;
+    let state = caller.data();
+    let message = Message::data(Some(state.process.pid()), tag as u64, data);
+    Ok(send_status(actor::send_name_on(
+        &state.executor,
+        &state.actors,
+        node,
+        &name,
+        message,
+    )))
 }
 
 /// After a host call that may have killed the caller: unwind it now rather than at its
