@@ -379,7 +379,7 @@ impl Node {
     }
 
     /// Sends a message from the host to the process registered as `name` on `node`
-    /// (Erlang's `{name, node} ! message`).
+    /// (Erlang's `{name, node} ! message`): `Runtime::send_name_on` of its runtime.
     pub fn send_name(
         &self,
         node: NodeId,
@@ -387,11 +387,7 @@ impl Node {
         tag: u64,
         data: impl Into<Vec<u8>>,
     ) -> Result<(), SendError> {
-        if node == self.id() {
-            return self.runtime.send_name(name, tag, data);
-        }
-        self.outbound
-            .send_name(node, name, None::<Pid>, tag, data.into())
+        self.runtime.send_name_on(node, name, tag, data)
     }
 
     /// Spawns `export` of the module `bytes` on the node `node` (which must accept

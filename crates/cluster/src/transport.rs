@@ -470,27 +470,6 @@ impl Outbound {
         Ok(())
     }
 
-    /// A message by name to the process registered as `name` on `node`.
-    pub fn send_name(
-        &self,
-        node: NodeId,
-        name: &str,
-        from: Option<Pid>,
-        tag: u64,
-        data: Vec<u8>,
-    ) -> Result<(), SendError> {
-        let len = data.len();
-        let signal = Signal::SendName {
-            name: name.to_owned(),
-            from: from.map(Pid::to_bits),
-            tag,
-            data,
-        };
-        self.message(node, signal, len, || {
-            SendError::NoName(format!("{name} on node {node}"))
-        })
-    }
-
     /// Asks `node` to spawn `export` of `source`; the answer goes to `pending`, at once if
     /// the node is not up or the module is too large.
     pub fn request_spawn(
@@ -575,7 +554,16 @@ impl Remote for Outbound {
     }
 
     fn send_name(&self, node: NodeId, name: &str, message: Message) -> Result<(), SendError> {
-        Outbound::send_name(self, node, name, message.from, message.tag, message.data)
+        let len = message.data.len();
+        let signal = Signal::SendName {
+            name: name.to_owned(),
+            from: message.from.map(Pid::to_bits),
+            tag: message.tag,
+            data: message.data,
+        };
+        self.message(node, signal, len, || {
+            SendError::NoName(format!("{name} on node {node}"))
+        })
     }
 
     fn link(&self, from: Pid, to: Pid) {

@@ -272,6 +272,20 @@ impl Runtime {
         actor::send_name(self.executor(), &self.inner.actors, name, message)
     }
 
+    /// Sends a message from the host to the process registered as `name` on the node
+    /// `node` of a cluster (Erlang's `{name, node} ! message`); this runtime's own
+    /// registry for its own node.
+    pub fn send_name_on(
+        &self,
+        node: NodeId,
+        name: &str,
+        tag: u64,
+        data: impl Into<Vec<u8>>,
+    ) -> Result<(), SendError> {
+        let message = Message::data(None, tag, data);
+        actor::send_name_on(self.executor(), &self.inner.actors, node, name, message)
+    }
+
     /// Sends an exit signal from the host to `pid` (docs/ABI.md has the table of what the
     /// receiver does): [`SignalReason::Kill`] kills it whether or not it traps exits;
     /// another reason kills it unless it traps exits or the reason is normal.
