@@ -302,14 +302,15 @@ where
             let _ = tx.send(result);
             0
         })?;
-    node.send_name(
-        target,
-        SERVICE,
-        tag::WHO,
-        process.pid().to_bits().to_le_bytes(),
-    )?;
+    ask_who(node, target, process.pid())?;
     rx.recv_timeout(STUCK + STUCK)
         .context("a bench process never reported")?
+}
+
+/// Asks `target`'s service to say `WHO` to `asker`, a process of `node`: the answer's
+/// sender is the service's pid.
+fn ask_who(node: &Node, target: NodeId, asker: Pid) -> Result<(), SendError> {
+    node.send_name(target, SERVICE, tag::WHO, asker.to_bits().to_le_bytes())
 }
 
 /// Round trips from a process of `node` to `target`'s service.
@@ -385,12 +386,7 @@ fn detect(
             let _ = tx.send((Instant::now(), exit.map(|m| (m.from, m.kind))));
             0
         })?;
-    node.send_name(
-        target,
-        SERVICE,
-        tag::WHO,
-        process.pid().to_bits().to_le_bytes(),
-    )?;
+    ask_who(node, target, process.pid())?;
     linked_rx
         .recv_timeout(STUCK)
         .context("the link was never made")?;
