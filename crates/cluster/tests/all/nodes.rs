@@ -48,9 +48,7 @@ async fn nodes_find_each_other_and_a_message_and_its_reply_cross() {
 async fn ten_thousand_messages_cross_in_order_and_none_is_lost() {
     const N: u64 = 10_000;
     let nats = server(&[]);
-    let a = node(config(&nats, "a")).await;
-    let b = node(config(&nats, "b")).await;
-    a.wait_for_nodes(1, HANG).await.unwrap();
+    let (a, b) = two_nodes(&nats).await;
     let counter = b
         .runtime()
         .spawn_native(SpawnOptions::new(), |cx| async move {
@@ -81,6 +79,36 @@ async fn ten_thousand_messages_cross_in_order_and_none_is_lost() {
     assert_eq!(counter.join().await.reason, ExitReason::Normal { code: 0 });
 }
 
+/// Nodes a and b on `nats`, once a has heard of b.
+async fn two_nodes(nats: &crate::Server) -> (shoal_cluster::Node, shoal_cluster::Node) {
+    let a = node(config(nats, "a")).await;
+    let b = node(config(nats, "b")).await;
+    a.wait_for_nodes(1, HANG).await.unwrap();
+    (a, b)
+}
+
+/// A process on `node`, spawned with `options`, that sleeps through any test.
+fn sleeper(node: &shoal_cluster::Node, options: SpawnOptions) -> Pid {
+    node.runtime()
+        .spawn_native(options, |cx| async move {
+            cx.sleep(HANG).await;
+            0
+        })
+        .unwrap()
+        .pid()
+}
+
+/// The sender and kind of the `EXIT` a process trapping exits gets when its link to
+/// `from` fires with `noconnection`.
+fn noconnection_from(from: Pid) -> (Option<Pid>, MessageKind) {
+    (
+        Some(from),
+        MessageKind::Exit {
+            reason: ExitReason::NoConnection,
+        },
+    )
+}
+
 /// A process on `node` that waits for a message, then ends with `reason`.
 fn ends_on_message(node: &shoal_cluster::Node, reason: ExitReason) -> Pid {
     node.runtime()
@@ -98,9 +126,7 @@ fn ends_on_message(node: &shoal_cluster::Node, reason: ExitReason) -> Pid {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_link_and_a_monitor_across_nodes_carry_the_exit_reason() {
     let nats = server(&[]);
-    let a = node(config(&nats, "a")).await;
-    let b = node(config(&nats, "b")).await;
-    a.wait_for_nodes(1, HANG).await.unwrap();
+    let (a, b) = two_nodes(&nats).await;
     let custom = ExitReason::Custom {
         code: 3,
         data: b"bye".to_vec(),
@@ -144,9 +170,7 @@ async fn a_link_and_a_monitor_across_nodes_carry_the_exit_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_link_to_a_dead_pid_of_another_node_is_noproc() {
     let nats = server(&[]);
-    let a = node(config(&nats, "a")).await;
-    let b = node(config(&nats, "b")).await;
-    a.wait_for_nodes(1, HANG).await.unwrap();
+    let (a, b) = two_nodes(&nats).await;
     let gone = b
         .runtime()
         .spawn_native(SpawnOptions::new(), |_| async { 0 })
@@ -173,16 +197,10 @@ async fn a_node_that_stops_fires_its_links_and_one_that_falls_silent_gives_nocon
     a.wait_for_nodes(2, HANG).await.unwrap();
     b.wait_for_nodes(2, HANG).await.unwrap();
     c.wait_for_nodes(2, HANG).await.unwrap();
-    let sleeper = |n: &shoal_cluster::Node| {
-        n.runtime()
-            .spawn_native(SpawnOptions::new(), |cx| async move {
-                cx.sleep(HANG).await;
-                0
-            })
-            .unwrap()
-            .pid()
-    };
-    let (on_b, on_c) = (sleeper(&b), sleeper(&c));
+    let (on_b, on_c) = (
+        sleeper(&b, SpawnOptions::new()),
+        sleeper(&c, SpawnOptions::new()),
+    );
     let watcher = a
         .runtime()
         .spawn_native(SpawnOptions::new(), move |cx| async move {
@@ -230,17 +248,8 @@ async fn a_node_that_stops_fires_its_links_and_one_that_falls_silent_gives_nocon
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_send_to_a_node_that_is_down_is_refused_and_its_id_is_never_reused() {
     let nats = server(&[]);
-    let a = node(config(&nats, "a")).await;
-    let b = node(config(&nats, "b")).await;
-    a.wait_for_nodes(1, HANG).await.unwrap();
-    let far = b
-        .runtime()
-        .spawn_native(SpawnOptions::new(), |cx| async move {
-            cx.sleep(HANG).await;
-            0
-        })
-        .unwrap()
-        .pid();
+    let (a, b) = two_nodes(&nats).await;
+    let far = sleeper(&b, SpawnOptions::new());
     let b_id = b.id();
     b.stop(Duration::from_millis(100)).await;
     let start = std::time::Instant::now();
@@ -282,9 +291,7 @@ async fn a_node_with_wrong_credentials_cannot_join() {
 async fn a_restarted_server_loses_nothing_silently_and_a_link_across_it_fires_noconnection() {
     const N: u64 = 2_000;
     let mut nats = server(&[]);
-    let a = node(config(&nats, "a")).await;
-    let b = node(config(&nats, "b")).await;
-    a.wait_for_nodes(1, HANG).await.unwrap();
+    let (a, b) = two_nodes(&nats).await;
     // A counter on b, linked to a sender on a.
     let counter = b
         .runtime()
@@ -324,15 +331,7 @@ async fn a_restarted_server_loses_nothing_silently_and_a_link_across_it_fires_no
             }
             // The server went away for longer than the liveness window: the link fired.
             let m = cx.receive(None, Some(HANG)).await.unwrap();
-            assert_eq!(
-                (m.from, m.kind),
-                (
-                    Some(to),
-                    MessageKind::Exit {
-                        reason: ExitReason::NoConnection
-                    }
-                )
-            );
+            assert_eq!((m.from, m.kind), noconnection_from(to));
             0
         })
         .unwrap();
@@ -369,29 +368,14 @@ async fn with_the_system_accounts_events_a_node_whose_connection_closes_is_down_
     let a = node(member("a")).await;
     let c = node(member("c")).await;
     a.wait_for_nodes(1, HANG).await.unwrap();
-    let far = c
-        .runtime()
-        .spawn_native(SpawnOptions::new(), |cx| async move {
-            cx.sleep(HANG).await;
-            0
-        })
-        .unwrap()
-        .pid();
+    let far = sleeper(&c, SpawnOptions::new());
     let watcher = a
         .runtime()
         .spawn_native(SpawnOptions::new(), move |cx| async move {
             cx.trap_exit(true);
             cx.link(far);
             let m = cx.receive(None, Some(HANG)).await.unwrap();
-            assert_eq!(
-                (m.from, m.kind),
-                (
-                    Some(far),
-                    MessageKind::Exit {
-                        reason: ExitReason::NoConnection
-                    }
-                )
-            );
+            assert_eq!((m.from, m.kind), noconnection_from(far));
             0
         })
         .unwrap();
@@ -510,18 +494,9 @@ async fn a_module_spawned_on_another_node_runs_there_and_bad_spawns_are_refused_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_a_full_mailbox_cannot_take_are_counted_where_they_are_dropped() {
     let nats = server(&[]);
-    let a = node(config(&nats, "a")).await;
-    let b = node(config(&nats, "b")).await;
-    a.wait_for_nodes(1, HANG).await.unwrap();
+    let (a, b) = two_nodes(&nats).await;
     // A receiver that holds at most 2 messages and never takes one.
-    let full = b
-        .runtime()
-        .spawn_native(SpawnOptions::new().mailbox_bound(2), |cx| async move {
-            cx.sleep(HANG).await;
-            0
-        })
-        .unwrap()
-        .pid();
+    let full = sleeper(&b, SpawnOptions::new().mailbox_bound(2));
     for tag in 0..5 {
         a.runtime().send(full, tag, vec![]).unwrap();
     }
@@ -595,9 +570,7 @@ async fn a_guest_and_a_native_process_spawn_on_another_node_and_hear_refusals() 
 async fn a_frame_that_speaks_for_another_nodes_process_is_dropped() {
     use shoal_cluster::wire::{Frame, Signal};
     let nats = server(&[]);
-    let a = node(config(&nats, "a")).await;
-    let b = node(config(&nats, "b")).await;
-    a.wait_for_nodes(1, HANG).await.unwrap();
+    let (a, b) = two_nodes(&nats).await;
     let listener = a
         .runtime()
         .spawn_native(SpawnOptions::new(), |cx| async move {
@@ -613,17 +586,9 @@ async fn a_frame_that_speaks_for_another_nodes_process_is_dropped() {
         })
         .unwrap();
     let to = listener.pid().to_bits();
-    // A client posing as a node 7 that is no one: first it claims b's process as the
+    // A client posing as a node that is no one: first it claims b's process as the
     // sender, then it sends as its own host.
-    let b_pid = b
-        .runtime()
-        .spawn_native(SpawnOptions::new(), |cx| async move {
-            cx.sleep(HANG).await;
-            0
-        })
-        .unwrap()
-        .pid()
-        .to_bits();
+    let b_pid = sleeper(&b, SpawnOptions::new()).to_bits();
     let raw = async_nats::connect(nats.url.as_str()).await.unwrap();
     let fake = (1..)
         .find(|n| ![a.id().get(), b.id().get()].contains(n))
