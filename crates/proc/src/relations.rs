@@ -269,21 +269,22 @@ impl ProcessCore {
         R: std::ops::Deref<Target = T>,
         T: AsRef<ProcessCore>,
     {
-        let target = {
+        let removed = {
             let mut me = self.relations.lock();
-            let Some(sets) = me.sets.as_mut() else {
-                return Demonitored::NotActive;
-            };
-            if sets.node_monitors.remove(&reference).is_some() {
-                drop(me);
-                if flush {
-                    self.mailbox.remove_down(reference);
+            match me.sets.as_mut() {
+                Some(sets) => {
+                    if sets.node_monitors.remove(&reference).is_some() {
+                        Demonitored::Node
+                    } else {
+                        sets.monitoring
+                            .remove(&reference)
+                            .map_or(Demonitored::NotActive, Demonitored::Process)
+                    }
                 }
-                return Demonitored::Node;
+                None => Demonitored::NotActive,
             }
-            sets.monitoring.remove(&reference)
         };
-        if let Some(target) = target
+        if let Demonitored::Process(target) = removed
             && let Some(process) = lookup(target)
         {
             (*process).as_ref().remove_watcher(reference);
@@ -291,10 +292,7 @@ impl ProcessCore {
         if flush {
             self.mailbox.remove_down(reference);
         }
-        match target {
-            Some(pid) => Demonitored::Process(pid),
-            None => Demonitored::NotActive,
-        }
+        removed
     }
 
     /// This half of a link with `other`, a process of another node whose node keeps the
@@ -654,6 +652,19 @@ mod tests {
             !w.demonitor(r, true, |_| None::<Arc<ProcessCore>>)
                 .was_active(),
             "it had fired"
+        );
+        assert!(w.mailbox.is_empty(), "flushed");
+    }
+
+    #[test]
+    fn demonitor_with_flush_removes_the_down_of_a_monitor_of_a_dead_pid() {
+        let w = core(1);
+        let r = References::default().next();
+        // Nothing is kept for a monitor of a dead pid: only its DOWN(noproc) is queued.
+        assert_eq!(w.monitor(r, Pid::new(9, 9), None), MonitorOutcome::NoProc);
+        assert!(
+            !w.demonitor(r, true, |_| None::<Arc<ProcessCore>>)
+                .was_active()
         );
         assert!(w.mailbox.is_empty(), "flushed");
     }
