@@ -246,7 +246,7 @@ async fn a_node_that_stops_fires_its_links_and_one_that_falls_silent_gives_nocon
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_send_to_a_node_that_is_down_is_refused_and_its_id_is_never_reused() {
+async fn a_send_or_exit_signal_to_a_node_that_is_down_is_refused_and_its_id_is_never_reused() {
     let nats = server(&[]);
     let (a, b) = two_nodes(&nats).await;
     let far = sleeper(&b, SpawnOptions::new());
@@ -260,6 +260,10 @@ async fn a_send_to_a_node_that_is_down_is_refused_and_its_id_is_never_reused() {
     assert_eq!(
         a.runtime().send(far, 0, vec![]),
         Err(SendError::NoProc(far))
+    );
+    assert_eq!(
+        a.runtime().exit(far, shoal_scheduler::SignalReason::Kill),
+        Err(shoal_scheduler::NoProc(far))
     );
     let again = node(config(&nats, "b")).await;
     assert_ne!(again.id(), b_id, "a restarted node draws another id");

@@ -60,6 +60,10 @@ pub(crate) fn exit_signal(
     if is_remote(executor, to)
         && let Some(remote) = remote_of(actors)
     {
+        // A pid of a node known to be down is dead, as for a send.
+        if !remote.is_up(to.node()) {
+            return Err(NoProc(to));
+        }
         remote.exit_signal(from, to, Via::Exit(reason));
         return Ok(());
     }
