@@ -384,15 +384,14 @@ impl Shared {
         };
         let total = bytes.len() as u64;
         for (i, chunk) in bytes.chunks(MODULE_CHUNK_BYTES).enumerate() {
-            out.queue(
-                node,
-                Signal::ModuleChunk {
-                    hash,
-                    offset: (i * MODULE_CHUNK_BYTES) as u64,
-                    total,
-                    bytes: chunk.to_vec(),
-                },
-            );
+            let signal = Signal::ModuleChunk {
+                hash,
+                offset: (i * MODULE_CHUNK_BYTES) as u64,
+                total,
+                bytes: chunk.to_vec(),
+            };
+            // A chunk holds its bytes of the backlog, as a message does.
+            out.push(node, signal, chunk.len() + SIGNAL_BYTES);
         }
     }
 }
