@@ -17,12 +17,14 @@
 //! | `transport` | the runtime's `Remote` (out) and the dispatch of frames (in) | `wire`, `peers`, the scheduler's seam |
 //! | `node` | [`Node`]: connecting, joining, the tasks, stopping | all of the above, async-nats, tokio |
 //! | `spawn` | remote spawn: modules by hash, sent in chunks, compiled once, cached | `transport`, `wire` |
+//! | `names` | cluster-wide names in a JetStream key-value bucket, released when their holder or its node dies | `transport`, async-nats' key-value store |
 //! | `service` | the node service every `shoal node` runs: who, echo, counted one-way messages | `node` |
 //!
 //! The scheduler knows nothing of this crate: it exposes a seam (`Remote` out,
 //! `RemotePort` in), and this crate is one transport behind it.
 
 mod config;
+mod names;
 mod node;
 mod peers;
 pub mod service;

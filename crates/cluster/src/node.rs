@@ -33,10 +33,13 @@ use std::time::{Duration, Instant};
 use async_nats::{Client, ConnectOptions, Event, Subject};
 use futures::StreamExt;
 use parking_lot::Mutex;
-use shoal_scheduler::{NodeId, Pid, Runtime, RuntimeBuilder, SendError};
+use shoal_scheduler::{
+    GlobalName, GlobalNameError, NodeId, Pid, Runtime, RuntimeBuilder, SendError,
+};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::names::Names;
 use crate::config::{ClusterError, Credentials, NodeConfig, RemoteSpawnError};
 use crate::peers::{Heard, Peers};
 use crate::spawn::{DEFAULT_SPAWN_TIMEOUT, RemoteSpawnOptions, SpawnTask};
@@ -81,6 +84,7 @@ pub struct Node {
     client: Client,
     shared: Arc<Shared>,
     outbound: Outbound,
+    names: Arc<Names>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -164,6 +168,7 @@ impl Node {
             .map_err(|e| ClusterError::nats("the inbox subscription", e))?;
         let max_payload = client.server_info().max_payload;
         let (spawn_jobs, spawn_rx) = mpsc::unbounded_channel();
+        let (names_jobs, names_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             me: id,
             creation,
@@ -179,7 +184,9 @@ impl Node {
             pending_spawns: Mutex::new(HashMap::new()),
             next_request: std::sync::atomic::AtomicU64::new(1),
             spawn_jobs,
+            names_jobs: names_jobs.clone(),
         });
+        let names = Names::open(&client, &config.cluster, shared.clone(), names_jobs).await;
         let (tx, rx) = mpsc::unbounded_channel();
         let outbound = Outbound {
             shared: shared.clone(),
@@ -196,6 +203,7 @@ impl Node {
             client,
             shared,
             outbound,
+            names: names.clone(),
             tasks: Vec::new(),
         };
         for control in heard {
@@ -209,6 +217,7 @@ impl Node {
             node.outbound.clone(),
         );
         let mut node = node.spawn_tasks(control, inbox, rx, events_rx, disconnects);
+        node.tasks.push(tokio::spawn(names.run(names_rx)));
         node.tasks.push(tokio::spawn(async move {
             let (mut spawner, mut jobs) = (spawner, spawn_rx);
             while let Some((from, signal)) = jobs.recv().await {
@@ -419,6 +428,39 @@ impl Node {
             Ok(Err(_)) => Err(RemoteSpawnError::NodeDown(node)),
             Err(_) => Err(RemoteSpawnError::Timeout(node, timeout)),
         }
+    }
+
+    /// Registers `pid`, a live process of this node, under the cluster-wide name `name`
+    /// (module docs of `names`): `Taken` if another live process of any node holds it.
+    /// Released when the process ends or this node goes down.
+    pub async fn register_global(&self, name: &str, pid: Pid) -> Result<(), GlobalNameError> {
+        check_name(name)?;
+        if pid.node() != self.id() || self.runtime.process_info(pid).is_none() {
+            return Err(GlobalNameError::NoProc(pid));
+        }
+        let request = GlobalName::Register {
+            name: name.to_owned(),
+            pid,
+        };
+        self.names.request(request).await.map(|_| ())
+    }
+
+    /// Releases the cluster-wide name `name`, whoever holds it; the live pid that held it.
+    pub async fn unregister_global(&self, name: &str) -> Result<Option<Pid>, GlobalNameError> {
+        check_name(name)?;
+        let request = GlobalName::Unregister {
+            name: name.to_owned(),
+        };
+        self.names.request(request).await
+    }
+
+    /// The live process, of any node, registered under the cluster-wide name `name`.
+    pub async fn whereis_global(&self, name: &str) -> Result<Option<Pid>, GlobalNameError> {
+        check_name(name)?;
+        let request = GlobalName::Whereis {
+            name: name.to_owned(),
+        };
+        self.names.request(request).await
     }
 
     /// Resolves once another node has said it declared this one down (a false alarm: a
@@ -703,6 +745,14 @@ impl Batch {
 struct Batches {
     open: Vec<Batch>,
     subjects: HashMap<NodeId, Subject>,
+}
+
+/// The check the actor layer makes of a name a process asks about, for the host's.
+fn check_name(name: &str) -> Result<(), GlobalNameError> {
+    if name.is_empty() || name.len() > shoal_scheduler::MAX_NAME_BYTES {
+        return Err(GlobalNameError::BadName(name.to_owned()));
+    }
+    Ok(())
 }
 
 /// The subject of the server's disconnect events, for every account (the system

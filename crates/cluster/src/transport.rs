@@ -28,7 +28,8 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 use shoal_scheduler::{
-    ExitReason, Message, NodeId, Pid, Reference, Remote, RemotePort, SendError, Via,
+    ExitReason, GlobalName, GlobalNameError, Message, NodeId, Pid, Reference, Remote, RemotePort,
+    SendError, Via,
 };
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -84,6 +85,22 @@ pub(crate) struct Shared {
     pub next_request: std::sync::atomic::AtomicU64,
     /// Spawn requests and module chunks from other nodes, for the spawn task.
     pub spawn_jobs: tokio::sync::mpsc::UnboundedSender<(NodeId, Signal)>,
+    /// Requests and releases of cluster-wide names, for the names task.
+    pub names_jobs: UnboundedSender<NamesJob>,
+}
+
+/// What the names task (`names`) is asked to do.
+pub(crate) enum NamesJob {
+    /// A process's request; the answer goes to it as a message tagged `tag`.
+    Request {
+        request: GlobalName,
+        reply_to: Pid,
+        tag: u64,
+    },
+    /// A process of this node that holds names ended.
+    Exited(Pid),
+    /// A node went down: its entries are released.
+    NodeDown(NodeId),
 }
 
 /// Where the answer to a spawn this node asked for goes.
@@ -354,6 +371,7 @@ impl Shared {
         for pending in lost {
             pending.answer(&self.port, Err(RemoteSpawnError::NodeDown(node)));
         }
+        let _ = self.names_jobs.send(NamesJob::NodeDown(node));
         let fired = self.port.node_down(node);
         tracing::info!(%node, name = peer.name, fired, "node down");
         out.cut_if_due(node);
@@ -629,6 +647,21 @@ impl Remote for Outbound {
             RemoteSpawnOptions::default(),
             pending,
         );
+    }
+
+    fn global_name(&self, request: GlobalName, reply_to: Pid, tag: u64) {
+        let job = NamesJob::Request {
+            request,
+            reply_to,
+            tag,
+        };
+        if let Err(unsent) = self.shared.names_jobs.send(job) {
+            // The node is stopping: the process is told rather than left waiting.
+            if let NamesJob::Request { reply_to, tag, .. } = unsent.0 {
+                let stopping = GlobalNameError::Unavailable("the node is stopping".into());
+                self.shared.port.answer_global(reply_to, tag, &Err(stopping));
+            }
+        }
     }
 
     fn is_up(&self, node: NodeId) -> bool {

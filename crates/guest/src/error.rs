@@ -124,6 +124,39 @@ impl RegisterError {
     }
 }
 
+/// A cluster-wide name request the cluster did not carry out.
+#[derive(Copy, Clone, PartialEq, Eq, Debug, thiserror::Error)]
+pub enum GlobalNameError {
+    /// Registering: the pid is not a live process of this node. Releasing: no live
+    /// process held the name. Looking up: no live process holds it.
+    #[error("no such process")]
+    NoProc,
+    /// Another live process, of any node, holds the name.
+    #[error("the cluster-wide name is taken")]
+    NameTaken,
+    /// The name is empty or longer than 255 bytes.
+    #[error("a name must be 1 to {MAX_NAME_BYTES} bytes of UTF-8")]
+    BadName,
+    /// Cluster-wide names cannot be reached: this runtime is no node of a cluster, its
+    /// server offers no JetStream, or the answer did not come in time.
+    #[error("cluster-wide names are unavailable")]
+    Unavailable,
+}
+
+impl GlobalNameError {
+    /// The result of a `*_global` call other than a pid.
+    pub(crate) fn check(function: &str, result: i64) -> Result<(), GlobalNameError> {
+        match i32::try_from(result) {
+            Ok(status::OK) => Ok(()),
+            Ok(status::NOPROC) => Err(GlobalNameError::NoProc),
+            Ok(status::NAME_TAKEN) => Err(GlobalNameError::NameTaken),
+            Ok(status::BAD_NAME) => Err(GlobalNameError::BadName),
+            Ok(status::REFUSED) => Err(GlobalNameError::Unavailable),
+            _ => status::unexpected(function, result),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +185,16 @@ mod tests {
         assert_eq!(SendError::check("send", -2), Err(SendError::MailboxFull));
         assert_eq!(SendError::check("send", -7), Err(SendError::TooLarge));
         assert_eq!(SendError::check("send_name", -12), Err(SendError::BadName));
+    }
+
+    #[test]
+    fn global_name_statuses_map_to_their_errors() {
+        let check = |s| GlobalNameError::check("register_global", s);
+        assert_eq!(check(0), Ok(()));
+        assert_eq!(check(-1), Err(GlobalNameError::NoProc));
+        assert_eq!(check(-9), Err(GlobalNameError::NameTaken));
+        assert_eq!(check(-12), Err(GlobalNameError::BadName));
+        assert_eq!(check(-14), Err(GlobalNameError::Unavailable));
     }
 
     #[test]

@@ -36,7 +36,7 @@
 //! | `process` | self, parent, spawn, links, monitors, exit signals, sleep, time |
 //! | `mailbox` | [`Mailbox`], [`Received`], raw and selective receive, [`send`] |
 //! | `request` | request/reply over aliases: [`request`], [`Request`], [`ReplyTo`] |
-//! | `names` | [`register`], [`whereis`], [`send_name`] |
+//! | `names` | [`register`], [`whereis`], [`send_name`]; cluster-wide: [`register_global`], [`whereis_global`] |
 //! | `reason` | [`Signal`]s a process may send; `shoal-abi`'s [`ExitReason`], re-exported |
 //! | `panic` | the panic hook: a panic becomes `trap(panic: <message>)` |
 //! | `error` | the typed errors of host calls |
@@ -72,12 +72,15 @@ pub mod status;
 #[allow(unsafe_code)]
 mod sys;
 
-pub use error::{NoProc, RegisterError, SendError, SpawnError};
+pub use error::{GlobalNameError, NoProc, RegisterError, SendError, SpawnError};
 pub use mailbox::{
     DEFAULT_TAG, DecodeCause, DecodeError, Mailbox, MessageKind, RawMessage, ReceiveError,
     Received, encode, receive_raw, receive_tag, send, send_bytes, send_tagged,
 };
-pub use names::{register, send_name, send_name_on, send_name_tagged, unregister, whereis};
+pub use names::{
+    register, register_global, send_name, send_name_on, send_name_tagged, unregister,
+    unregister_global, whereis, whereis_global,
+};
 pub use panic::init;
 pub use pid::{Pid, REFERENCE_BASE, Reference};
 pub use process::{

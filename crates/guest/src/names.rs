@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 
-use crate::error::{NoProc, RegisterError, SendError};
+use crate::error::{GlobalNameError, NoProc, RegisterError, SendError};
 use crate::mailbox::{self, DEFAULT_TAG};
 use crate::pid::Pid;
 use crate::{status, sys};
@@ -33,6 +33,31 @@ pub fn whereis(name: &str) -> Option<Pid> {
         raw if raw >= 0 => Pid::from_raw(raw),
         raw if raw == i64::from(status::NOPROC) || raw == i64::from(status::BAD_NAME) => None,
         other => status::unexpected("whereis", other),
+    }
+}
+
+/// Registers `name` for `pid`, a live process of this node, across the whole cluster
+/// (docs/CLUSTER.md, "Names"), waiting like a receive for the cluster's answer. The name
+/// is released when the process or its node dies.
+pub fn register_global(name: &str, pid: Pid) -> Result<(), GlobalNameError> {
+    let result = sys::register_global(name, pid.to_raw());
+    GlobalNameError::check("register_global", result.into())
+}
+
+/// Releases the cluster-wide `name`, whoever holds it; [`GlobalNameError::NoProc`] if
+/// no live process held it.
+pub fn unregister_global(name: &str) -> Result<(), GlobalNameError> {
+    let result = sys::unregister_global(name);
+    GlobalNameError::check("unregister_global", result.into())
+}
+
+/// The process, of any node, registered under the cluster-wide `name`; `Ok(None)` if
+/// none is.
+pub fn whereis_global(name: &str) -> Result<Option<Pid>, GlobalNameError> {
+    match sys::whereis_global(name) {
+        raw if raw >= 0 => Ok(Pid::from_raw(raw)),
+        raw if raw == i64::from(status::NOPROC) => Ok(None),
+        other => GlobalNameError::check("whereis_global", other).map(|()| None),
     }
 }
 

@@ -108,6 +108,9 @@ imports! {
     fn register(name_ptr: i32, name_len: i32, pid: i64) -> i32;
     fn unregister(name_ptr: i32, name_len: i32) -> i32;
     fn whereis(name_ptr: i32, name_len: i32) -> i64;
+    fn register_global(name_ptr: i32, name_len: i32, pid: i64) -> i32;
+    fn unregister_global(name_ptr: i32, name_len: i32) -> i32;
+    fn whereis_global(name_ptr: i32, name_len: i32) -> i64;
     fn send_name(name_ptr: i32, name_len: i32, tag: i64, ptr: i32, len: i32) -> i32;
     fn send_name_on(
         node: i32,
@@ -288,6 +291,24 @@ pub(crate) fn whereis(name: &str) -> i64 {
     let name = name.as_bytes();
     // SAFETY: `name` is a live borrowed range the host only reads during the call.
     unsafe { ffi::whereis(ptr(name), len(name)) }
+}
+
+pub(crate) fn register_global(name: &str, pid: i64) -> i32 {
+    let name = name.as_bytes();
+    // SAFETY: `name` is a live borrowed range the host only reads during the call.
+    unsafe { ffi::register_global(ptr(name), len(name), pid) }
+}
+
+pub(crate) fn unregister_global(name: &str) -> i32 {
+    let name = name.as_bytes();
+    // SAFETY: `name` is a live borrowed range the host only reads during the call.
+    unsafe { ffi::unregister_global(ptr(name), len(name)) }
+}
+
+pub(crate) fn whereis_global(name: &str) -> i64 {
+    let name = name.as_bytes();
+    // SAFETY: `name` is a live borrowed range the host only reads during the call.
+    unsafe { ffi::whereis_global(ptr(name), len(name)) }
 }
 
 pub(crate) fn send_name(name: &str, tag: u64, bytes: &[u8]) -> i32 {

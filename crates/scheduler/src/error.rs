@@ -7,9 +7,33 @@
 use std::path::PathBuf;
 
 use shoal_executor::{InvalidSetting, SpawnRefused};
-use shoal_proc::OverBudget;
+use shoal_proc::{OverBudget, Pid};
 
 pub use shoal_executor::{NoProc, SendError};
+
+/// A cluster-wide name could not be registered, released or looked up
+/// (`NativeContext::register_global` and the like; docs/CLUSTER.md, "Names").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GlobalNameError {
+    /// Another live process holds the name.
+    #[error("the cluster-wide name `{name}` is registered to {holder}")]
+    Taken {
+        /// The name.
+        name: String,
+        /// Its holder.
+        holder: Pid,
+    },
+    /// The process to register is not a live process of this node.
+    #[error("{0} is not a live process of this node")]
+    NoProc(Pid),
+    /// The name is empty or longer than [`MAX_NAME_BYTES`](crate::MAX_NAME_BYTES).
+    #[error("`{0}` is not a valid name (1 to {max} bytes)", max = shoal_proc::MAX_NAME_BYTES)]
+    BadName(String),
+    /// The names cannot be reached: no cluster, a server without JetStream, or no
+    /// answer in time.
+    #[error("cluster-wide names are unavailable: {0}")]
+    Unavailable(String),
+}
 
 /// A weight could not be set: a process's ([`Runtime::set_weight`](crate::Runtime::set_weight))
 /// or a group's ([`Runtime::new_group`](crate::Runtime::new_group),

@@ -69,9 +69,11 @@ mod native;
 mod runtime;
 mod wasm;
 
-pub use actor::{REMOTE_SPAWN_TIMEOUT, Remote, RemotePort};
+pub use actor::{
+    GLOBAL_NAME_TIMEOUT, GlobalAnswer, GlobalName, REMOTE_SPAWN_TIMEOUT, Remote, RemotePort,
+};
 pub use error::{
-    CompileError, ConfigError, GuestLimit, NoProc, SendError, SpawnError, WeightError,
+    CompileError, ConfigError, GlobalNameError, GuestLimit, NoProc, SendError, SpawnError, WeightError,
 };
 pub use native::supervisor::{
     ChildInfo, ChildSpec, DEFAULT_MAX_RESTARTS, DEFAULT_PERIOD, DEFAULT_SHUTDOWN_TIMEOUT,

@@ -1,6 +1,7 @@
 //! Nodes of one cluster on a real NATS server, in one test process: each test starts its
 //! own `nats-server` on a free loopback port and stops it at the end.
 
+mod names;
 mod nodes;
 
 use std::net::TcpListener;

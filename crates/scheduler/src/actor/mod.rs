@@ -24,6 +24,7 @@
 //! | `monitors` | monitors, demonitors and references |
 //! | `names` | register, unregister, whereis, send by name |
 //! | `remote` | the seam to a cluster's transport: [`Remote`] out, [`RemotePort`] in |
+//! | `global` | cluster-wide names: requests through the seam, and their answers |
 //!
 //! # When a process ends
 //! The executor's exit sequence calls the hook [`severed_hook`] installs after the table
@@ -33,6 +34,7 @@
 //! already delivered. A process killed by a signal ends on its own worker and signals
 //! onward from there, so a chain of any length comes down without recursion.
 
+mod global;
 mod links;
 mod monitors;
 mod names;
@@ -47,8 +49,10 @@ use shoal_proc::{
 pub(crate) use links::{exit_signal, link, unlink};
 pub(crate) use monitors::{demonitor, is_up, monitor, monitor_node, nodes};
 pub(crate) use names::{register, send_name, send_name_on, unregister, whereis};
+pub(crate) use global::global_name;
+pub use global::{GLOBAL_NAME_TIMEOUT, GlobalAnswer};
 pub(crate) use remote::spawn_on;
-pub use remote::{REMOTE_SPAWN_TIMEOUT, Remote, RemotePort};
+pub use remote::{GlobalName, REMOTE_SPAWN_TIMEOUT, Remote, RemotePort};
 
 /// The actor layer's own state: names and references. One per runtime.
 #[derive(Default)]

@@ -74,10 +74,47 @@ pub trait Remote: Send + Sync + 'static {
         reply_to: Pid,
         tag: u64,
     );
+    /// A request about a cluster-wide name for the process `reply_to`: the answer comes
+    /// to it later as a data message tagged `tag`, made by [`RemotePort::answer_global`].
+    fn global_name(&self, request: GlobalName, reply_to: Pid, tag: u64);
     /// Whether `node` is up.
     fn is_up(&self, node: NodeId) -> bool;
     /// The other nodes that are up, by id.
     fn nodes(&self) -> Vec<NodeId>;
+}
+
+/// A request about a cluster-wide name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GlobalName {
+    /// Registers `name` to `pid`, a live process of the asking node, unless another
+    /// live process holds it.
+    Register {
+        /// The name.
+        name: String,
+        /// Its new holder.
+        pid: Pid,
+    },
+    /// Releases `name`, whoever holds it (Erlang's `global:unregister_name`).
+    Unregister {
+        /// The name.
+        name: String,
+    },
+    /// Looks `name` up.
+    Whereis {
+        /// The name.
+        name: String,
+    },
+}
+
+impl GlobalName {
+    /// The name the request is about.
+    pub fn name(&self) -> &str {
+        match self {
+            GlobalName::Register { name, .. }
+            | GlobalName::Unregister { name }
+            | GlobalName::Whereis { name } => name,
+        }
+    }
 }
 
 /// The attached transport, if any.
@@ -183,6 +220,20 @@ impl RemotePort {
         }
     }
 
+    /// Whether `pid` is a live process of this node.
+    pub fn is_alive(&self, pid: Pid) -> bool {
+        self.local(pid).is_some()
+    }
+
+    /// Waits for the exit of `pid`, a live process of this node; `None` if it is not one.
+    pub fn exit_of(
+        &self,
+        pid: Pid,
+    ) -> Option<impl Future<Output = shoal_proc::Exit> + Send + 'static> {
+        let process = self.local(pid)?;
+        Some(async move { process.core.exit.wait().await })
+    }
+
     /// Answers a remote spawn asked by `to` (of this node) under `tag`: the new pid, or
     /// why there is none.
     pub fn answer_spawn(&self, to: Pid, tag: u64, result: Result<Pid, String>) {
@@ -237,18 +288,39 @@ pub(crate) async fn spawn_on(
     let Some(remote) = remote_of(actors).filter(|_| node != executor.node()) else {
         return (Err(refused("not a node of this cluster".into())), false);
     };
-    let alias = actors.make_ref();
-    me.core.mailbox.open_alias(alias);
-    remote.spawn(node, source, export, arg, me.pid(), alias.to_bits());
-    let timeout = shoal_executor::duration_ns(REMOTE_SPAWN_TIMEOUT);
-    let (answer, waited) =
-        shoal_executor::receive(me, executor, Some(alias.to_bits()), Some(timeout)).await;
-    me.core.mailbox.close_alias(alias);
+    let (answer, waited) = ask_remote(executor, actors, me, REMOTE_SPAWN_TIMEOUT, |_, tag| {
+        remote.spawn(node, source, export, arg, me.pid(), tag);
+    })
+    .await;
     let result = match answer {
         Some(message) => decode_spawn_answer(&message.data).map_err(refused),
         None => Err(refused(format!("no answer in {REMOTE_SPAWN_TIMEOUT:?}"))),
     };
     (result, waited)
+}
+
+/// Asks the transport something for `me` (`ask` gets the tag its answer must carry) and
+/// waits like a receive for that answer, at most `timeout`, on an alias opened for it
+/// and closed after, so that a late answer is dropped rather than left in the mailbox.
+/// The answer, if it came; and whether the wait suspended `me`. Without a transport,
+/// `ask` is not called and no answer comes.
+pub(super) async fn ask_remote(
+    executor: &Executor,
+    actors: &Actors,
+    me: &Process,
+    timeout: Duration,
+    ask: impl FnOnce(&dyn Remote, u64),
+) -> (Option<Message>, bool) {
+    let Some(remote) = remote_of(actors) else {
+        return (None, false);
+    };
+    let alias = actors.make_ref();
+    me.core.mailbox.open_alias(alias);
+    ask(remote.as_ref(), alias.to_bits());
+    let timeout = shoal_executor::duration_ns(timeout);
+    let answer = shoal_executor::receive(me, executor, Some(alias.to_bits()), Some(timeout)).await;
+    me.core.mailbox.close_alias(alias);
+    answer
 }
 
 /// A remote spawn's answer as message bytes: `0` and the pid (8 bytes, little-endian),

@@ -7,8 +7,8 @@ use std::time::Duration;
 use shoal_executor::{Executor, NoProc, Process, ProcessHandle, SendError};
 use shoal_proc::{Message, NodeId, Pid, Reference, RegisterError, SignalReason};
 
-use crate::actor::{self, Actors, SpawnRelation};
-use crate::error::SpawnError;
+use crate::actor::{self, Actors, GlobalAnswer, GlobalName, SpawnRelation};
+use crate::error::{GlobalNameError, SpawnError};
 use crate::wasm::{Module, SpawnOptions, SpawnSite, spawn_guest};
 
 /// What a native process uses to take part: its pid, its mailbox, the clock, spawn and
@@ -292,6 +292,39 @@ impl NativeContext {
     /// The live process registered as `name`.
     pub fn whereis(&self, name: &str) -> Option<Pid> {
         actor::whereis(&self.actors, name)
+    }
+
+    /// Registers `pid`, a live process of this node, under the cluster-wide name `name`
+    /// (docs/CLUSTER.md, "Names"), waiting like a receive for the cluster's answer. The
+    /// name is released when the process or its node dies.
+    pub async fn register_global(&self, name: &str, pid: Pid) -> Result<(), GlobalNameError> {
+        let request = GlobalName::Register {
+            name: name.to_owned(),
+            pid,
+        };
+        self.global_name(request).await.map(|_| ())
+    }
+
+    /// Releases the cluster-wide name `name`, whoever holds it; the pid that held it.
+    pub async fn unregister_global(&self, name: &str) -> Result<Option<Pid>, GlobalNameError> {
+        let request = GlobalName::Unregister {
+            name: name.to_owned(),
+        };
+        self.global_name(request).await
+    }
+
+    /// The live process, of any node, registered under the cluster-wide name `name`.
+    pub async fn whereis_global(&self, name: &str) -> Result<Option<Pid>, GlobalNameError> {
+        let request = GlobalName::Whereis {
+            name: name.to_owned(),
+        };
+        self.global_name(request).await
+    }
+
+    async fn global_name(&self, request: GlobalName) -> GlobalAnswer {
+        let (answer, _) =
+            actor::global_name(&self.executor, &self.actors, &self.process, request).await;
+        answer
     }
 
     /// A fresh reference, open as an alias of this process's mailbox: data messages

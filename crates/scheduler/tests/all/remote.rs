@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use shoal_scheduler::{
-    ExitReason, Message, MessageKind, NodeId, Pid, Reference, Remote, RemotePort, Runtime,
-    SendError, SignalReason, SpawnOptions, Via,
+    ExitReason, GlobalName, GlobalNameError, Message, MessageKind, NodeId, Pid, Reference,
+    Remote, RemotePort, Runtime, SendError, SignalReason, SpawnOptions, Via,
 };
 
 use crate::{epoch, exit_of};
@@ -24,6 +24,17 @@ struct Wire {
     watched_refs: Mutex<HashMap<Reference, Reference>>,
     /// (watcher's reference) → (watched node's reference).
     watcher_refs: Mutex<HashMap<Reference, Reference>>,
+    /// Cluster-wide names: a holder whose node has no port or who is dead holds nothing.
+    globals: Mutex<HashMap<String, Pid>>,
+}
+
+impl Wire {
+    fn alive(&self, pid: Pid) -> bool {
+        self.ports
+            .lock()
+            .get(&pid.node())
+            .is_some_and(|p| p.is_alive(pid))
+    }
 }
 
 /// One node's side of the wire.
@@ -110,6 +121,29 @@ impl Remote for Loopback {
         // accept spawns would.
         let me = self.port(self.me).unwrap();
         me.answer_spawn(reply_to, tag, Err("the loopback spawns nothing".into()));
+    }
+
+    fn global_name(&self, request: GlobalName, reply_to: Pid, tag: u64) {
+        let mut globals = self.wire.globals.lock();
+        let holder = globals
+            .get(request.name())
+            .copied()
+            .filter(|p| self.wire.alive(*p));
+        let answer = match request {
+            GlobalName::Register { name, pid } => match holder {
+                Some(holder) if holder != pid => Err(GlobalNameError::Taken { name, holder }),
+                _ => {
+                    globals.insert(name, pid);
+                    Ok(None)
+                }
+            },
+            GlobalName::Unregister { name } => Ok(globals.remove(&name).and(holder)),
+            GlobalName::Whereis { .. } => Ok(holder),
+        };
+        drop(globals);
+        self.port(self.me)
+            .unwrap()
+            .answer_global(reply_to, tag, &answer);
     }
 
     fn is_up(&self, node: NodeId) -> bool {
@@ -453,4 +487,130 @@ fn a_message_by_name_reaches_the_process_registered_on_the_named_node() {
         .unwrap();
     assert_eq!(exit_of(&client).reason, ExitReason::Normal { code: 0 });
     assert_eq!(exit_of(&server).reason, ExitReason::Normal { code: 0 });
+}
+
+/// Registers itself under the cluster-wide name "room" (its argument: 0 to register,
+/// 1 to look the name up and send to its holder, 2 to find it taken and released),
+/// returning 0, or the step that went wrong.
+const GLOBAL_NAMES: &str = r#"(module
+  (import "shoal" "register_global" (func $register (param i32 i32 i64) (result i32)))
+  (import "shoal" "unregister_global" (func $unregister (param i32 i32) (result i32)))
+  (import "shoal" "whereis_global" (func $whereis (param i32 i32) (result i64)))
+  (import "shoal" "self" (func $self (result i64)))
+  (import "shoal" "send" (func $send (param i64 i64 i32 i32) (result i32)))
+  (import "shoal" "receive_tag" (func $receive_tag (param i64 i64) (result i64)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "room")
+  (func (export "main") (param $step i64) (result i32)
+    (local $holder i64)
+    (if (i64.eq (local.get $step) (i64.const 0)) (then
+      (if (i32.ne (call $register (i32.const 0) (i32.const 4) (call $self)) (i32.const 0))
+        (then (return (i32.const 1))))
+      ;; Registering again as the holder is no conflict.
+      (if (i32.ne (call $register (i32.const 0) (i32.const 4) (call $self)) (i32.const 0))
+        (then (return (i32.const 2))))
+      (drop (call $receive_tag (i64.const 5) (i64.const -1)))
+      (return (i32.const 0))))
+    (local.set $holder (call $whereis (i32.const 0) (i32.const 4)))
+    (if (i64.lt_s (local.get $holder) (i64.const 0)) (then (return (i32.const 3))))
+    (if (i64.eq (local.get $step) (i64.const 1)) (then
+      (if (i32.ne (call $send (local.get $holder) (i64.const 5) (i32.const 0) (i32.const 0)) (i32.const 0))
+        (then (return (i32.const 4))))
+      (return (i32.const 0))))
+    ;; Taken (-9), an empty name (-12), released (0), then no holder (-1, twice).
+    (if (i32.ne (call $register (i32.const 0) (i32.const 4) (call $self)) (i32.const -9))
+      (then (return (i32.const 5))))
+    (if (i32.ne (call $register (i32.const 0) (i32.const 0) (call $self)) (i32.const -12))
+      (then (return (i32.const 6))))
+    (if (i32.ne (call $unregister (i32.const 0) (i32.const 4)) (i32.const 0))
+      (then (return (i32.const 7))))
+    (if (i64.ne (call $whereis (i32.const 0) (i32.const 4)) (i64.const -1))
+      (then (return (i32.const 8))))
+    (if (i32.ne (call $unregister (i32.const 0) (i32.const 4)) (i32.const -1))
+      (then (return (i32.const 9))))
+    (i32.const 0)))"#;
+
+#[test]
+fn guests_of_two_nodes_share_a_cluster_wide_name_through_the_transport() {
+    let (a, b, _wire) = two_nodes();
+    let (on_a, on_b) = (
+        a.compile_wat(GLOBAL_NAMES).unwrap(),
+        b.compile_wat(GLOBAL_NAMES).unwrap(),
+    );
+    let holder = a.spawn(&on_a, "main", 0).unwrap();
+    crate::wait_for_state(
+        &a,
+        holder.pid(),
+        shoal_scheduler::State::Waiting(shoal_scheduler::WaitReason::Receive),
+    );
+    let taker = b.spawn(&on_b, "main", 2).unwrap();
+    assert_eq!(exit_of(&taker).reason, ExitReason::Normal { code: 0 });
+    // Released by the taker: the holder registers again, then a sender of node 2 finds it.
+    let again = a.spawn(&on_a, "main", 0).unwrap();
+    crate::wait_for_state(
+        &a,
+        again.pid(),
+        shoal_scheduler::State::Waiting(shoal_scheduler::WaitReason::Receive),
+    );
+    let sender = b.spawn(&on_b, "main", 1).unwrap();
+    assert_eq!(exit_of(&sender).reason, ExitReason::Normal { code: 0 });
+    assert_eq!(exit_of(&again).reason, ExitReason::Normal { code: 0 });
+    a.kill(holder.pid()).unwrap();
+}
+
+#[test]
+fn a_name_of_a_dead_holder_is_free_and_a_dead_or_remote_pid_cannot_be_registered() {
+    let (a, b, _wire) = two_nodes();
+    let far = ends_on_message(&b, SignalReason::Kill);
+    let p = a
+        .spawn_native(SpawnOptions::new(), move |cx| async move {
+            let me = cx.pid();
+            cx.register_global("db", me).await.unwrap();
+            assert_eq!(cx.whereis_global("db").await, Ok(Some(me)));
+            assert_eq!(
+                cx.register_global("db2", far).await,
+                Err(GlobalNameError::NoProc(far))
+            );
+            let long = "x".repeat(shoal_scheduler::MAX_NAME_BYTES + 1);
+            assert_eq!(
+                cx.whereis_global(&long).await,
+                Err(GlobalNameError::BadName(long.clone()))
+            );
+            let child = cx.spawn_native(SpawnOptions::new(), |_| async { 0 }).unwrap();
+            let dead = child.pid();
+            child.join().await;
+            assert_eq!(
+                cx.register_global("db2", dead).await,
+                Err(GlobalNameError::NoProc(dead))
+            );
+            0
+        })
+        .unwrap();
+    assert_eq!(exit_of(&p).reason, ExitReason::Normal { code: 0 });
+    // Its holder is gone: the name is free for a process of the other node.
+    let q = b
+        .spawn_native(SpawnOptions::new(), |cx| async move {
+            assert_eq!(cx.whereis_global("db").await, Ok(None));
+            cx.register_global("db", cx.pid()).await.unwrap();
+            0
+        })
+        .unwrap();
+    assert_eq!(exit_of(&q).reason, ExitReason::Normal { code: 0 });
+    b.kill(far).unwrap();
+}
+
+#[test]
+fn without_a_cluster_global_names_are_unavailable_to_guests_and_native_processes() {
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let m = rt.compile_wat(GLOBAL_NAMES).unwrap();
+    // Step 1 looks the name up first: refused (-14), so it ends with step 3.
+    let g = rt.spawn(&m, "main", 1).unwrap();
+    assert_eq!(exit_of(&g).reason, ExitReason::Normal { code: 3 });
+    let p = rt
+        .spawn_native(SpawnOptions::new(), |cx| async move {
+            let answer = cx.register_global("db", cx.pid()).await;
+            i32::from(matches!(answer, Err(GlobalNameError::Unavailable(_))))
+        })
+        .unwrap();
+    assert_eq!(exit_of(&p).reason, ExitReason::Normal { code: 1 });
 }

@@ -11,6 +11,7 @@
 //! | `process` | `self`, `parent`, `spawn`, `spawn_on`, `spawn_link`, `spawn_monitor`, `exit`, `panic` |
 //! | `messages` | `send`, `receive`, `receive_tag`, `message_read`, `message_tag`, `message_sender`, `message_kind` |
 //! | `actors` | `link`, `unlink`, `trap_exit`, `exit_signal`, `monitor`, `monitor_node`, `nodes`, `demonitor`, `alias`, `unalias`, `register`, `unregister`, `whereis`, `send_name`, `send_name_on` |
+//! | `global` | `register_global`, `unregister_global`, `whereis_global` |
 //! | `time` | `now`, `sleep`, `yield` |
 //! | `memory` | the check every `(ptr, len)` goes through, and names read from memory |
 //!
@@ -20,13 +21,15 @@
 //! the host never reads or writes outside the guest's memory.
 //!
 //! # Waits
-//! `receive`, `receive_tag`, `sleep` and `yield` are async host functions: while they
-//! wait, the guest's fiber is suspended and its worker runs other processes (the
-//! executor's waits move the process to `Waiting` exactly while it waits). When a wait
+//! `receive`, `receive_tag`, `sleep`, `yield`, `spawn_on` and the `*_global` functions
+//! are async host functions: while they wait, the guest's fiber is suspended and its
+//! worker runs other processes (the executor's waits move the process to `Waiting`
+//! exactly while it waits). When a wait
 //! ends, the process starts a fresh quantum and slice: it was not running while it
 //! waited, so it is owed a whole one (`preempt::begin_new_quantum`).
 
 mod actors;
+mod global;
 mod memory;
 mod messages;
 mod process;
@@ -80,6 +83,9 @@ pub(crate) const HOST_FUNCTIONS: &[&str] = &[
     "whereis",
     "send_name",
     "send_name_on",
+    "register_global",
+    "unregister_global",
+    "whereis_global",
     "panic",
 ];
 
@@ -129,6 +135,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     process::add(linker)?;
     messages::add(linker)?;
     actors::add(linker)?;
+    global::add(linker)?;
     time::add(linker)?;
     Ok(())
 }
