@@ -14,6 +14,7 @@ mod allocator;
 mod bench;
 mod declared;
 mod fuzz;
+mod metrics;
 mod node;
 mod preempt;
 mod report;

@@ -15,6 +15,8 @@ use clap::Args;
 use shoal::Runtime;
 use shoal_cluster::{Credentials, Node, NodeConfig};
 
+use crate::metrics;
+
 /// How long the node's processes get to finish when it is told to stop, before they are
 /// killed: short, because the other nodes' links to them should fire within 100 ms of
 /// the signal (docs/CLUSTER.md, "Liveness").
@@ -52,6 +54,12 @@ pub(crate) struct NodeArgs {
     /// How long another node may be silent before it is declared down, in milliseconds.
     #[arg(long, value_name = "MS")]
     pub down_after_ms: Option<u64>,
+
+    /// Serve the node's figures in Prometheus' text format at http://ADDR/metrics
+    /// (live processes, spawns, messages in and out, the run queue, and per peer its
+    /// state and round trip).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// Credentials and TLS for the NATS server.
@@ -144,6 +152,12 @@ pub(crate) fn run(args: &NodeArgs) -> anyhow::Result<()> {
     tokio.block_on(async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("cannot watch for SIGTERM")?;
+        let figures = metrics::Source::default();
+        if let Some(addr) = args.metrics {
+            let listener = metrics::bind(addr).await?;
+            tracing::info!("metrics on http://{}/metrics", listener.local_addr()?);
+            tokio::spawn(metrics::serve(listener, figures.clone()));
+        }
         loop {
             let mut builder = Runtime::builder();
             if let Some(workers) = args.workers {
@@ -151,6 +165,7 @@ pub(crate) fn run(args: &NodeArgs) -> anyhow::Result<()> {
             }
             let node = Node::start(config(args), builder).await?;
             shoal_cluster::service::spawn(&node)?;
+            *figures.lock() = Some(node.metrics());
             println!("node {} {} up", node.id(), node.name());
             let rejoin = tokio::select! {
                 _ = tokio::signal::ctrl_c() => false,
@@ -158,6 +173,7 @@ pub(crate) fn run(args: &NodeArgs) -> anyhow::Result<()> {
                 () = node.cut_off() => true,
             };
             let id = node.id();
+            figures.lock().take();
             node.stop(STOP_GRACE).await;
             if !rejoin {
                 return anyhow::Ok(());

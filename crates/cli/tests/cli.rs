@@ -715,8 +715,19 @@ fn bench_cluster_runs_nodes_as_processes_loses_nothing_and_sees_killed_and_hung_
     }
 }
 
+/// One `GET` of `path` from `port` on loopback: the status line and the body.
+fn http_get(port: u16, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_owned(), body.to_owned())
+}
+
 #[test]
-fn a_node_paused_past_the_liveness_window_is_cut_off_and_rejoins_under_a_new_id() {
+fn a_node_paused_past_the_liveness_window_is_cut_off_rejoins_under_a_new_id_and_the_metrics_show_both() {
     use std::io::{BufRead, BufReader};
     use std::net::TcpStream;
     use std::process::{Command, Stdio};
@@ -741,8 +752,14 @@ fn a_node_paused_past_the_liveness_window_is_cut_off_and_rejoins_under_a_new_id(
         std::thread::sleep(Duration::from_millis(10));
     }
     let url = format!("nats://127.0.0.1:{port}");
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics_addr = format!("127.0.0.1:{metrics_port}");
     // Each node's stdout lines ("node ID NAME up") arrive on a channel.
-    let node = |name: &str| {
+    let node = |name: &str, extra: &[&str]| {
         let mut child = Command::new(env!("CARGO_BIN_EXE_shoal"))
             .args([
                 "node",
@@ -761,6 +778,7 @@ fn a_node_paused_past_the_liveness_window_is_cut_off_and_rejoins_under_a_new_id(
                 "--down-after-ms",
                 "300",
             ])
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -776,10 +794,36 @@ fn a_node_paused_past_the_liveness_window_is_cut_off_and_rejoins_under_a_new_id(
         (child, rx)
     };
     let id = |line: String| line.split_whitespace().nth(1).unwrap().to_owned();
-    let (mut a, a_lines) = node("a");
-    let (mut b, b_lines) = node("b");
-    let _a_id = id(a_lines.recv_timeout(WAIT).unwrap());
+    let (mut a, a_lines) = node("a", &["--metrics", &metrics_addr]);
+    let (mut b, b_lines) = node("b", &[]);
+    let a_id = id(a_lines.recv_timeout(WAIT).unwrap());
     let first = id(b_lines.recv_timeout(WAIT).unwrap());
+    // a's figures name it, and show b up with a ping's round trip (pings go with every
+    // 50 ms heartbeat).
+    let scrape_until = |wanted: &[String]| {
+        let start = Instant::now();
+        loop {
+            let (status, body) = http_get(metrics_port, "/metrics");
+            // 503 while a node rejoins, between two ids.
+            if status == "HTTP/1.1 200 OK" && wanted.iter().all(|w| body.contains(w.as_str())) {
+                return body;
+            }
+            assert!(start.elapsed() < WAIT, "{wanted:?} not in:\n{body}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let body = scrape_until(&[
+        format!("shoal_peer_up{{peer=\"{first}\",name=\"b\"}} 1"),
+        format!("shoal_peer_round_trip_seconds{{peer=\"{first}\",name=\"b\"}} "),
+    ]);
+    assert!(
+        body.contains(&format!(
+            "shoal_node_info{{node=\"{a_id}\",name=\"a\",cluster=\"rejoin\"}} 1"
+        )),
+        "{body}"
+    );
+    assert!(body.contains("# TYPE shoal_processes_live gauge"), "{body}");
+    assert_eq!(http_get(metrics_port, "/").0, "HTTP/1.1 404 Not Found");
     // Both up and acquainted, then b is paused for over three liveness windows.
     std::thread::sleep(Duration::from_millis(500));
     let signal = |sig: &str, child: &std::process::Child| {
@@ -796,6 +840,22 @@ fn a_node_paused_past_the_liveness_window_is_cut_off_and_rejoins_under_a_new_id(
     signal("-CONT", &b);
     let again = id(b_lines.recv_timeout(WAIT).expect("b rejoined"));
     assert_ne!(again, first, "b rejoined under a new id");
+    let body = scrape_until(&[format!(
+        "shoal_peer_up{{peer=\"{again}\",name=\"b\"}} 1"
+    )]);
+    assert!(
+        !body.contains(&format!("shoal_peer_up{{peer=\"{first}\",name=\"b\"}} 1")),
+        "{body}"
+    );
+    // On waking, b may find a silent as well and cut it off in turn; then a too rejoined,
+    // with a fresh view. If the figures are still of a's first id, they list b's old id
+    // as declared down.
+    if body.contains(&format!("shoal_node_info{{node=\"{a_id}\"")) {
+        assert!(
+            body.contains(&format!("shoal_peer_up{{peer=\"{first}\",name=\"\"}} 0")),
+            "{body}"
+        );
+    }
     for child in [&mut a, &mut b] {
         let _ = child.kill();
         let _ = child.wait();

@@ -17,6 +17,7 @@
 //! | `transport` | the runtime's `Remote` (out) and the dispatch of frames (in) | `wire`, `peers`, the scheduler's seam |
 //! | `node` | [`Node`]: connecting, joining, the tasks, stopping | all of the above, async-nats, tokio |
 //! | `spawn` | remote spawn: modules by hash, sent in chunks, compiled once, cached | `transport`, `wire` |
+//! | `metrics` | [`Metrics`]: the node's figures in Prometheus' text format | `transport`, the scheduler's stats |
 //! | `names` | cluster-wide names in a JetStream key-value bucket, released when their holder or its node dies | `transport`, async-nats' key-value store |
 //! | `service` | the node service every `shoal node` runs: who, echo, counted one-way messages | `node` |
 //!
@@ -24,6 +25,7 @@
 //! `RemotePort` in), and this crate is one transport behind it.
 
 mod config;
+mod metrics;
 mod names;
 mod node;
 mod peers;
@@ -36,6 +38,7 @@ pub use config::{
     ClusterError, Credentials, DEFAULT_BACKLOG_BYTES, DEFAULT_DOWN_AFTER, DEFAULT_HEARTBEAT,
     DEFAULT_JOIN_WINDOW, DEFAULT_SUBSCRIPTION_CAPACITY, NodeConfig, RemoteSpawnError,
 };
+pub use metrics::Metrics;
 pub use node::{Node, NodeInfo, NodeStats};
 pub use spawn::RemoteSpawnOptions;
 pub use wire::SpawnRefusal;

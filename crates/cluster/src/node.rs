@@ -39,6 +39,7 @@ use shoal_scheduler::{
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::metrics::Metrics;
 use crate::names::Names;
 use crate::config::{ClusterError, Credentials, NodeConfig, RemoteSpawnError};
 use crate::peers::{Heard, Peers};
@@ -55,6 +56,9 @@ pub struct NodeInfo {
     pub name: String,
     /// Whether it accepts remote spawns.
     pub accepts_spawn: bool,
+    /// The last round trip of a ping to it (one per heartbeat, in order with the
+    /// signals to it), once one came back.
+    pub round_trip: Option<Duration>,
 }
 
 /// A node's counters.
@@ -68,6 +72,12 @@ pub struct NodeStats {
     pub frames_in: usize,
     /// Frames published to other nodes.
     pub frames_out: usize,
+    /// Messages from other nodes.
+    pub messages_in: usize,
+    /// Messages to other nodes.
+    pub messages_out: usize,
+    /// The ids declared down, in no order.
+    pub down: Vec<NodeId>,
     /// Bytes of signals queued and not yet published.
     pub backlog_bytes: usize,
     /// Monitors of this node's processes held by other nodes' processes.
@@ -178,6 +188,9 @@ impl Node {
             backlog: AtomicUsize::new(0),
             frames_in: AtomicUsize::new(0),
             frames_out: AtomicUsize::new(0),
+            messages_in: AtomicUsize::new(0),
+            messages_out: AtomicUsize::new(0),
+            started: Instant::now(),
             refused_in: AtomicUsize::new(0),
             cut_off: tokio::sync::watch::Sender::new(false),
             offered: Mutex::new(HashMap::new()),
@@ -362,6 +375,7 @@ impl Node {
                 id,
                 name: p.name.clone(),
                 accepts_spawn: p.accepts_spawn,
+                round_trip: p.round_trip,
             })
             .collect();
         nodes.sort_by_key(|n| n.id);
@@ -430,6 +444,16 @@ impl Node {
         }
     }
 
+    /// A handle that renders this node's figures in Prometheus' text format.
+    pub fn metrics(&self) -> Metrics {
+        Metrics {
+            runtime: self.runtime.clone(),
+            shared: self.shared.clone(),
+            name: self.config.name.clone(),
+            cluster: self.config.cluster.clone(),
+        }
+    }
+
     /// Registers `pid`, a live process of this node, under the cluster-wide name `name`
     /// (module docs of `names`): `Taken` if another live process of any node holds it.
     /// Released when the process ends or this node goes down.
@@ -486,6 +510,9 @@ impl Node {
             nodes_down: peers.down().count(),
             frames_in: self.shared.frames_in.load(Ordering::Relaxed),
             frames_out: self.shared.frames_out.load(Ordering::Relaxed),
+            messages_in: self.shared.messages_in.load(Ordering::Relaxed),
+            messages_out: self.shared.messages_out.load(Ordering::Relaxed),
+            down: peers.down().collect(),
             backlog_bytes: self.shared.backlog.load(Ordering::Relaxed),
             remote_watchers: self.shared.watched.lock().len(),
             refused_in: self.shared.refused_in.load(Ordering::Relaxed),
@@ -627,6 +654,7 @@ impl Handle {
             creation: self.shared.creation,
         };
         let _ = publish_control(&self.client, &self.config.control_subject(), &me).await;
+        self.shared.ping_all(&self.outbound);
         let silent = self
             .shared
             .peers

@@ -35,6 +35,8 @@ pub struct Peer {
     pub seq_out: u64,
     /// Whether it accepts remote spawns.
     pub accepts_spawn: bool,
+    /// The last round trip of a ping to it, once one came back.
+    pub round_trip: Option<std::time::Duration>,
 }
 
 /// What a hello or heartbeat did.
@@ -143,6 +145,7 @@ impl Peers {
                         seq_in: 0,
                         seq_out: 0,
                         accepts_spawn: false,
+                        round_trip: None,
                     },
                 );
                 Heard::Joined
@@ -156,6 +159,13 @@ impl Peers {
             .iter()
             .find(|(_, p)| p.creation == creation)
             .map(|(n, _)| *n)
+    }
+
+    /// Records a round trip to an up node.
+    pub fn round_trip(&mut self, node: NodeId, took: std::time::Duration) {
+        if let Some(peer) = self.up.get_mut(&node) {
+            peer.round_trip = Some(took);
+        }
     }
 
     /// Records what a hello says of an up node.

@@ -24,7 +24,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use shoal_scheduler::{
@@ -70,6 +70,12 @@ pub(crate) struct Shared {
     pub frames_in: AtomicUsize,
     /// Frames published.
     pub frames_out: AtomicUsize,
+    /// Messages from other nodes carried out here (delivered or not).
+    pub messages_in: AtomicUsize,
+    /// Messages to other nodes queued here.
+    pub messages_out: AtomicUsize,
+    /// The clock of pings: nanoseconds since this instant.
+    pub started: Instant,
     /// Messages from other nodes that a live receiver could not take (its mailbox or
     /// the memory budget at its bound): dropped here, and counted, since their senders
     /// were told `OK` long before.
@@ -218,6 +224,7 @@ impl Shared {
                 tag,
                 data,
             } => {
+                self.messages_in.fetch_add(1, Ordering::Relaxed);
                 let (Some(to), Some(from)) = (wire::pid(to), sender(from)) else {
                     return spoofed();
                 };
@@ -232,6 +239,7 @@ impl Shared {
                 tag,
                 data,
             } => {
+                self.messages_in.fetch_add(1, Ordering::Relaxed);
                 let Some(from) = sender(from) else {
                     return spoofed();
                 };
@@ -338,12 +346,31 @@ impl Shared {
                     pending.answer(&self.port, result);
                 }
             }
+            Signal::Ping { nanos } => out.queue(node, Signal::Pong { nanos }),
+            Signal::Pong { nanos } => {
+                let took = self.clock().saturating_sub(Duration::from_nanos(nanos));
+                self.peers.lock().round_trip(node, took);
+            }
             Signal::Goodbye => {
                 if self.declare_down(node, out) {
                     tracing::info!(%node, "node said goodbye");
                 }
             }
             Signal::Cut => unreachable!("handled before the sequence check"),
+        }
+    }
+
+    /// The clock pings carry: the time since this node started.
+    pub fn clock(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Queues a ping to every node up, to time the round trip to each.
+    pub fn ping_all(&self, out: &Outbound) {
+        let nanos = u64::try_from(self.clock().as_nanos()).unwrap_or(u64::MAX);
+        let up: Vec<NodeId> = self.peers.lock().up().map(|(n, _)| n).collect();
+        for node in up {
+            out.queue(node, Signal::Ping { nanos });
         }
     }
 
@@ -484,6 +511,7 @@ impl Outbound {
             });
         }
         self.push(node, signal, bytes);
+        self.shared.messages_out.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 

@@ -28,7 +28,7 @@ use sha2::{Digest, Sha256};
 use shoal_scheduler::{ExitReason, NodeId, Pid, Reference, SignalReason, Via};
 
 /// The protocol's version, in every hello: nodes of another version do not join.
-pub const PROTOCOL: u16 = 3;
+pub const PROTOCOL: u16 = 4;
 
 /// Most bytes of frames in one NATS message: a quarter of the server's default payload
 /// limit (1 MiB), so a batch never meets the limit and one batch's latency stays small.
@@ -175,6 +175,17 @@ pub enum Signal {
         request: u64,
         /// The pid, or the refusal.
         result: Result<u64, SpawnRefusal>,
+    },
+    /// Answer with a `Pong` carrying `nanos`: the sender times its round trips to the
+    /// receiver, in order with the pair's other signals (queues included).
+    Ping {
+        /// The sender's clock when it queued the ping, in its own nanoseconds.
+        nanos: u64,
+    },
+    /// The answer to a `Ping`.
+    Pong {
+        /// The ping's `nanos`, unchanged.
+        nanos: u64,
     },
 }
 

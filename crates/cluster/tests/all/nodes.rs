@@ -42,6 +42,19 @@ async fn nodes_find_each_other_and_a_message_and_its_reply_cross() {
         .unwrap();
     assert_eq!(asker.join().await.reason, ExitReason::Normal { code: 7 });
     assert_eq!(echo.join().await.reason, ExitReason::Normal { code: 0 });
+    // A ping goes with every heartbeat: the round trip to b is known soon, and the
+    // message each way was counted.
+    let start = std::time::Instant::now();
+    while a.nodes()[0].round_trip.is_none() {
+        assert!(start.elapsed() < HANG, "no ping came back");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (sa, sb) = (a.stats(), b.stats());
+    assert_eq!((sa.messages_out, sa.messages_in), (1, 1));
+    assert_eq!((sb.messages_out, sb.messages_in), (1, 1));
+    let figures = a.metrics().render();
+    let line = format!("shoal_peer_up{{peer=\"{}\",name=\"b\"}} 1", b.id());
+    assert!(figures.contains(&line), "{figures}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
