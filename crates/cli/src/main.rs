@@ -19,6 +19,7 @@ mod node;
 mod preempt;
 mod report;
 mod run;
+mod spread;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,7 +42,7 @@ enum Command {
     ///
     /// Without MODULE, runs the built-in mixed workload (spinners that never yield,
     /// yielders, sleepers and message senders, chosen by `arg % 4`) as 100 processes.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Measure fairness and speed: one workload of built-in guests, with its baselines.
     ///
     /// Workloads: fair, wake, spawn, idle, ring, pingpong, skynet, yield, overhead, wasi,
@@ -162,6 +163,23 @@ pub(crate) struct RunArgs {
     /// Compile the module afresh, neither reading nor writing the cache.
     #[arg(long)]
     pub no_cache: bool,
+
+    /// Spread --procs round-robin over this node and the nodes of the cluster that
+    /// accept spawns (`shoal node --accept-spawn`), and report every exit with its node.
+    /// Joins the cluster given by --nats and --cluster.
+    #[arg(long, requires_all = ["nats", "cluster"], conflicts_with = "deterministic")]
+    pub spread: bool,
+
+    /// The NATS server of the cluster to spread over (with --spread).
+    #[arg(long, value_name = "URL", requires = "spread")]
+    pub nats: Option<String>,
+
+    /// The cluster to spread over (with --spread).
+    #[arg(long, value_name = "NAME", requires = "spread")]
+    pub cluster: Option<String>,
+
+    #[command(flatten)]
+    pub nats_auth: node::NatsAuth,
 
     /// WASI: arguments after `--`, passed to every process after `argv[0]` (the module's
     /// file name), as wasmtime does.

@@ -101,7 +101,7 @@ pub(crate) struct NatsAuth {
 }
 
 impl NatsAuth {
-    fn apply(&self, config: &mut NodeConfig) {
+    pub(crate) fn apply(&self, config: &mut NodeConfig) {
         config.credentials = match (&self.user, &self.password, &self.token, &self.creds) {
             (Some(user), Some(password), _, _) => Credentials::UserPassword {
                 user: user.clone(),

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use shoal::{Exit, ExitKind, ExitReason, Preemption};
 
-use crate::run::Outcome;
+use crate::run::{NodeShare, Outcome};
 
 /// Trap and host-error exits the human summary lists one by one before it only counts.
 const LISTED_FAILURES: usize = 5;
@@ -141,6 +141,8 @@ impl Contending {
 struct ProcessRow {
     /// Its pid, displayed (`<0.3.1>`).
     pid: String,
+    /// The node it ran on (0 outside a cluster): the pid's first number.
+    node: u16,
     /// The exit kind's name: `normal`, `trap`, `out_of_fuel`, `deadline`, `killed`,
     /// `host_error`, `noproc`, `shutdown`, `custom` or `noconnection`.
     exit: &'static str,
@@ -170,6 +172,7 @@ impl ProcessRow {
         };
         ProcessRow {
             pid: exit.pid.to_string(),
+            node: exit.pid.node().get(),
             exit: exit.reason.kind().name(),
             code,
             fuel: exit.accounting.fuel,
@@ -218,6 +221,9 @@ struct Report<'a> {
     /// Hex, 16 digits; only in deterministic mode.
     #[serde(skip_serializing_if = "Option::is_none")]
     schedule_hash: Option<String>,
+    /// With `--spread`: each node's id, name and processes.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    nodes: &'a [NodeShare],
     processes: Vec<ProcessRow>,
 }
 
@@ -255,6 +261,7 @@ impl<'a> Report<'a> {
                 contending: Contending::of(&outcome.exits),
             },
             schedule_hash: outcome.schedule_hash.map(|h| format!("{h:016x}")),
+            nodes: &outcome.nodes,
             processes,
         }
     }
@@ -316,6 +323,19 @@ pub(crate) fn human(outcome: &Outcome) -> String {
         String::new()
     };
     let _ = writeln!(out, "module:    {}, export `{}`", r.module, r.export);
+    if !r.nodes.is_empty() {
+        let each: Vec<String> = r
+            .nodes
+            .iter()
+            .map(|n| format!("{} {} ({})", n.node, n.name, n.procs))
+            .collect();
+        let _ = writeln!(
+            out,
+            "nodes:     {}, processes each: {}",
+            counted(r.nodes.len(), "node", "nodes"),
+            each.join(", ")
+        );
+    }
     let _ = writeln!(
         out,
         "runtime:   {} on {}, {}{}",

@@ -12,7 +12,8 @@ use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use shoal::{
     CompileError, DEFAULT_CAPACITY, DEFAULT_MAX_MEMORY, DEFAULT_MAX_TABLE_ELEMENTS, Exit,
-    MAX_CAPACITY, Module, Output, Preemption, Runtime, RuntimeStats, SpawnError, SpawnOptions,
+    MAX_CAPACITY, Module, Output, Preemption, Runtime, RuntimeBuilder, RuntimeStats, SpawnError,
+    SpawnOptions,
     Stdin, WasiConfig, guests,
 };
 
@@ -25,7 +26,7 @@ const DEFAULT_BUILTIN_PROCS: usize = 100;
 
 /// After the last process the tool spawned has exited, how long processes those spawned
 /// (the built-in senders' `pong` children) get to finish before the runtime kills them.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 /// Processes the default capacity makes room for per process the tool spawns: itself and
 /// one child (the built-in senders each spawn one `pong`).
@@ -63,6 +64,19 @@ pub(crate) struct Outcome {
     pub stats: RuntimeStats,
     /// The limits the runtime ran with, and whether the tool chose them.
     pub limits: Limits,
+    /// With `--spread`: the nodes the processes ran on, and how many on each.
+    pub nodes: Vec<NodeShare>,
+}
+
+/// One node of a `--spread` run.
+#[derive(Clone, Debug, serde::Serialize)]
+pub(crate) struct NodeShare {
+    /// Its id (the first number of its pids).
+    pub node: u16,
+    /// Its name.
+    pub name: String,
+    /// Processes the tool spawned there.
+    pub procs: usize,
 }
 
 /// The capacity and per-process caps a run used.
@@ -94,7 +108,10 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<Outcome> {
         None => None,
     };
     let limits = limits(args, procs, bytes.as_deref().map(Declared::of));
-    let runtime = build_runtime(args, &limits)?;
+    if args.spread {
+        return crate::spread::run(args, procs, bytes, limits);
+    }
+    let runtime = runtime_builder(args, &limits)?.build()?;
     let (module, source) = compile(&runtime, args, bytes.as_deref())?;
     let export = entry_export(&module, args.invoke.as_deref())?;
     if !module.uses_wasi() && wasi_options_given(args) {
@@ -145,6 +162,7 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<Outcome> {
         schedule_hash: runtime.schedule_hash(),
         stats: runtime.stats(),
         limits,
+        nodes: Vec::new(),
     })
 }
 
@@ -171,9 +189,9 @@ fn limits(args: &RunArgs, procs: usize, declared: Option<Declared>) -> Limits {
     }
 }
 
-/// The runtime the options describe. Range checks are the runtime's own (`ConfigError`);
-/// this only refuses option combinations that contradict each other.
-fn build_runtime(args: &RunArgs, limits: &Limits) -> anyhow::Result<Runtime> {
+/// The runtime the options describe, to build. Range checks are the runtime's own
+/// (`ConfigError`); this only refuses option combinations that contradict each other.
+pub(crate) fn runtime_builder(args: &RunArgs, limits: &Limits) -> anyhow::Result<RuntimeBuilder> {
     // Fuel is metered when the mode, a fuel limit or the user asks for it; otherwise the
     // report gives running time only. The builder meters it for fuel and hybrid
     // preemption and in deterministic mode.
@@ -201,7 +219,7 @@ fn build_runtime(args: &RunArgs, limits: &Limits) -> anyhow::Result<Runtime> {
     if let Some(ms) = args.deadline_ms {
         builder = builder.deadline(Duration::from_millis(ms));
     }
-    Ok(builder.build()?)
+    Ok(builder)
 }
 
 /// Whether any WASI option was given.
@@ -259,7 +277,7 @@ fn process_wasi(args: &RunArgs, config: WasiConfig, index: usize) -> WasiConfig 
 
 /// Compiles the file named on the command line (its `bytes`) through the cache, or the
 /// built-in module.
-fn compile(
+pub(crate) fn compile(
     runtime: &Runtime,
     args: &RunArgs,
     bytes: Option<&[u8]>,
@@ -336,7 +354,7 @@ fn compiling(source: &str, len: usize, cached: bool) -> ProgressBar {
 
 /// The export to run: `--invoke`, else `main`, else `_start`. Checked against the module
 /// now, so a typo fails before anything is spawned.
-fn entry_export(module: &Module, invoke: Option<&str>) -> anyhow::Result<String> {
+pub(crate) fn entry_export(module: &Module, invoke: Option<&str>) -> anyhow::Result<String> {
     let name = match invoke {
         Some(name) => name,
         None => match module.check_entry(DEFAULT_EXPORT) {

@@ -715,6 +715,103 @@ fn bench_cluster_runs_nodes_as_processes_loses_nothing_and_sees_killed_and_hung_
     }
 }
 
+/// A `nats-server` on a free loopback port, and its URL, once it accepts connections.
+fn nats_server() -> (std::process::Child, String) {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = Command::new("nats-server")
+        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nats-server is not on PATH: `apt-get install nats-server` (.ci/run does)");
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(60), "nats-server did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    (server, format!("nats://127.0.0.1:{port}"))
+}
+
+/// `shoal node` joined to cluster `cluster` on `url` as `name`, with `extra` options; its
+/// stdout lines ("node ID NAME up") arrive on the channel.
+fn shoal_node(
+    url: &str,
+    cluster: &str,
+    name: &str,
+    extra: &[&str],
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shoal"))
+        .args(["node", "--nats", url, "--cluster", cluster, "--name", name])
+        .args(["--workers", "1", "--heartbeat-ms", "50", "--down-after-ms", "300"])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (child, rx)
+}
+
+#[test]
+fn a_spread_run_puts_its_processes_round_robin_on_every_accepting_node_and_reports_each_exit() {
+    let (mut server, url) = nats_server();
+    let wait = std::time::Duration::from_secs(60);
+    let nodes: Vec<_> = ["b", "c"]
+        .iter()
+        .map(|name| shoal_node(&url, "spread", name, &["--accept-spawn"]))
+        .collect();
+    let ids: Vec<u64> = nodes
+        .iter()
+        .map(|(_, lines)| {
+            let line = lines.recv_timeout(wait).unwrap();
+            line.split_whitespace().nth(1).unwrap().parse().unwrap()
+        })
+        .collect();
+    // A node that does not accept spawns gets none.
+    let refusing = shoal_node(&url, "spread", "d", &[]);
+    refusing.1.recv_timeout(wait).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let v = json(&["--spread", "--nats", &url, "--cluster", "spread", "--procs", "12"]);
+    let rows = v["processes"].as_array().unwrap();
+    assert_eq!(rows.len(), 12, "{v}");
+    assert_eq!(v["exits"]["normal"], 12, "{v}");
+    let shares = v["nodes"].as_array().unwrap();
+    assert_eq!(shares.len(), 3, "this node, b and c: {v}");
+    for share in shares {
+        assert_eq!(share["procs"], 4, "{v}");
+    }
+    let on = |id: u64| rows.iter().filter(|r| r["node"] == id).count();
+    for id in &ids {
+        assert_eq!(on(*id), 4, "{v}");
+    }
+    // The built-in mix's spinners ran where they were spawned, and said so.
+    assert!(
+        rows.iter().all(|r| r["quanta"].as_u64().unwrap() >= 1),
+        "{v}"
+    );
+    for (mut child, _) in nodes.into_iter().chain([refusing]) {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
 /// One `GET` of `path` from `port` on loopback: the status line and the body.
 fn http_get(port: u16, path: &str) -> (String, String) {
     use std::io::{Read, Write};
@@ -728,71 +825,18 @@ fn http_get(port: u16, path: &str) -> (String, String) {
 
 #[test]
 fn a_node_paused_past_the_liveness_window_is_cut_off_rejoins_under_a_new_id_and_the_metrics_show_both() {
-    use std::io::{BufRead, BufReader};
-    use std::net::TcpStream;
-    use std::process::{Command, Stdio};
-    use std::sync::mpsc;
+    use std::process::Command;
     use std::time::{Duration, Instant};
 
     const WAIT: Duration = Duration::from_secs(60);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut server = Command::new("nats-server")
-        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nats-server is not on PATH: `apt-get install nats-server` (.ci/run does)");
-    let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < WAIT, "nats-server did not start");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let url = format!("nats://127.0.0.1:{port}");
+    let (mut server, url) = nats_server();
     let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let metrics_addr = format!("127.0.0.1:{metrics_port}");
-    // Each node's stdout lines ("node ID NAME up") arrive on a channel.
-    let node = |name: &str, extra: &[&str]| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_shoal"))
-            .args([
-                "node",
-                "--nats",
-                &url,
-                "--cluster",
-                "rejoin",
-                "--name",
-                name,
-            ])
-            .args([
-                "--workers",
-                "1",
-                "--heartbeat-ms",
-                "50",
-                "--down-after-ms",
-                "300",
-            ])
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let (tx, rx) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        (child, rx)
-    };
+    let node = |name: &str, extra: &[&str]| shoal_node(&url, "rejoin", name, extra);
     let id = |line: String| line.split_whitespace().nth(1).unwrap().to_owned();
     let (mut a, a_lines) = node("a", &["--metrics", &metrics_addr]);
     let (mut b, b_lines) = node("b", &[]);

@@ -39,6 +39,6 @@ pub use config::{
     DEFAULT_JOIN_WINDOW, DEFAULT_SUBSCRIPTION_CAPACITY, NodeConfig, RemoteSpawnError,
 };
 pub use metrics::Metrics;
-pub use node::{Node, NodeInfo, NodeStats};
+pub use node::{Node, NodeInfo, NodeStats, RemoteProcess};
 pub use spawn::RemoteSpawnOptions;
 pub use wire::SpawnRefusal;

@@ -47,6 +47,33 @@ use crate::spawn::{DEFAULT_SPAWN_TIMEOUT, RemoteSpawnOptions, SpawnTask};
 use crate::transport::{FRAME_OVERHEAD, Outbound, PendingSpawn, Queued, Shared, WatchedRefs};
 use crate::wire::{self, BATCH_BYTES, Control, Frame, PROTOCOL, Signal};
 
+/// A process spawned on another node by [`Node::spawn_on_joinable`].
+#[derive(Debug)]
+pub struct RemoteProcess {
+    pid: Pid,
+    exit: tokio::sync::oneshot::Receiver<shoal_scheduler::Exit>,
+}
+
+impl RemoteProcess {
+    /// Its pid.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// Waits for its exit, sent back by its node with its accounting (its instants
+    /// rebuilt here from its lifetime). If its node goes down first, the exit is
+    /// `noconnection` with no accounting, as a link to it would say.
+    pub async fn join(self) -> shoal_scheduler::Exit {
+        let pid = self.pid;
+        self.exit.await.unwrap_or_else(|_| shoal_scheduler::Exit {
+            pid,
+            reason: shoal_scheduler::ExitReason::NoConnection,
+            accounting: Default::default(),
+            output: None,
+        })
+    }
+}
+
 /// A node that is up: what [`Node::nodes`] lists.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeInfo {
@@ -195,6 +222,7 @@ impl Node {
             cut_off: tokio::sync::watch::Sender::new(false),
             offered: Mutex::new(HashMap::new()),
             pending_spawns: Mutex::new(HashMap::new()),
+            exit_watches: Mutex::new(HashMap::new()),
             next_request: std::sync::atomic::AtomicU64::new(1),
             spawn_jobs,
             names_jobs: names_jobs.clone(),
@@ -425,6 +453,36 @@ impl Node {
         arg: i64,
         options: RemoteSpawnOptions,
     ) -> Result<Pid, RemoteSpawnError> {
+        self.request_spawn(node, bytes, export, arg, options, None)
+            .await
+    }
+
+    /// [`spawn_on`](Self::spawn_on), and have `node` send the process's exit back, with
+    /// its accounting, when it ends: [`RemoteProcess::join`] waits for it.
+    pub async fn spawn_on_joinable(
+        &self,
+        node: NodeId,
+        bytes: &[u8],
+        export: &str,
+        arg: i64,
+        options: RemoteSpawnOptions,
+    ) -> Result<RemoteProcess, RemoteSpawnError> {
+        let (tx, exit) = tokio::sync::oneshot::channel();
+        let pid = self
+            .request_spawn(node, bytes, export, arg, options, Some(tx))
+            .await?;
+        Ok(RemoteProcess { pid, exit })
+    }
+
+    async fn request_spawn(
+        &self,
+        node: NodeId,
+        bytes: &[u8],
+        export: &str,
+        arg: i64,
+        options: RemoteSpawnOptions,
+        exit: Option<tokio::sync::oneshot::Sender<shoal_scheduler::Exit>>,
+    ) -> Result<Pid, RemoteSpawnError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let source: Arc<[u8]> = Arc::from(bytes);
         self.outbound.request_spawn(
@@ -433,7 +491,7 @@ impl Node {
             export,
             arg,
             options,
-            PendingSpawn::Host(reply),
+            PendingSpawn::Host { reply, exit },
         );
         let timeout = DEFAULT_SPAWN_TIMEOUT;
         match tokio::time::timeout(timeout, answer).await {

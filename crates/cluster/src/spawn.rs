@@ -27,7 +27,7 @@ use shoal_scheduler::{Module, NodeId, Runtime, SpawnOptions};
 pub use crate::config::{MAX_MODULE_BYTES, RemoteSpawnOptions};
 use crate::transport::Outbound;
 pub use crate::wire::module_hash;
-use crate::wire::{Signal, SpawnRefusal};
+use crate::wire::{ExitReport, Signal, SpawnRefusal};
 
 /// How long [`Node::spawn_on`](crate::Node::spawn_on) waits for the answer by default:
 /// a first spawn of a large module compiles it there.
@@ -40,6 +40,7 @@ struct Waiting {
     export: String,
     arg: i64,
     options: SpawnOptions,
+    report_exit: bool,
 }
 
 /// A module arriving in chunks.
@@ -75,12 +76,23 @@ impl SpawnTask {
     }
 
     fn spawn(&self, module: &Module, w: Waiting) {
-        let result = self
+        let spawned = self
             .runtime
-            .spawn_with(module, &w.export, w.arg, w.options)
+            .spawn_with(module, &w.export, w.arg, w.options);
+        let result = spawned
+            .as_ref()
             .map(|handle| handle.pid().to_bits())
             .map_err(|e| SpawnRefusal::Spawn(e.to_string()));
         self.answer(w.node, w.request, result);
+        if let (Ok(handle), true) = (spawned, w.report_exit) {
+            // The handle keeps the exit however soon it comes; it is sent after the
+            // answer, on the same ordered way.
+            let (out, node, request) = (self.out.clone(), w.node, w.request);
+            tokio::spawn(async move {
+                let exit = ExitReport::of(&handle.join().await);
+                out.queue(node, Signal::Exited { request, exit });
+            });
+        }
     }
 
     /// One `Spawn` or `ModuleChunk` from `node`.
@@ -94,6 +106,7 @@ impl SpawnTask {
                 fuel_limit,
                 deadline_ms,
                 max_memory,
+                report_exit,
             } => {
                 if !self.accept {
                     return self.answer(node, request, Err(SpawnRefusal::NotAccepted));
@@ -114,6 +127,7 @@ impl SpawnTask {
                     export,
                     arg,
                     options,
+                    report_exit,
                 };
                 if let Some(module) = self.modules.get(&hash) {
                     return self.spawn(module, waiting);

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use shoal_scheduler::{
-    ExitReason, GlobalName, GlobalNameError, Message, NodeId, Pid, Reference, Remote, RemotePort,
+    Exit, ExitReason, GlobalName, GlobalNameError, Message, NodeId, Pid, Reference, Remote, RemotePort,
     SendError, Via,
 };
 use tokio::sync::mpsc::UnboundedSender;
@@ -87,6 +87,9 @@ pub(crate) struct Shared {
     /// Spawns this node asked of others, by request number: the node asked, and where
     /// the answer goes.
     pub pending_spawns: Mutex<HashMap<u64, (NodeId, PendingSpawn)>>,
+    /// Exits this node asked other nodes to report, by spawn request: the node asked,
+    /// and where the exit goes. Dropped unanswered when that node goes down.
+    pub exit_watches: Mutex<HashMap<u64, (NodeId, tokio::sync::oneshot::Sender<Exit>)>>,
     /// The number of the next spawn this node asks of another.
     pub next_request: std::sync::atomic::AtomicU64,
     /// Spawn requests and module chunks from other nodes, for the spawn task.
@@ -111,8 +114,14 @@ pub(crate) enum NamesJob {
 
 /// Where the answer to a spawn this node asked for goes.
 pub(crate) enum PendingSpawn {
-    /// The host, awaiting `Node::spawn_on`.
-    Host(tokio::sync::oneshot::Sender<Result<Pid, RemoteSpawnError>>),
+    /// The host, awaiting `Node::spawn_on`; and where the process's exit goes, if the
+    /// host asked for it (`Node::spawn_on_joinable`).
+    Host {
+        /// Where the pid goes.
+        reply: tokio::sync::oneshot::Sender<Result<Pid, RemoteSpawnError>>,
+        /// Where the exit goes.
+        exit: Option<tokio::sync::oneshot::Sender<Exit>>,
+    },
     /// A process of this node, waiting for a message tagged `tag`.
     Process {
         /// The process.
@@ -126,7 +135,7 @@ impl PendingSpawn {
     /// Delivers the answer.
     pub fn answer(self, port: &RemotePort, result: Result<Pid, RemoteSpawnError>) {
         match self {
-            PendingSpawn::Host(reply) => {
+            PendingSpawn::Host { reply, .. } => {
                 let _ = reply.send(result);
             }
             PendingSpawn::Process { pid, tag } => {
@@ -341,6 +350,9 @@ impl Shared {
                             refusal: SpawnRefusal::Spawn(format!("{bits} is not a pid")),
                         })
                     });
+                if result.is_err() {
+                    self.exit_watches.lock().remove(&request);
+                }
                 let pending = self.pending_spawns.lock().remove(&request);
                 if let Some((_, pending)) = pending {
                     pending.answer(&self.port, result);
@@ -350,6 +362,13 @@ impl Shared {
             Signal::Pong { nanos } => {
                 let took = self.clock().saturating_sub(Duration::from_nanos(nanos));
                 self.peers.lock().round_trip(node, took);
+            }
+            Signal::Exited { request, exit } => {
+                let watch = self.exit_watches.lock().remove(&request);
+                let exit = exit.into_exit(Instant::now());
+                if let (Some((_, watch)), Some(exit)) = (watch, exit) {
+                    let _ = watch.send(exit);
+                }
             }
             Signal::Goodbye => {
                 if self.declare_down(node, out) {
@@ -382,6 +401,7 @@ impl Shared {
             return false;
         };
         self.watched.lock().forget_node(node);
+        self.exit_watches.lock().retain(|_, (to, _)| *to != node);
         let lost: Vec<PendingSpawn> = {
             let mut pending = self.pending_spawns.lock();
             let requests: Vec<u64> = pending
@@ -524,7 +544,7 @@ impl Outbound {
         export: &str,
         arg: i64,
         options: RemoteSpawnOptions,
-        pending: PendingSpawn,
+        mut pending: PendingSpawn,
     ) {
         if source.len() as u64 > MAX_MODULE_BYTES {
             return pending.answer(
@@ -538,10 +558,18 @@ impl Outbound {
         let hash = module_hash(&source);
         self.shared.offered.lock().entry(hash).or_insert(source);
         let request = self.shared.next_request.fetch_add(1, Ordering::Relaxed);
+        let exit = match &mut pending {
+            PendingSpawn::Host { exit, .. } => exit.take(),
+            PendingSpawn::Process { .. } => None,
+        };
         self.shared
             .pending_spawns
             .lock()
             .insert(request, (node, pending));
+        let report_exit = exit.is_some();
+        if let Some(exit) = exit {
+            self.shared.exit_watches.lock().insert(request, (node, exit));
+        }
         self.queue(
             node,
             Signal::Spawn {
@@ -554,6 +582,7 @@ impl Outbound {
                     .deadline
                     .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
                 max_memory: options.max_memory,
+                report_exit,
             },
         );
     }

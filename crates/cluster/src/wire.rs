@@ -25,7 +25,11 @@
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use shoal_scheduler::{ExitReason, NodeId, Pid, Reference, SignalReason, Via};
+use std::time::{Duration, Instant};
+
+use shoal_scheduler::{
+    AccountingSnapshot, Exit, ExitReason, NodeId, Pid, Reference, SignalReason, Via,
+};
 
 /// The protocol's version, in every hello: nodes of another version do not join.
 pub const PROTOCOL: u16 = 4;
@@ -152,6 +156,8 @@ pub enum Signal {
         deadline_ms: Option<u64>,
         /// Its largest linear memory, in bytes.
         max_memory: Option<u64>,
+        /// Send its exit back, with its accounting, as `Exited`.
+        report_exit: bool,
     },
     /// The receiver of a `Spawn` lacks the module `hash`: send it in `ModuleChunk`s.
     NeedModule {
@@ -175,6 +181,13 @@ pub enum Signal {
         request: u64,
         /// The pid, or the refusal.
         result: Result<u64, SpawnRefusal>,
+    },
+    /// The process of `Spawn` number `request` (asked with `report_exit`) ended.
+    Exited {
+        /// The request's number.
+        request: u64,
+        /// Its exit.
+        exit: ExitReport,
     },
     /// Answer with a `Pong` carrying `nanos`: the sender times its round trips to the
     /// receiver, in order with the pair's other signals (queues included).
@@ -235,6 +248,81 @@ pub enum Control {
         /// Its creation.
         creation: u64,
     },
+}
+
+/// A process's exit as it crosses nodes: the reason in the ABI's wire form, the
+/// accounting as numbers (instants of one machine mean nothing on another, so its
+/// lifetime travels instead).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitReport {
+    /// The process.
+    pub pid: u64,
+    /// Why it ended, in the ABI's wire form.
+    pub reason: Vec<u8>,
+    /// Fuel consumed.
+    pub fuel: u64,
+    /// Quanta run.
+    pub quanta: u64,
+    /// Voluntary yields.
+    pub voluntary_yields: u64,
+    /// Preemptions.
+    pub preemptions: u64,
+    /// Nanoseconds queued for a worker.
+    pub runnable_ns: u64,
+    /// Nanoseconds on a worker.
+    pub running_ns: u64,
+    /// Nanoseconds blocked.
+    pub waiting_ns: u64,
+    /// Nanoseconds from spawn to exit.
+    pub lifetime_ns: u64,
+}
+
+impl ExitReport {
+    /// The report of `exit`.
+    pub fn of(exit: &Exit) -> ExitReport {
+        let a = &exit.accounting;
+        let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let lifetime = match (a.spawned_at, a.exited_at) {
+            (Some(spawned), Some(exited)) => exited.saturating_duration_since(spawned),
+            _ => Duration::ZERO,
+        };
+        ExitReport {
+            pid: exit.pid.to_bits(),
+            reason: exit.reason.to_wire(),
+            fuel: a.fuel,
+            quanta: a.quanta,
+            voluntary_yields: a.voluntary_yields,
+            preemptions: a.preemptions,
+            runnable_ns: ns(a.runnable),
+            running_ns: ns(a.running),
+            waiting_ns: ns(a.waiting),
+            lifetime_ns: ns(lifetime),
+        }
+    }
+
+    /// The exit it reports, as of its arrival at `arrived`; `None` for a pid that is
+    /// none.
+    pub fn into_exit(self, arrived: Instant) -> Option<Exit> {
+        let pid = pid(self.pid)?;
+        let exited_at = Some(arrived);
+        let spawned_at = arrived.checked_sub(Duration::from_nanos(self.lifetime_ns));
+        Some(Exit {
+            pid,
+            reason: reason(&self.reason),
+            accounting: AccountingSnapshot {
+                fuel: self.fuel,
+                quanta: self.quanta,
+                voluntary_yields: self.voluntary_yields,
+                preemptions: self.preemptions,
+                runnable: Duration::from_nanos(self.runnable_ns),
+                running: Duration::from_nanos(self.running_ns),
+                waiting: Duration::from_nanos(self.waiting_ns),
+                spawned_at,
+                exited_at,
+            },
+            output: None,
+        })
+    }
 }
 
 /// A frame or control frame that is not one.

@@ -509,6 +509,38 @@ async fn a_module_spawned_on_another_node_runs_there_and_bad_spawns_are_refused_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joinable_remote_process_sends_its_exit_back_and_one_whose_node_dies_is_noconnection() {
+    use shoal_cluster::RemoteSpawnOptions;
+    let nats = server(&[]);
+    let (a, b, _c) = spawning_nodes(&nats).await;
+    let options = RemoteSpawnOptions::default();
+    let done = a
+        .spawn_on_joinable(b.id(), WAITER.as_bytes(), "main", 2, options)
+        .await
+        .unwrap();
+    let held = a
+        .spawn_on_joinable(b.id(), WAITER.as_bytes(), "main", 0, options)
+        .await
+        .unwrap();
+    let pid = done.pid();
+    a.runtime().send(pid, 5, vec![]).unwrap();
+    let exit = done.join().await;
+    assert_eq!((exit.pid, exit.reason), (pid, ExitReason::Normal { code: 7 }));
+    // It ran and waited there: its accounting came back with it.
+    assert!(exit.accounting.quanta >= 1, "{:?}", exit.accounting);
+    let (spawned, exited) = (exit.accounting.spawned_at, exit.accounting.exited_at);
+    assert!(spawned.unwrap() <= exited.unwrap());
+    // b goes silent with `held` still waiting: its exit is noconnection.
+    let held_pid = held.pid();
+    drop(b);
+    let exit = held.join().await;
+    assert_eq!(
+        (exit.pid, exit.reason),
+        (held_pid, ExitReason::NoConnection)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_a_full_mailbox_cannot_take_are_counted_where_they_are_dropped() {
     let nats = server(&[]);
     let (a, b) = two_nodes(&nats).await;
