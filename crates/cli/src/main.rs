@@ -209,7 +209,12 @@ fn main() -> ExitCode {
         .init();
 
     let result = match cli.command {
-        Command::Run(args) => run::run(&args).and_then(|outcome| {
+        Command::Run(args) => if args.spread {
+            spread::run(&args)
+        } else {
+            run::run(&args)
+        }
+        .and_then(|outcome| {
             if args.json {
                 println!("{}", report::json(&outcome));
             } else {

@@ -68,7 +68,10 @@ async fn answer(mut stream: TcpStream, source: &Source) -> std::io::Result<()> {
     let (status, body) = match (words.next(), words.next()) {
         (Some("GET"), Some("/metrics")) => match source.lock().as_ref().map(Metrics::render) {
             Some(body) => ("200 OK", body),
-            None => ("503 Service Unavailable", "the node is joining\n".to_owned()),
+            None => (
+                "503 Service Unavailable",
+                "the node is joining\n".to_owned(),
+            ),
         },
         (Some("GET"), _) => ("404 Not Found", "only /metrics is served\n".to_owned()),
         _ => ("405 Method Not Allowed", "only GET is served\n".to_owned()),

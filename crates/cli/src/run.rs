@@ -13,8 +13,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use shoal::{
     CompileError, DEFAULT_CAPACITY, DEFAULT_MAX_MEMORY, DEFAULT_MAX_TABLE_ELEMENTS, Exit,
     MAX_CAPACITY, Module, Output, Preemption, Runtime, RuntimeBuilder, RuntimeStats, SpawnError,
-    SpawnOptions,
-    Stdin, WasiConfig, guests,
+    SpawnOptions, Stdin, WasiConfig, guests,
 };
 
 use crate::RunArgs;
@@ -90,8 +89,16 @@ pub(crate) struct Limits {
     pub max_table_elements: u32,
 }
 
-/// Runs `args`. An `Err` is a problem with the request, reported as one line.
-pub(crate) fn run(args: &RunArgs) -> anyhow::Result<Outcome> {
+/// What a run asks for, read and sized before anything is built: the number of
+/// processes, the module's bytes (`None` for the built-in one) and the limits.
+pub(crate) struct Request {
+    pub procs: usize,
+    pub bytes: Option<Vec<u8>>,
+    pub limits: Limits,
+}
+
+/// Reads the request in `args`.
+pub(crate) fn request(args: &RunArgs) -> anyhow::Result<Request> {
     let procs = args.procs.unwrap_or(match args.module {
         Some(_) => 1,
         None => DEFAULT_BUILTIN_PROCS,
@@ -108,9 +115,21 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<Outcome> {
         None => None,
     };
     let limits = limits(args, procs, bytes.as_deref().map(Declared::of));
-    if args.spread {
-        return crate::spread::run(args, procs, bytes, limits);
-    }
+    Ok(Request {
+        procs,
+        bytes,
+        limits,
+    })
+}
+
+/// Runs `args` on this machine. An `Err` is a problem with the request, reported as one
+/// line.
+pub(crate) fn run(args: &RunArgs) -> anyhow::Result<Outcome> {
+    let Request {
+        procs,
+        bytes,
+        limits,
+    } = request(args)?;
     let runtime = runtime_builder(args, &limits)?.build()?;
     let (module, source) = compile(&runtime, args, bytes.as_deref())?;
     let export = entry_export(&module, args.invoke.as_deref())?;

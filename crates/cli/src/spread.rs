@@ -18,7 +18,7 @@ use shoal::{Exit, NodeId, ProcessHandle, SpawnOptions, guests};
 use shoal_cluster::{Node, NodeConfig, RemoteProcess, RemoteSpawnOptions};
 
 use crate::RunArgs;
-use crate::run::{self, Limits, NodeShare, Outcome, SHUTDOWN_GRACE};
+use crate::run::{self, NodeShare, Outcome, Request, SHUTDOWN_GRACE};
 
 /// A process of the run: here, or on another node.
 enum Spawned {
@@ -26,14 +26,13 @@ enum Spawned {
     There(RemoteProcess),
 }
 
-/// Runs `args` spread over the cluster (module docs); `bytes` is the module's file, or
-/// `None` for the built-in one.
-pub(crate) fn run(
-    args: &RunArgs,
-    procs: usize,
-    bytes: Option<Vec<u8>>,
-    limits: Limits,
-) -> anyhow::Result<Outcome> {
+/// Runs `args` spread over the cluster (module docs).
+pub(crate) fn run(args: &RunArgs) -> anyhow::Result<Outcome> {
+    let Request {
+        procs,
+        bytes,
+        limits,
+    } = run::request(args)?;
     let (Some(url), Some(cluster)) = (&args.nats, &args.cluster) else {
         bail!("--spread needs --nats URL and --cluster NAME");
     };
@@ -91,7 +90,12 @@ pub(crate) fn run(
         let share = &mut nodes[index % count];
         share.procs += 1;
         let target = NodeId::new(share.node).expect("an id of a node up");
-        let failed = || format!("cannot spawn process {} of {procs} on node {target}", index + 1);
+        let failed = || {
+            format!(
+                "cannot spawn process {} of {procs} on node {target}",
+                index + 1
+            )
+        };
         spawned.push(if target == node.id() {
             let handle = runtime
                 .spawn_with(&module, &export, arg, SpawnOptions::new())

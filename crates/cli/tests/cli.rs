@@ -732,7 +732,10 @@ fn nats_server() -> (std::process::Child, String) {
         .expect("nats-server is not on PATH: `apt-get install nats-server` (.ci/run does)");
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(60), "nats-server did not start");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "nats-server did not start"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     (server, format!("nats://127.0.0.1:{port}"))
@@ -750,7 +753,14 @@ fn shoal_node(
     use std::process::{Command, Stdio};
     let mut child = Command::new(env!("CARGO_BIN_EXE_shoal"))
         .args(["node", "--nats", url, "--cluster", cluster, "--name", name])
-        .args(["--workers", "1", "--heartbeat-ms", "50", "--down-after-ms", "300"])
+        .args([
+            "--workers",
+            "1",
+            "--heartbeat-ms",
+            "50",
+            "--down-after-ms",
+            "300",
+        ])
         .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -786,7 +796,15 @@ fn a_spread_run_puts_its_processes_round_robin_on_every_accepting_node_and_repor
     let refusing = shoal_node(&url, "spread", "d", &[]);
     refusing.1.recv_timeout(wait).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let v = json(&["--spread", "--nats", &url, "--cluster", "spread", "--procs", "12"]);
+    let v = json(&[
+        "--spread",
+        "--nats",
+        &url,
+        "--cluster",
+        "spread",
+        "--procs",
+        "12",
+    ]);
     let rows = v["processes"].as_array().unwrap();
     assert_eq!(rows.len(), 12, "{v}");
     assert_eq!(v["exits"]["normal"], 12, "{v}");
@@ -824,7 +842,8 @@ fn http_get(port: u16, path: &str) -> (String, String) {
 }
 
 #[test]
-fn a_node_paused_past_the_liveness_window_is_cut_off_rejoins_under_a_new_id_and_the_metrics_show_both() {
+fn a_node_paused_past_the_liveness_window_is_cut_off_rejoins_under_a_new_id_and_the_metrics_show_both()
+ {
     use std::process::Command;
     use std::time::{Duration, Instant};
 
@@ -884,9 +903,7 @@ fn a_node_paused_past_the_liveness_window_is_cut_off_rejoins_under_a_new_id_and_
     signal("-CONT", &b);
     let again = id(b_lines.recv_timeout(WAIT).expect("b rejoined"));
     assert_ne!(again, first, "b rejoined under a new id");
-    let body = scrape_until(&[format!(
-        "shoal_peer_up{{peer=\"{again}\",name=\"b\"}} 1"
-    )]);
+    let body = scrape_until(&[format!("shoal_peer_up{{peer=\"{again}\",name=\"b\"}} 1")]);
     assert!(
         !body.contains(&format!("shoal_peer_up{{peer=\"{first}\",name=\"b\"}} 1")),
         "{body}"

@@ -48,11 +48,20 @@ impl Metrics {
         t.gauge("shoal_node_info", "this node: its id, name and cluster");
         t.sample(
             "shoal_node_info",
-            &[("node", &id), ("name", &self.name), ("cluster", &self.cluster)],
+            &[
+                ("node", &id),
+                ("name", &self.name),
+                ("cluster", &self.cluster),
+            ],
             1.0,
         );
         let figures = [
-            ("shoal_processes_live", "gauge", "live processes", stats.live as f64),
+            (
+                "shoal_processes_live",
+                "gauge",
+                "live processes",
+                stats.live as f64,
+            ),
             (
                 "shoal_processes_spawned_total",
                 "counter",
@@ -71,7 +80,12 @@ impl Metrics {
                 "processes queued for a worker, on all workers",
                 stats.queued as f64,
             ),
-            ("shoal_workers", "gauge", "worker threads", stats.workers as f64),
+            (
+                "shoal_workers",
+                "gauge",
+                "worker threads",
+                stats.workers as f64,
+            ),
             (
                 "shoal_memory_used_bytes",
                 "gauge",
@@ -134,12 +148,20 @@ impl Metrics {
         up.sort_by_key(|(n, _)| *n);
         for (node, peer) in &up {
             let node = node.to_string();
-            t.sample("shoal_peer_up", &[("peer", &node), ("name", &peer.name)], 1.0);
+            t.sample(
+                "shoal_peer_up",
+                &[("peer", &node), ("name", &peer.name)],
+                1.0,
+            );
         }
         let mut down: Vec<_> = peers.down().collect();
         down.sort();
         for node in down {
-            t.sample("shoal_peer_up", &[("peer", &node.to_string()), ("name", "")], 0.0);
+            t.sample(
+                "shoal_peer_up",
+                &[("peer", &node.to_string()), ("name", "")],
+                0.0,
+            );
         }
         t.gauge(
             "shoal_peer_round_trip_seconds",

@@ -290,7 +290,9 @@ impl Names {
         };
         for (name, revision) in names {
             // At the revision that registered it: a name taken since is not touched.
-            if let Err(e) = store.delete_expect_revision(key(&name), Some(revision)).await
+            if let Err(e) = store
+                .delete_expect_revision(key(&name), Some(revision))
+                .await
                 && !is_wrong_revision(&e)
             {
                 tracing::warn!(name, error = %e, "a cluster-wide name could not be released");

@@ -39,9 +39,9 @@ use shoal_scheduler::{
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::config::{ClusterError, Credentials, NodeConfig, RemoteSpawnError};
 use crate::metrics::Metrics;
 use crate::names::Names;
-use crate::config::{ClusterError, Credentials, NodeConfig, RemoteSpawnError};
 use crate::peers::{Heard, Peers};
 use crate::spawn::{DEFAULT_SPAWN_TIMEOUT, RemoteSpawnOptions, SpawnTask};
 use crate::transport::{FRAME_OVERHEAD, Outbound, PendingSpawn, Queued, Shared, WatchedRefs};

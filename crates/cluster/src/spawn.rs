@@ -76,9 +76,7 @@ impl SpawnTask {
     }
 
     fn spawn(&self, module: &Module, w: Waiting) {
-        let spawned = self
-            .runtime
-            .spawn_with(module, &w.export, w.arg, w.options);
+        let spawned = self.runtime.spawn_with(module, &w.export, w.arg, w.options);
         let result = spawned
             .as_ref()
             .map(|handle| handle.pid().to_bits())

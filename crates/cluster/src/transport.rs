@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use shoal_scheduler::{
-    Exit, ExitReason, GlobalName, GlobalNameError, Message, NodeId, Pid, Reference, Remote, RemotePort,
-    SendError, Via,
+    Exit, ExitReason, GlobalName, GlobalNameError, Message, NodeId, Pid, Reference, Remote,
+    RemotePort, SendError, Via,
 };
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -568,7 +568,10 @@ impl Outbound {
             .insert(request, (node, pending));
         let report_exit = exit.is_some();
         if let Some(exit) = exit {
-            self.shared.exit_watches.lock().insert(request, (node, exit));
+            self.shared
+                .exit_watches
+                .lock()
+                .insert(request, (node, exit));
         }
         self.queue(
             node,
@@ -716,7 +719,9 @@ impl Remote for Outbound {
             // The node is stopping: the process is told rather than left waiting.
             if let NamesJob::Request { reply_to, tag, .. } = unsent.0 {
                 let stopping = GlobalNameError::Unavailable("the node is stopping".into());
-                self.shared.port.answer_global(reply_to, tag, &Err(stopping));
+                self.shared
+                    .port
+                    .answer_global(reply_to, tag, &Err(stopping));
             }
         }
     }

@@ -73,7 +73,8 @@ pub use actor::{
     GLOBAL_NAME_TIMEOUT, GlobalAnswer, GlobalName, REMOTE_SPAWN_TIMEOUT, Remote, RemotePort,
 };
 pub use error::{
-    CompileError, ConfigError, GlobalNameError, GuestLimit, NoProc, SendError, SpawnError, WeightError,
+    CompileError, ConfigError, GlobalNameError, GuestLimit, NoProc, SendError, SpawnError,
+    WeightError,
 };
 pub use native::supervisor::{
     ChildInfo, ChildSpec, DEFAULT_MAX_RESTARTS, DEFAULT_PERIOD, DEFAULT_SHUTDOWN_TIMEOUT,

@@ -119,7 +119,10 @@ async fn the_names_of_a_node_that_goes_down_are_released_from_the_bucket() {
     let start = std::time::Instant::now();
     // Read raw, not through a node: the entry itself is deleted, not only read as stale.
     while bucket.get("ledger").await.unwrap().is_some() {
-        assert!(start.elapsed() < HANG, "the entry of a dead node's name stays");
+        assert!(
+            start.elapsed() < HANG,
+            "the entry of a dead node's name stays"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

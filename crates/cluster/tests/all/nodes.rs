@@ -525,7 +525,10 @@ async fn a_joinable_remote_process_sends_its_exit_back_and_one_whose_node_dies_i
     let pid = done.pid();
     a.runtime().send(pid, 5, vec![]).unwrap();
     let exit = done.join().await;
-    assert_eq!((exit.pid, exit.reason), (pid, ExitReason::Normal { code: 7 }));
+    assert_eq!(
+        (exit.pid, exit.reason),
+        (pid, ExitReason::Normal { code: 7 })
+    );
     // It ran and waited there: its accounting came back with it.
     assert!(exit.accounting.quanta >= 1, "{:?}", exit.accounting);
     let (spawned, exited) = (exit.accounting.spawned_at, exit.accounting.exited_at);

@@ -46,7 +46,10 @@ pub(crate) async fn global_name(
     request: GlobalName,
 ) -> (GlobalAnswer, bool) {
     if shoal_proc::check_name(request.name()).is_err() {
-        return (Err(GlobalNameError::BadName(request.name().to_owned())), false);
+        return (
+            Err(GlobalNameError::BadName(request.name().to_owned())),
+            false,
+        );
     }
     if let GlobalName::Register { pid, .. } = request
         && (remote::is_remote(executor, pid) || executor.process(pid).is_none())

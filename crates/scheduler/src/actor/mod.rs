@@ -46,11 +46,11 @@ use shoal_proc::{
     Via,
 };
 
+pub(crate) use global::global_name;
+pub use global::{GLOBAL_NAME_TIMEOUT, GlobalAnswer};
 pub(crate) use links::{exit_signal, link, unlink};
 pub(crate) use monitors::{demonitor, is_up, monitor, monitor_node, nodes};
 pub(crate) use names::{register, send_name, send_name_on, unregister, whereis};
-pub(crate) use global::global_name;
-pub use global::{GLOBAL_NAME_TIMEOUT, GlobalAnswer};
 pub(crate) use remote::spawn_on;
 pub use remote::{GlobalName, REMOTE_SPAWN_TIMEOUT, Remote, RemotePort};
 

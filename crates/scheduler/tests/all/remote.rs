@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use shoal_scheduler::{
-    ExitReason, GlobalName, GlobalNameError, Message, MessageKind, NodeId, Pid, Reference,
-    Remote, RemotePort, Runtime, SendError, SignalReason, SpawnOptions, Via,
+    ExitReason, GlobalName, GlobalNameError, Message, MessageKind, NodeId, Pid, Reference, Remote,
+    RemotePort, Runtime, SendError, SignalReason, SpawnOptions, Via,
 };
 
 use crate::{epoch, exit_of};
@@ -576,7 +576,9 @@ fn a_name_of_a_dead_holder_is_free_and_a_dead_or_remote_pid_cannot_be_registered
                 cx.whereis_global(&long).await,
                 Err(GlobalNameError::BadName(long.clone()))
             );
-            let child = cx.spawn_native(SpawnOptions::new(), |_| async { 0 }).unwrap();
+            let child = cx
+                .spawn_native(SpawnOptions::new(), |_| async { 0 })
+                .unwrap();
             let dead = child.pid();
             child.join().await;
             assert_eq!(

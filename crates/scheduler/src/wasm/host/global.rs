@@ -42,11 +42,13 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                     Ok(name) => name,
                     Err(status) => return Ok(status),
                 };
-                Ok(match ask(&mut caller, GlobalName::Unregister { name }).await {
-                    Ok(Some(_)) => status::OK,
-                    Ok(None) => status::NOPROC,
-                    Err(e) => error_status(&e),
-                })
+                Ok(
+                    match ask(&mut caller, GlobalName::Unregister { name }).await {
+                        Ok(Some(_)) => status::OK,
+                        Ok(None) => status::NOPROC,
+                        Err(e) => error_status(&e),
+                    },
+                )
             })
         },
     )?;
