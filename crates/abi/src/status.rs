@@ -40,13 +40,16 @@ pub const OVER_BUDGET: i32 = -13;
 /// `spawn_on`: the node refused the spawn (it does not accept spawns from other nodes,
 /// or the module or its export failed there).
 pub const REFUSED: i32 = -14;
+/// Send refused: the queue of signals to other nodes is at its bound; nothing was
+/// queued. `wait_node` waits, like a receive, until it has room.
+pub const NODE_BUSY: i32 = -15;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// Every status, in docs/ABI.md's order.
-    const ALL: [i32; 15] = [
+    const ALL: [i32; 16] = [
         OK,
         NOPROC,
         MAILBOX_FULL,
@@ -62,6 +65,7 @@ mod tests {
         BAD_NAME,
         OVER_BUDGET,
         REFUSED,
+        NODE_BUSY,
     ];
 
     #[test]
@@ -83,7 +87,7 @@ mod tests {
 
     #[test]
     fn the_statuses_are_the_documented_numbers() {
-        let expected: [i32; 15] = core::array::from_fn(|i| -(i as i32));
+        let expected: [i32; 16] = core::array::from_fn(|i| -(i as i32));
         assert_eq!(ALL, expected);
     }
 }

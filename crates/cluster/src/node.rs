@@ -223,6 +223,7 @@ impl Node {
             offered: Mutex::new(HashMap::new()),
             pending_spawns: Mutex::new(HashMap::new()),
             exit_watches: Mutex::new(HashMap::new()),
+            room_waiters: Mutex::new(Vec::new()),
             next_request: std::sync::atomic::AtomicU64::new(1),
             spawn_jobs,
             names_jobs: names_jobs.clone(),
@@ -739,7 +740,7 @@ impl Handle {
             self.shared.peers.lock().next_seq(node)
         };
         let Some(seq) = seq else {
-            self.shared.backlog.fetch_sub(bytes, Ordering::Relaxed);
+            self.shared.release(bytes, self.outbound.backlog_limit);
             self.outbound.undeliverable(signal);
             return;
         };
@@ -797,7 +798,7 @@ impl Handle {
                 self.shared.declare_down(batch.node, &self.outbound);
             }
         }
-        self.shared.backlog.fetch_sub(queued, Ordering::Relaxed);
+        self.shared.release(queued, self.outbound.backlog_limit);
     }
 }
 

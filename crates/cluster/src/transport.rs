@@ -87,6 +87,8 @@ pub(crate) struct Shared {
     /// Spawns this node asked of others, by request number: the node asked, and where
     /// the answer goes.
     pub pending_spawns: Mutex<HashMap<u64, (NodeId, PendingSpawn)>>,
+    /// Processes waiting for room in the backlog, with the tag each waits for.
+    pub room_waiters: Mutex<Vec<(Pid, u64)>>,
     /// Exits this node asked other nodes to report, by spawn request: the node asked,
     /// and where the exit goes. Dropped unanswered when that node goes down.
     pub exit_watches: Mutex<HashMap<u64, (NodeId, tokio::sync::oneshot::Sender<Exit>)>>,
@@ -427,6 +429,23 @@ impl Shared {
 }
 
 impl Shared {
+    /// Takes `bytes` off the backlog; if it fell to half the bound or below (`limit`),
+    /// the processes waiting for room are told (the hysteresis keeps a sender from
+    /// waking for every frame published).
+    pub fn release(&self, bytes: usize, limit: usize) {
+        let left = self.backlog.fetch_sub(bytes, Ordering::Relaxed) - bytes;
+        if left <= limit / 2 {
+            self.wake_room_waiters();
+        }
+    }
+
+    fn wake_room_waiters(&self) {
+        let waiters = std::mem::take(&mut *self.room_waiters.lock());
+        for (pid, tag) in waiters {
+            let _ = self.port.deliver(pid, Message::data(None, tag, Vec::new()));
+        }
+    }
+
     /// A message from another node that was not queued: to no process (dropped, as a
     /// local send to a dead pid is), or refused by a live one (counted).
     fn not_delivered(&self, error: &SendError) {
@@ -723,6 +742,14 @@ impl Remote for Outbound {
                     .port
                     .answer_global(reply_to, tag, &Err(stopping));
             }
+        }
+    }
+
+    fn when_room(&self, reply_to: Pid, tag: u64) {
+        self.shared.room_waiters.lock().push((reply_to, tag));
+        // The backlog may have drained before the waiter was in the list.
+        if self.shared.backlog.load(Ordering::Relaxed) <= self.backlog_limit / 2 {
+            self.shared.wake_room_waiters();
         }
     }
 

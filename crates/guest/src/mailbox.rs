@@ -302,9 +302,11 @@ pub fn send_tagged<M: Serialize + ?Sized>(pid: Pid, tag: u64, msg: &M) -> Result
     send_bytes(pid, tag, &encode(msg)?)
 }
 
-/// Sends `bytes` as they are to `pid` with `tag`.
+/// Sends `bytes` as they are to `pid` with `tag`. To a process of another node whose
+/// queue is full, waits like a receive until it has room (docs/ABI.md, `wait_node`).
 pub fn send_bytes(pid: Pid, tag: u64, bytes: &[u8]) -> Result<(), SendError> {
-    SendError::check("send", sys::send(pid.to_raw(), tag, bytes))
+    let status = sys::sending(|| sys::send(pid.to_raw(), tag, bytes));
+    SendError::check("send", status)
 }
 
 #[cfg(test)]

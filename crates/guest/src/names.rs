@@ -77,7 +77,8 @@ pub fn send_name_on<M: Serialize + ?Sized>(
     msg: &M,
 ) -> Result<(), SendError> {
     let bytes = mailbox::encode(msg)?;
-    SendError::check("send_name_on", sys::send_name_on(node, name, tag, &bytes))
+    let status = sys::sending(|| sys::send_name_on(node, name, tag, &bytes));
+    SendError::check("send_name_on", status)
 }
 
 /// [`send_name`] with a tag.

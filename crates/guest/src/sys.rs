@@ -85,6 +85,7 @@ imports! {
     fn spawn_monitor(name_ptr: i32, name_len: i32, arg: i64, ref_ptr: i32) -> i64;
     fn send(pid: i64, tag: i64, ptr: i32, len: i32) -> i32;
     fn receive(timeout_ms: i64) -> i64;
+    fn wait_node() -> i32;
     fn receive_tag(tag: i64, timeout_ms: i64) -> i64;
     fn message_read(ptr: i32, len: i32) -> i32;
     fn message_tag() -> i64;
@@ -166,6 +167,20 @@ pub(crate) fn spawn_monitor(export: &str, arg: i64) -> (i64, i64) {
 pub(crate) fn send(pid: i64, tag: u64, bytes: &[u8]) -> i32 {
     // SAFETY: `bytes` is a live borrowed range the host copies during the call.
     unsafe { ffi::send(pid, tag as i64, ptr(bytes), len(bytes)) }
+}
+
+/// Runs `send` (a send-like call) until it is not refused for a full queue to other
+/// nodes, waiting like a receive for room between tries; its last status.
+pub(crate) fn sending(mut send: impl FnMut() -> i32) -> i32 {
+    loop {
+        let status = send();
+        if status != crate::status::NODE_BUSY {
+            return status;
+        }
+        // SAFETY: no arguments; the host suspends this process until the queue has
+        // room or its bound on the wait passes (then the send is tried again).
+        unsafe { ffi::wait_node() };
+    }
 }
 
 pub(crate) fn receive(timeout_ms: i64) -> i64 {

@@ -70,7 +70,8 @@ mod runtime;
 mod wasm;
 
 pub use actor::{
-    GLOBAL_NAME_TIMEOUT, GlobalAnswer, GlobalName, REMOTE_SPAWN_TIMEOUT, Remote, RemotePort,
+    GLOBAL_NAME_TIMEOUT, GlobalAnswer, GlobalName, NODE_ROOM_WAIT, REMOTE_SPAWN_TIMEOUT, Remote,
+    RemotePort,
 };
 pub use error::{
     CompileError, ConfigError, GlobalNameError, GuestLimit, NoProc, SendError, SpawnError,

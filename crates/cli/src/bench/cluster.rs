@@ -340,9 +340,9 @@ fn one_way_messages(node: &Node, target: NodeId, count: u64) -> anyhow::Result<(
             loop {
                 match cx.send(service, tag::COUNT, seq.to_le_bytes()) {
                     Ok(()) => break,
-                    // The queue to the node is full: wait for it like a receive would.
+                    // The queue to the node is full: wait, like a receive, for room.
                     Err(SendError::NodeBacklog { .. }) => {
-                        cx.sleep(Duration::from_micros(100)).await
+                        cx.wait_node_room().await;
                     }
                     Err(e) => return Err(e.into()),
                 }

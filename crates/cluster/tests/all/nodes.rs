@@ -543,6 +543,89 @@ async fn a_joinable_remote_process_sends_its_exit_back_and_one_whose_node_dies_i
     );
 }
 
+/// Sends 2,000 messages of 200 bytes, tagged 0, 1, 2, ..., to the pid given as its
+/// argument; a send refused with `NODE_BUSY` (-15) waits with `wait_node` and is tried
+/// again. Returns how many times it waited.
+const PATIENT_SENDER: &str = r#"(module
+  (import "shoal" "send" (func $send (param i64 i64 i32 i32) (result i32)))
+  (import "shoal" "wait_node" (func $wait_node (result i32)))
+  (memory (export "memory") 1)
+  (func (export "main") (param $to i64) (result i32)
+    (local $tag i64) (local $status i32) (local $waits i32)
+    (loop $next
+      (block $sent
+        (loop $try
+          (local.set $status (call $send (local.get $to) (local.get $tag) (i32.const 0) (i32.const 200)))
+          (br_if $sent (i32.eqz (local.get $status)))
+          (if (i32.ne (local.get $status) (i32.const -15)) (then (unreachable)))
+          (local.set $waits (i32.add (local.get $waits) (i32.const 1)))
+          (drop (call $wait_node))
+          (br $try)))
+      (local.set $tag (i64.add (local.get $tag) (i64.const 1)))
+      (br_if $next (i64.lt_u (local.get $tag) (i64.const 2000))))
+    (local.get $waits)))"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_to_a_slow_node_waits_for_room_and_loses_nothing() {
+    let nats = server(&[]);
+    // A backlog of 8 KiB holds some thirty such messages.
+    let mut small = config(&nats, "a");
+    small.backlog_bytes = 8 << 10;
+    let a = node(small).await;
+    let b = node(config(&nats, "b")).await;
+    a.wait_for_nodes(1, HANG).await.unwrap();
+    let counter = b
+        .runtime()
+        .spawn_native(SpawnOptions::new(), |cx| async move {
+            for expected in 0..2000 {
+                let m = cx.receive(None, Some(HANG)).await.unwrap();
+                assert_eq!(m.tag, expected, "in order, none missing");
+            }
+            0
+        })
+        .unwrap();
+    let to = counter.pid();
+    let module = a.runtime().compile_wat(PATIENT_SENDER).unwrap();
+    let guest = a
+        .runtime()
+        .spawn(&module, "main", to.to_bits() as i64)
+        .unwrap();
+    let waited = match guest.join().await.reason {
+        ExitReason::Normal { code } => code,
+        other => panic!("{other:?}"),
+    };
+    assert!(waited > 0, "the backlog never filled");
+    assert_eq!(counter.join().await.reason, ExitReason::Normal { code: 0 });
+    // A native process does the same with `wait_node_room`.
+    let counter = b
+        .runtime()
+        .spawn_native(SpawnOptions::new(), |cx| async move {
+            for expected in 0..2000 {
+                let m = cx.receive(None, Some(HANG)).await.unwrap();
+                assert_eq!(m.tag, expected);
+            }
+            0
+        })
+        .unwrap();
+    let to = counter.pid();
+    let sender = a
+        .runtime()
+        .spawn_native(SpawnOptions::new(), move |cx| async move {
+            let mut waits = 0;
+            for tag in 0..2000 {
+                while let Err(e) = cx.send(to, tag, vec![0; 200]) {
+                    assert!(matches!(e, SendError::NodeBacklog { .. }), "{e}");
+                    cx.wait_node_room().await;
+                    waits += 1;
+                }
+            }
+            waits
+        })
+        .unwrap();
+    assert!(matches!(sender.join().await.reason, ExitReason::Normal { code } if code > 0));
+    assert_eq!(counter.join().await.reason, ExitReason::Normal { code: 0 });
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_a_full_mailbox_cannot_take_are_counted_where_they_are_dropped() {
     let nats = server(&[]);

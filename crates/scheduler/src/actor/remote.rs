@@ -77,6 +77,10 @@ pub trait Remote: Send + Sync + 'static {
     /// A request about a cluster-wide name for the process `reply_to`: the answer comes
     /// to it later as a data message tagged `tag`, made by [`RemotePort::answer_global`].
     fn global_name(&self, request: GlobalName, reply_to: Pid, tag: u64);
+    /// Answers the process `reply_to` with an empty data message tagged `tag` once the
+    /// queue to other nodes has room for sends again ([`SendError::NodeBacklog`] is
+    /// refused no more): at once if it has.
+    fn when_room(&self, reply_to: Pid, tag: u64);
     /// Whether `node` is up.
     fn is_up(&self, node: NodeId) -> bool;
     /// The other nodes that are up, by id.
@@ -266,6 +270,29 @@ impl RemotePort {
         }
         fired
     }
+}
+
+/// The longest a process waits at once for room in the queue to other nodes: a bound,
+/// so that a process never waits on a transport that stopped answering; it sends
+/// again, and waits again if it must.
+pub const NODE_ROOM_WAIT: Duration = Duration::from_secs(1);
+
+/// Waits like a receive, at most [`NODE_ROOM_WAIT`], until the queue to other nodes has
+/// room for `me`'s sends. Whether it has room (always, without a transport); and whether
+/// the wait suspended `me`.
+pub(crate) async fn wait_node_room(
+    executor: &Executor,
+    actors: &Actors,
+    me: &Process,
+) -> (bool, bool) {
+    if remote_of(actors).is_none() {
+        return (true, false);
+    }
+    let (answer, waited) = ask_remote(executor, actors, me, NODE_ROOM_WAIT, |remote, tag| {
+        remote.when_room(me.pid(), tag);
+    })
+    .await;
+    (answer.is_some(), waited)
 }
 
 /// How long a process waits for a remote spawn's answer: a first spawn of a large

@@ -294,6 +294,15 @@ impl NativeContext {
         actor::whereis(&self.actors, name)
     }
 
+    /// Waits like a receive, at most [`NODE_ROOM_WAIT`](crate::NODE_ROOM_WAIT), until
+    /// the queue to other nodes has room again after a send was refused with
+    /// [`SendError::NodeBacklog`]; whether it has. A sender to a slow node loops: send,
+    /// and on `NodeBacklog` wait here and send again.
+    pub async fn wait_node_room(&self) -> bool {
+        let (room, _) = actor::wait_node_room(&self.executor, &self.actors, &self.process).await;
+        room
+    }
+
     /// Registers `pid`, a live process of this node, under the cluster-wide name `name`
     /// (docs/CLUSTER.md, "Names"), waiting like a receive for the cluster's answer. The
     /// name is released when the process or its node dies.

@@ -146,6 +146,12 @@ impl Remote for Loopback {
             .answer_global(reply_to, tag, &answer);
     }
 
+    fn when_room(&self, reply_to: Pid, tag: u64) {
+        // A loopback queues nothing: there is always room.
+        let message = Message::data(None, tag, Vec::new());
+        let _ = self.port(self.me).unwrap().deliver(reply_to, message);
+    }
+
     fn is_up(&self, node: NodeId) -> bool {
         node != self.me && self.wire.ports.lock().contains_key(&node)
     }
@@ -615,4 +621,19 @@ fn without_a_cluster_global_names_are_unavailable_to_guests_and_native_processes
         })
         .unwrap();
     assert_eq!(exit_of(&p).reason, ExitReason::Normal { code: 1 });
+}
+
+#[test]
+fn wait_node_returns_ok_at_once_outside_a_cluster_and_with_a_transport_that_has_room() {
+    const WAITER: &str = r#"(module
+      (import "shoal" "wait_node" (func $wait_node (result i32)))
+      (func (export "main") (result i32)
+        (i32.sub (i32.const 7) (call $wait_node))))"#;
+    let alone = Runtime::builder().workers(1).build().unwrap();
+    let (a, _b, _wire) = two_nodes();
+    for rt in [&alone, &a] {
+        let m = rt.compile_wat(WAITER).unwrap();
+        let g = rt.spawn(&m, "main", 0).unwrap();
+        assert_eq!(exit_of(&g).reason, ExitReason::Normal { code: 7 });
+    }
 }

@@ -77,12 +77,7 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
 /// quantum, as every wait does.
 async fn ask(caller: &mut Caller<'_, HostState>, request: GlobalName) -> GlobalAnswer {
     sync_fuel(caller, false);
-    let state = caller.data();
-    let (executor, actors, process) = (
-        state.executor.clone(),
-        state.actors.clone(),
-        state.process.clone(),
-    );
+    let (executor, actors, process) = caller.data().owned_parts();
     let (answer, waited) = actor::global_name(&executor, &actors, &process, request).await;
     if waited {
         begin_new_quantum(caller);

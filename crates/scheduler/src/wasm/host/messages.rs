@@ -8,6 +8,7 @@ use wasmtime::{Caller, Linker};
 
 use super::memory::{guest_range, read_bytes};
 use super::{HOST_MODULE, HostState, pid_arg};
+use crate::actor;
 use crate::wasm::preempt::{begin_new_quantum, sync_fuel};
 
 pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
@@ -41,6 +42,14 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "receive",
         |mut caller: Caller<'_, HostState>, (timeout_ms,): (i64,)| {
             Box::new(async move { receive(&mut caller, None, timeout_ms).await })
+        },
+    )?;
+
+    linker.func_wrap_async(
+        HOST_MODULE,
+        "wait_node",
+        |mut caller: Caller<'_, HostState>, (): ()| {
+            Box::new(async move { wait_node(&mut caller).await })
         },
     )?;
 
@@ -110,10 +119,23 @@ pub(super) fn send_status(result: Result<(), SendError>) -> i32 {
     match result {
         Ok(()) => status::OK,
         Err(SendError::NoProc(_) | SendError::NoName(_)) => status::NOPROC,
-        Err(SendError::MailboxFull { .. } | SendError::NodeBacklog { .. }) => status::MAILBOX_FULL,
+        Err(SendError::MailboxFull { .. }) => status::MAILBOX_FULL,
+        Err(SendError::NodeBacklog { .. }) => status::NODE_BUSY,
         Err(SendError::MemoryBudget(_)) => status::OVER_BUDGET,
         Err(SendError::TooLarge { .. }) => status::TOO_LARGE,
     }
+}
+
+/// `wait_node`: waits like a receive until the queue to other nodes has room again
+/// (`OK`), or `TIMEOUT` after [`NODE_ROOM_WAIT`](crate::NODE_ROOM_WAIT).
+async fn wait_node(caller: &mut Caller<'_, HostState>) -> i32 {
+    sync_fuel(caller, false);
+    let (executor, actors, process) = caller.data().owned_parts();
+    let (room, waited) = actor::wait_node_room(&executor, &actors, &process).await;
+    if waited {
+        begin_new_quantum(caller);
+    }
+    if room { status::OK } else { status::TIMEOUT }
 }
 
 /// `receive` and `receive_tag`: takes the message into `current` and returns its length,

@@ -9,7 +9,7 @@
 //! | file | functions |
 //! |---|---|
 //! | `process` | `self`, `parent`, `spawn`, `spawn_on`, `spawn_link`, `spawn_monitor`, `exit`, `panic` |
-//! | `messages` | `send`, `receive`, `receive_tag`, `message_read`, `message_tag`, `message_sender`, `message_kind` |
+//! | `messages` | `send`, `wait_node`, `receive`, `receive_tag`, `message_read`, `message_tag`, `message_sender`, `message_kind` |
 //! | `actors` | `link`, `unlink`, `trap_exit`, `exit_signal`, `monitor`, `monitor_node`, `nodes`, `demonitor`, `alias`, `unalias`, `register`, `unregister`, `whereis`, `send_name`, `send_name_on` |
 //! | `global` | `register_global`, `unregister_global`, `whereis_global` |
 //! | `time` | `now`, `sleep`, `yield` |
@@ -83,6 +83,7 @@ pub(crate) const HOST_FUNCTIONS: &[&str] = &[
     "whereis",
     "send_name",
     "send_name_on",
+    "wait_node",
     "register_global",
     "unregister_global",
     "whereis_global",
@@ -111,6 +112,18 @@ pub(crate) struct HostState {
     pub ticks_in_slice: u64,
     /// The WASI context of a module that imports WASI, and its captured output (`wasi`).
     pub wasi: Option<Box<WasiState>>,
+}
+
+impl HostState {
+    /// The executor, the actor state and the process, owned: what an async host
+    /// function holds across its wait, when the store itself is borrowed again after.
+    pub(crate) fn owned_parts(&self) -> (Arc<Executor>, Arc<Actors>, Arc<Process>) {
+        (
+            self.executor.clone(),
+            self.actors.clone(),
+            self.process.clone(),
+        )
+    }
 }
 
 impl HostState {

@@ -163,16 +163,11 @@ async fn spawn_on(
     let Some(node) = u16::try_from(node).ok().and_then(shoal_proc::NodeId::new) else {
         return Ok(i64::from(status::NOPROC));
     };
-    let state = caller.data();
-    let (executor, actors, process) = (
-        state.executor.clone(),
-        state.actors.clone(),
-        state.process.clone(),
-    );
+    let (executor, actors, process) = caller.data().owned_parts();
     if !actor::is_up(&actors, node) {
         return Ok(i64::from(status::NOPROC));
     }
-    let source = state.module.source().clone();
+    let source = caller.data().module.source().clone();
     let (result, waited) =
         actor::spawn_on(&executor, &actors, &process, node, source, &name, arg).await;
     if waited {
