@@ -717,13 +717,18 @@ fn bench_cluster_runs_nodes_as_processes_loses_nothing_and_sees_killed_and_hung_
 
 /// A `nats-server` on a free loopback port, and its URL, once it accepts connections.
 fn nats_server() -> (std::process::Child, String) {
-    use std::process::{Command, Stdio};
-    use std::time::{Duration, Instant};
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
+    nats_server_on(port)
+}
+
+/// [`nats_server`] on a given port (a restart of one).
+fn nats_server_on(port: u16) -> (std::process::Child, String) {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
     let server = Command::new("nats-server")
         .args(["-a", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
@@ -828,6 +833,87 @@ fn a_spread_run_puts_its_processes_round_robin_on_every_accepting_node_and_repor
     }
     let _ = server.kill();
     let _ = server.wait();
+}
+
+#[test]
+fn during_a_server_outage_nodes_declare_each_other_down_and_after_it_the_cluster_forms_again() {
+    use std::time::{Duration, Instant};
+    let wait = Duration::from_secs(60);
+    let (mut server, url) = nats_server();
+    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (a_metrics, b_metrics) = (free_port(), free_port());
+    let id = |line: String| line.split_whitespace().nth(1).unwrap().to_owned();
+    let (mut a, a_lines) = shoal_node(
+        &url,
+        "outage",
+        "a",
+        &["--metrics", &format!("127.0.0.1:{a_metrics}")],
+    );
+    let (mut b, b_lines) = shoal_node(
+        &url,
+        "outage",
+        "b",
+        &["--metrics", &format!("127.0.0.1:{b_metrics}")],
+    );
+    let (a_first, b_first) = (
+        id(a_lines.recv_timeout(wait).unwrap()),
+        id(b_lines.recv_timeout(wait).unwrap()),
+    );
+    // Figures of the node on `port` that show `wanted`, scraped until they do.
+    let scrape_until = |port: u16, wanted: &dyn Fn(&str) -> bool| {
+        let start = Instant::now();
+        loop {
+            let (status, body) = http_get(port, "/metrics");
+            if status == "HTTP/1.1 200 OK" && wanted(&body) {
+                return body;
+            }
+            assert!(start.elapsed() < wait, "not yet, in:\n{body}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let up = |name: &'static str| {
+        move |body: &str| {
+            body.lines().any(|l| {
+                l.starts_with("shoal_peer_up{") && l.contains(&format!("name=\"{name}\"}} 1"))
+            })
+        }
+    };
+    scrape_until(a_metrics, &up("b"));
+    let _ = server.kill();
+    let _ = server.wait();
+    // With the server gone, a's liveness check still runs: b is declared down within the
+    // 300 ms window, not when the server comes back.
+    let down = format!("shoal_peer_up{{peer=\"{b_first}\",name=\"\"}} 0");
+    scrape_until(a_metrics, &|body: &str| body.contains(&down));
+    let (mut server, _) = nats_server_on(port);
+    // Reconnected, a node that hears a peer it declared down cuts it off, and the one cut
+    // off rejoins under a new id: at least one rejoins, and each sees the other up again.
+    let a_body = scrape_until(a_metrics, &up("b"));
+    let b_body = scrape_until(b_metrics, &up("a"));
+    // Its new `up` line may trail its figures by a moment.
+    let start = Instant::now();
+    let rejoined = loop {
+        let rejoined = [(&a_lines, &a_first), (&b_lines, &b_first)]
+            .iter()
+            .filter(|(lines, first)| lines.try_iter().map(id).any(|again| again != **first))
+            .count();
+        if rejoined > 0 || start.elapsed() > wait {
+            break rejoined;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(rejoined >= 1, "{a_body}\n{b_body}");
+    for child in [&mut a, &mut b, &mut server] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }
 
 /// One `GET` of `path` from `port` on loopback: the status line and the body.

@@ -210,6 +210,10 @@ pub enum ClusterError {
         /// The client's error.
         reason: String,
     },
+    /// A control frame (a probe, a hello) did not reach the server in time: the
+    /// connection is down.
+    #[error("a control frame did not reach the server within {0:?}")]
+    ControlTimeout(Duration),
     /// Every node id is taken or was declared down.
     #[error("no node id is free in cluster `{cluster}`")]
     NoFreeId {

@@ -167,7 +167,7 @@ impl Node {
             .subscribe(control_subject.clone())
             .await
             .map_err(|e| ClusterError::nats("the control subscription", e))?;
-        publish_control(&client, &control_subject, &Control::Probe).await?;
+        publish_control(&client, &control_subject, &Control::Probe, STARTUP_CONTROL).await?;
 
         // Listen: who is up, and which ids were declared down.
         let mut heard = Vec::new();
@@ -687,7 +687,8 @@ impl Handle {
             dead,
             reply,
         };
-        publish_control(&self.client, &self.config.control_subject(), &hello).await
+        let subject = self.config.control_subject();
+        publish_control(&self.client, &subject, &hello, self.config.heartbeat).await
     }
 
     /// A disconnect event of the server's system account: a node of this cluster whose
@@ -712,7 +713,10 @@ impl Handle {
             id: self.shared.me.get(),
             creation: self.shared.creation,
         };
-        let _ = publish_control(&self.client, &self.config.control_subject(), &me).await;
+        // Bounded by one heartbeat: with the server gone, the check below still runs,
+        // and the others are declared down after `down_after` as if they fell silent.
+        let subject = self.config.control_subject();
+        let _ = publish_control(&self.client, &subject, &me, self.config.heartbeat).await;
         self.shared.ping_all(&self.outbound);
         let silent = self
             .shared
@@ -911,20 +915,34 @@ async fn connect_options(
     Ok(options.subscription_capacity(config.subscription_capacity))
 }
 
+///
+/// While the connection is down, a flush waits for the reconnection: the wait is bounded
+/// by `within`, so that the control task (which also runs the liveness check) never
+/// stalls for an outage's length.
 async fn publish_control(
     client: &Client,
     subject: &str,
     control: &Control,
+    within: Duration,
 ) -> Result<(), ClusterError> {
-    client
-        .publish(subject.to_owned(), control.encode().into())
+    let publish = async {
+        client
+            .publish(subject.to_owned(), control.encode().into())
+            .await
+            .map_err(|e| ClusterError::nats("a control frame", e))?;
+        client
+            .flush()
+            .await
+            .map_err(|e| ClusterError::nats("a flush", e))
+    };
+    tokio::time::timeout(within, publish)
         .await
-        .map_err(|e| ClusterError::nats("a control frame", e))?;
-    client
-        .flush()
-        .await
-        .map_err(|e| ClusterError::nats("a flush", e))
+        .unwrap_or(Err(ClusterError::ControlTimeout(within)))
 }
+
+/// How long a starting node waits for its first control frame to reach the server: as
+/// long as the connection itself may take.
+const STARTUP_CONTROL: Duration = Duration::from_secs(10);
 
 /// 64 random bits from the standard library's per-process random hash keys.
 fn random() -> u64 {
