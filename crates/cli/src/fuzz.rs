@@ -122,6 +122,14 @@ const HOST_IMPORTS: &str = r#"(module
   (import "shoal" "unregister" (func (param i32 i32) (result i32)))
   (import "shoal" "whereis" (func (param i32 i32) (result i64)))
   (import "shoal" "send_name" (func (param i32 i32 i64 i32 i32) (result i32)))
+  (import "shoal" "spawn_on" (func (param i32 i32 i32 i64) (result i64)))
+  (import "shoal" "nodes" (func (param i32 i32) (result i32)))
+  (import "shoal" "monitor_node" (func (param i32) (result i64)))
+  (import "shoal" "send_name_on" (func (param i32 i32 i32 i64 i32 i32) (result i32)))
+  (import "shoal" "wait_node" (func (result i32)))
+  (import "shoal" "register_global" (func (param i32 i32 i64) (result i32)))
+  (import "shoal" "unregister_global" (func (param i32 i32) (result i32)))
+  (import "shoal" "whereis_global" (func (param i32 i32) (result i64)))
   (import "shoal" "panic" (func (param i32 i32))))"#;
 
 /// What every generated module exports: an entry and its memory.
@@ -445,4 +453,17 @@ fn differential_batch(seeds: &[u64], summary: &mut Summary) -> Result<(), Failur
         *summary.ends.entry(got.kind()).or_default() += 1;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HOST_IMPORTS;
+
+    #[test]
+    fn the_generated_guests_may_import_every_host_function() {
+        for name in shoal::HOST_FUNCTIONS {
+            let import = format!("(import \"shoal\" \"{name}\" ");
+            assert!(HOST_IMPORTS.contains(&import), "the fuzzer never calls `{name}`");
+        }
+    }
 }

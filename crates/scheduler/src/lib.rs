@@ -101,4 +101,4 @@ pub use shoal_proc::{
 };
 pub use wasm::arena::{MAPPING_HEADROOM, MAPPINGS_PER_GUEST, MappingBudget};
 pub use wasm::wasi::{MAX_CAPTURE_BYTES, Output, Preopen, PreopenError, Stdin, WasiConfig};
-pub use wasm::{CacheOutcome, MAX_TABLES, Module, SpawnOptions};
+pub use wasm::{CacheOutcome, HOST_FUNCTIONS, MAX_TABLES, Module, SpawnOptions};

@@ -60,6 +60,7 @@ use arena::{MappingBudget, StackArena};
 use host::HostState;
 
 pub use cache::CacheOutcome;
+pub use host::HOST_FUNCTIONS;
 pub use module::Module;
 pub(crate) use options::GuestLimits;
 pub use options::SpawnOptions;

@@ -49,8 +49,10 @@ use crate::actor::Actors;
 /// The import module name.
 pub(crate) const HOST_MODULE: &str = "shoal";
 
-/// Every function the host module provides, for import checks at compile time.
-pub(crate) const HOST_FUNCTIONS: &[&str] = &[
+/// Every function the host module `shoal` provides (docs/ABI.md), by name: what a
+/// module's imports are checked against at compile time, and what a tool that generates
+/// guests (the fuzzer) must cover.
+pub const HOST_FUNCTIONS: &[&str] = &[
     "self",
     "parent",
     "spawn",
