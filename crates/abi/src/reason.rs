@@ -22,6 +22,7 @@
 //! | 7 | host_error | 0 | message, UTF-8 |
 //! | 8 | custom | any | any bytes |
 //! | 9 | noconnection | 0 | empty |
+//! | 10 | mailbox_overflow | 0 | empty |
 //!
 //! Decoding is strict where a mistake would mislead (a short header, an unknown kind:
 //! [`WireError`]) and lenient where the sender promises text (invalid UTF-8 is replaced;
@@ -69,6 +70,10 @@ pub enum ExitReason {
     /// The node of the process it linked to or monitored went down or lost contact
     /// (a cluster's liveness protocol, docs/CLUSTER.md): Erlang's `noconnection`.
     NoConnection,
+    /// Its mailbox reached its bound and the process was spawned to end rather than
+    /// refuse the sender (`SpawnOptions::kill_on_full_mailbox`): Erlang's
+    /// `max_heap_size` with `kill`.
+    MailboxOverflow,
     /// A reason chosen by a process (`exit_signal` with a code and bytes).
     Custom {
         /// The code.
@@ -101,11 +106,13 @@ pub enum ExitKind {
     Custom,
     /// [`ExitReason::NoConnection`].
     NoConnection,
+    /// [`ExitReason::MailboxOverflow`].
+    MailboxOverflow,
 }
 
 impl ExitKind {
     /// Every kind, in report order.
-    pub const ALL: [ExitKind; 10] = [
+    pub const ALL: [ExitKind; 11] = [
         ExitKind::Normal,
         ExitKind::Trap,
         ExitKind::OutOfFuel,
@@ -116,6 +123,7 @@ impl ExitKind {
         ExitKind::Shutdown,
         ExitKind::Custom,
         ExitKind::NoConnection,
+        ExitKind::MailboxOverflow,
     ];
 
     /// snake_case name, as reports print it.
@@ -131,6 +139,7 @@ impl ExitKind {
             ExitKind::Shutdown => "shutdown",
             ExitKind::Custom => "custom",
             ExitKind::NoConnection => "noconnection",
+            ExitKind::MailboxOverflow => "mailbox_overflow",
         }
     }
 
@@ -147,6 +156,7 @@ impl ExitKind {
             ExitKind::HostError => 7,
             ExitKind::Custom => 8,
             ExitKind::NoConnection => 9,
+            ExitKind::MailboxOverflow => 10,
         }
     }
 
@@ -196,6 +206,7 @@ impl ExitReason {
             ExitReason::Shutdown => ExitKind::Shutdown,
             ExitReason::Custom { .. } => ExitKind::Custom,
             ExitReason::NoConnection => ExitKind::NoConnection,
+            ExitReason::MailboxOverflow => ExitKind::MailboxOverflow,
         }
     }
 
@@ -224,6 +235,7 @@ impl ExitReason {
             | ExitReason::Killed
             | ExitReason::NoProc
             | ExitReason::NoConnection
+            | ExitReason::MailboxOverflow
             | ExitReason::Shutdown => (0, &[]),
         };
         let mut out = Vec::with_capacity(WIRE_HEADER + payload.len());
@@ -256,6 +268,7 @@ impl ExitReason {
                 ExitKind::NoProc => ExitReason::NoProc,
                 ExitKind::Shutdown => ExitReason::Shutdown,
                 ExitKind::NoConnection => ExitReason::NoConnection,
+                ExitKind::MailboxOverflow => ExitReason::MailboxOverflow,
                 ExitKind::Custom => ExitReason::Custom {
                     code,
                     data: payload.to_vec(),
@@ -312,6 +325,7 @@ mod tests {
             (wire(5, 0, b""), ExitReason::NoProc),
             (wire(6, 0, b""), ExitReason::Shutdown),
             (wire(9, 0, b""), ExitReason::NoConnection),
+            (wire(10, 0, b""), ExitReason::MailboxOverflow),
             (
                 wire(7, 0, b"oops"),
                 ExitReason::HostError {
@@ -336,11 +350,11 @@ mod tests {
     #[test]
     fn every_kind_number_is_documented_and_round_trips() {
         let numbers: Vec<u8> = ExitKind::ALL.iter().map(|k| k.number()).collect();
-        assert_eq!(numbers, [0, 1, 2, 3, 4, 7, 5, 6, 8, 9]);
+        assert_eq!(numbers, [0, 1, 2, 3, 4, 7, 5, 6, 8, 9, 10]);
         for kind in ExitKind::ALL {
             assert_eq!(ExitKind::from_number(kind.number()), Some(kind));
         }
-        assert_eq!(ExitKind::from_number(10), None);
+        assert_eq!(ExitKind::from_number(11), None);
     }
 
     #[test]
@@ -391,8 +405,8 @@ mod tests {
             Err(WireError::Short(4))
         );
         assert_eq!(
-            ExitReason::from_wire(&wire(10, 0, b"")),
-            Err(WireError::UnknownKind(10))
+            ExitReason::from_wire(&wire(11, 0, b"")),
+            Err(WireError::UnknownKind(11))
         );
     }
 
@@ -441,6 +455,7 @@ mod tests {
             (ExitReason::NoProc, "noproc"),
             (ExitReason::Shutdown, "shutdown"),
             (ExitReason::NoConnection, "noconnection"),
+            (ExitReason::MailboxOverflow, "mailbox_overflow"),
             (
                 ExitReason::Custom {
                     code: 5,

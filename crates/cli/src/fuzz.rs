@@ -463,7 +463,10 @@ mod tests {
     fn the_generated_guests_may_import_every_host_function() {
         for name in shoal::HOST_FUNCTIONS {
             let import = format!("(import \"shoal\" \"{name}\" ");
-            assert!(HOST_IMPORTS.contains(&import), "the fuzzer never calls `{name}`");
+            assert!(
+                HOST_IMPORTS.contains(&import),
+                "the fuzzer never calls `{name}`"
+            );
         }
     }
 }

@@ -164,6 +164,12 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     pub no_cache: bool,
 
+    /// A send that finds a process's mailbox at its bound ends that process with
+    /// `mailbox_overflow` instead of being refused with MAILBOX_FULL (Erlang's
+    /// max_heap_size with kill).
+    #[arg(long)]
+    pub kill_on_full_mailbox: bool,
+
     /// Spread --procs round-robin over this node and the nodes of the cluster that
     /// accept spawns (`shoal node --accept-spawn`), and report every exit with its node.
     /// Joins the cluster given by --nats and --cluster.

@@ -38,6 +38,7 @@ struct ExitCounts {
     shutdown: usize,
     custom: usize,
     noconnection: usize,
+    mailbox_overflow: usize,
 }
 
 impl ExitCounts {
@@ -53,6 +54,7 @@ impl ExitCounts {
             ExitKind::Shutdown => &mut self.shutdown,
             ExitKind::Custom => &mut self.custom,
             ExitKind::NoConnection => &mut self.noconnection,
+            ExitKind::MailboxOverflow => &mut self.mailbox_overflow,
         };
         *counter += 1;
     }
@@ -144,7 +146,7 @@ struct ProcessRow {
     /// The node it ran on (0 outside a cluster): the pid's first number.
     node: u16,
     /// The exit kind's name: `normal`, `trap`, `out_of_fuel`, `deadline`, `killed`,
-    /// `host_error`, `noproc`, `shutdown`, `custom` or `noconnection`.
+    /// `host_error`, `noproc`, `shutdown`, `custom`, `noconnection` or `mailbox_overflow`.
     exit: &'static str,
     /// The exit code of a normal exit, else null.
     code: Option<i32>,
@@ -348,11 +350,11 @@ pub(crate) fn human(outcome: &Outcome) -> String {
             ""
         },
     );
-    // Reasons only exit signals give; listed when there are any.
-    let signalled = if e.noproc + e.shutdown + e.custom + e.noconnection > 0 {
+    // Reasons only exit signals and a killing mailbox bound give; listed when there are any.
+    let signalled = if e.noproc + e.shutdown + e.custom + e.noconnection + e.mailbox_overflow > 0 {
         format!(
-            ", {} noproc, {} shutdown, {} custom, {} noconnection",
-            e.noproc, e.shutdown, e.custom, e.noconnection
+            ", {} noproc, {} shutdown, {} custom, {} noconnection, {} mailbox_overflow",
+            e.noproc, e.shutdown, e.custom, e.noconnection, e.mailbox_overflow
         )
     } else {
         String::new()

@@ -229,6 +229,9 @@ pub(crate) fn runtime_builder(args: &RunArgs, limits: &Limits) -> anyhow::Result
         .capacity(limits.capacity)
         .max_memory(usize::try_from(limits.max_memory).unwrap_or(usize::MAX))
         .max_table_elements(limits.max_table_elements);
+    if args.kill_on_full_mailbox {
+        builder = builder.kill_on_full_mailbox(true);
+    }
     if let Some(budget) = args.memory_budget {
         builder = builder.memory_budget(crate::bytes(budget));
     }

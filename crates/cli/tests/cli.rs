@@ -601,6 +601,31 @@ fn fuel_is_metered_only_when_something_needs_it() {
 }
 
 #[test]
+fn a_self_flood_under_kill_on_full_mailbox_ends_as_mailbox_overflow_not_at_its_deadline() {
+    let path = temp_module(
+        "flood.wat",
+        r#"(module
+             (import "shoal" "self" (func $self (result i64)))
+             (import "shoal" "send" (func $send (param i64 i64 i32 i32) (result i32)))
+             (memory (export "memory") 1)
+             (func (export "main")
+               (loop $again
+                 (drop (call $send (call $self) (i64.const 0) (i32.const 0) (i32.const 4096)))
+                 (br $again))))"#,
+    );
+    let v = json(&[
+        path.path(),
+        "--procs",
+        "2",
+        "--kill-on-full-mailbox",
+        "--deadline-ms",
+        "60000",
+    ]);
+    assert_eq!(v["exits"]["mailbox_overflow"], 2, "{v}");
+    assert_eq!(v["processes"][0]["exit"], "mailbox_overflow", "{v}");
+}
+
+#[test]
 fn the_memory_budget_is_a_flag_and_the_report_gives_its_peak() {
     let path = temp_module(
         "grow.wat",

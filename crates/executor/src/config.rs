@@ -230,6 +230,11 @@ pub struct ProcessOptions {
     /// Cap on queued bytes (payloads plus `MESSAGE_OVERHEAD` each); `None` is
     /// [`DEFAULT_MAILBOX_BYTES`], `usize::MAX` unbounded.
     pub mailbox_bytes: Option<usize>,
+    /// On a send that finds the mailbox at its bound, end the process with
+    /// `mailbox_overflow` rather than refuse the sender (Erlang's `max_heap_size` with
+    /// `kill`); `None` is `false`, refuse. `EXIT` and `DOWN` never trigger it: they are
+    /// never refused.
+    pub kill_on_full_mailbox: Option<bool>,
     /// Its share of CPU relative to the others, 1 to [`MAX_WEIGHT`]; `None` is 1.
     pub weight: Option<u32>,
     /// The group it shares CPU in (see `groups`); `None`: its parent's, or the default.
@@ -243,6 +248,7 @@ impl ProcessOptions {
             deadline: self.deadline.or(defaults.deadline),
             mailbox_bound: self.mailbox_bound.or(defaults.mailbox_bound),
             mailbox_bytes: self.mailbox_bytes.or(defaults.mailbox_bytes),
+            kill_on_full_mailbox: self.kill_on_full_mailbox.or(defaults.kill_on_full_mailbox),
             weight: self.weight.or(defaults.weight),
             group: self.group.or(defaults.group),
         }
@@ -519,11 +525,13 @@ mod tests {
             deadline: Some(Duration::from_secs(1)),
             mailbox_bound: Some(5),
             mailbox_bytes: Some(1 << 20),
+            kill_on_full_mailbox: Some(true),
             weight: Some(3),
             group: None,
         };
         let options = ProcessOptions {
             mailbox_bound: Some(9),
+            kill_on_full_mailbox: Some(false),
             ..ProcessOptions::default()
         };
         assert_eq!(
@@ -532,6 +540,7 @@ mod tests {
                 deadline: Some(Duration::from_secs(1)),
                 mailbox_bound: Some(9),
                 mailbox_bytes: Some(1 << 20),
+                kill_on_full_mailbox: Some(false),
                 weight: Some(3),
                 group: None,
             }

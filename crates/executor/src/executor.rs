@@ -270,11 +270,18 @@ impl Executor {
             });
         }
         let process = self.table.get(to).ok_or(SendError::NoProc(to))?;
-        process.core.mailbox.push(message).map_err(|e| match e {
-            MailboxError::Full { limit } => SendError::MailboxFull { pid: to, limit },
-            MailboxError::OverBudget(over) => SendError::MemoryBudget(over),
-            MailboxError::Closed => SendError::NoProc(to),
-        })
+        match process.core.mailbox.push(message) {
+            Ok(()) => Ok(()),
+            // The receiver chose to end rather than refuse its senders: the send is
+            // carried out, as a send to a process that dies just after is.
+            Err(MailboxError::Full { .. }) if process.kill_on_full_mailbox => {
+                process.kill_with(ExitReason::MailboxOverflow);
+                Ok(())
+            }
+            Err(MailboxError::Full { limit }) => Err(SendError::MailboxFull { pid: to, limit }),
+            Err(MailboxError::OverBudget(over)) => Err(SendError::MemoryBudget(over)),
+            Err(MailboxError::Closed) => Err(SendError::NoProc(to)),
+        }
     }
 
     /// How many processes are live.

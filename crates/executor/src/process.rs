@@ -66,6 +66,9 @@ pub struct Process {
     kill_reason: OnceLock<Box<ExitReason>>,
     /// Clock reading (ns) at which the process ends as `deadline`.
     pub(crate) deadline_ns: Option<u64>,
+    /// Whether a send that finds its mailbox at its bound ends the process with
+    /// `mailbox_overflow` instead of being refused (`ProcessOptions::kill_on_full_mailbox`).
+    pub(crate) kill_on_full_mailbox: bool,
     /// The process that spawned it; `None` when host code did.
     pub parent: Option<Pid>,
     /// Cancels the deadline timer once the process has exited.
@@ -130,6 +133,7 @@ impl Process {
             deadline_ns: options
                 .deadline
                 .map(|d| now_ns.saturating_add(crate::clock::duration_ns(d))),
+            kill_on_full_mailbox: options.kill_on_full_mailbox.unwrap_or(false),
             deadline_timer: Arc::new(AtomicBool::new(false)),
             output: OnceLock::new(),
             yield_cause: AtomicU8::new(YieldCause::Fuel as u8),

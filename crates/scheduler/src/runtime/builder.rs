@@ -181,6 +181,14 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Default for every process: a send that finds its mailbox at its bound ends the
+    /// receiver with `mailbox_overflow` instead of being refused (Erlang's
+    /// `max_heap_size` with `kill`). Default: `false`, the sender is refused.
+    pub fn kill_on_full_mailbox(mut self, on: bool) -> Self {
+        self.process_defaults.kill_on_full_mailbox = Some(on);
+        self
+    }
+
     /// Deterministic mode: one worker, fuel quanta only, a virtual clock for sleeps and
     /// timeouts, started paused (spawn everything, then [`Runtime::start`](crate::Runtime::start)),
     /// and a hash of every scheduling decision in

@@ -132,6 +132,15 @@ impl SpawnOptions {
         self
     }
 
+    /// Whether a send that finds this process's mailbox at its bound ends the process
+    /// with `mailbox_overflow` (Erlang's `max_heap_size` with `kill`) instead of being
+    /// refused with `MAILBOX_FULL`; overrides the runtime's default
+    /// (`RuntimeBuilder::kill_on_full_mailbox`). Its links and monitors see the reason.
+    pub fn kill_on_full_mailbox(mut self, on: bool) -> Self {
+        self.process.kill_on_full_mailbox = Some(on);
+        self
+    }
+
     /// What this process sees if its module imports WASI: arguments, environment,
     /// stdio, directories (see [`WasiConfig`](crate::WasiConfig)).
     pub fn wasi(mut self, config: WasiConfig) -> Self {

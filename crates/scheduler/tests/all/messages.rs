@@ -257,3 +257,65 @@ fn a_down_reaches_a_mailbox_full_of_data() {
         ExitReason::Normal { code: expected }
     );
 }
+
+#[test]
+fn a_mailbox_that_kills_when_full_ends_its_process_with_mailbox_overflow_and_its_monitor_says_so() {
+    let rt = runtime(1, epoch());
+    let m = rt
+        .compile_wat(
+            r#"(module
+              (import "shoal" "sleep" (func $sleep (param i64)))
+              (func (export "main") (call $sleep (i64.const 60000))))"#,
+        )
+        .unwrap();
+    let options = SpawnOptions::new()
+        .mailbox_bound(2)
+        .kill_on_full_mailbox(true);
+    let h = rt.spawn_with(&m, "main", 0, options).unwrap();
+    let target = h.pid();
+    wait_for_state(&rt, target, State::Waiting(WaitReason::Sleep));
+    let watcher = rt
+        .spawn_native(SpawnOptions::new(), move |cx| async move {
+            let reference = cx.monitor(target);
+            let down = cx.receive(None, None).await.unwrap();
+            let expected = MessageKind::Down {
+                reference,
+                reason: ExitReason::MailboxOverflow,
+            };
+            i32::from(down.kind == expected)
+        })
+        .unwrap();
+    wait_for_state(&rt, watcher.pid(), State::Waiting(WaitReason::Receive));
+    rt.send(target, 0, []).unwrap();
+    rt.send(target, 0, []).unwrap();
+    // The third finds the bound: the sender is not refused, the receiver ends.
+    assert_eq!(rt.send(target, 0, []), Ok(()));
+    assert_eq!(exit_of(&h).reason, ExitReason::MailboxOverflow);
+    assert_eq!(exit_of(&watcher).reason, ExitReason::Normal { code: 1 });
+}
+
+#[test]
+fn a_runtime_whose_mailboxes_kill_when_full_ends_a_self_flood_instead_of_refusing_it() {
+    let rt = Runtime::builder()
+        .workers(1)
+        .mailbox_bytes(1 << 20)
+        .kill_on_full_mailbox(true)
+        .build()
+        .unwrap();
+    let m = rt.compile_wat(SELF_FLOOD).unwrap();
+    let flood = rt.spawn(&m, "main", 0).unwrap();
+    assert_eq!(exit_of(&flood).reason, ExitReason::MailboxOverflow);
+    // A process spawned to refuse keeps the old behaviour beside it.
+    let refusing = rt
+        .spawn_with(
+            &m,
+            "main",
+            0,
+            SpawnOptions::new().kill_on_full_mailbox(false),
+        )
+        .unwrap();
+    assert!(matches!(
+        exit_of(&refusing).reason,
+        ExitReason::Normal { .. }
+    ));
+}
