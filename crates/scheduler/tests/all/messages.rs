@@ -162,16 +162,15 @@ fn a_send_to_a_dead_pid_is_noproc_from_host_and_guest() {
     );
 }
 
+/// Sleeps for a minute, never receiving: a mailbox that only fills.
+const SLEEPS_A_MINUTE: &str = r#"(module
+  (import "shoal" "sleep" (func $sleep (param i64)))
+  (func (export "main") (call $sleep (i64.const 60000))))"#;
+
 #[test]
 fn a_bounded_mailbox_refuses_the_sender_when_full() {
     let rt = runtime(1, epoch());
-    let m = rt
-        .compile_wat(
-            r#"(module
-              (import "shoal" "sleep" (func $sleep (param i64)))
-              (func (export "main") (call $sleep (i64.const 60000))))"#,
-        )
-        .unwrap();
+    let m = rt.compile_wat(SLEEPS_A_MINUTE).unwrap();
     let h = rt
         .spawn_with(&m, "main", 0, SpawnOptions::new().mailbox_bound(2))
         .unwrap();
@@ -261,13 +260,7 @@ fn a_down_reaches_a_mailbox_full_of_data() {
 #[test]
 fn a_mailbox_that_kills_when_full_ends_its_process_with_mailbox_overflow_and_its_monitor_says_so() {
     let rt = runtime(1, epoch());
-    let m = rt
-        .compile_wat(
-            r#"(module
-              (import "shoal" "sleep" (func $sleep (param i64)))
-              (func (export "main") (call $sleep (i64.const 60000))))"#,
-        )
-        .unwrap();
+    let m = rt.compile_wat(SLEEPS_A_MINUTE).unwrap();
     let options = SpawnOptions::new()
         .mailbox_bound(2)
         .kill_on_full_mailbox(true);
