@@ -35,17 +35,9 @@ pub const DEFAULT_SUBSCRIPTION_CAPACITY: usize = 1 << 20;
 /// (CPython's is tens of MiB) and far below a node's memory.
 pub const MAX_MODULE_BYTES: u64 = 256 << 20;
 
-/// The options of a process spawned on another node: the limits that travel with the
-/// request.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RemoteSpawnOptions {
-    /// Its lifetime fuel budget.
-    pub fuel_limit: Option<u64>,
-    /// Its wall-clock deadline.
-    pub deadline: Option<Duration>,
-    /// Its largest linear memory, in bytes.
-    pub max_memory: Option<u64>,
-}
+/// The options of a process spawned on another node: the scheduler's seam defines
+/// them, so that processes pass them too.
+pub use shoal_scheduler::RemoteSpawnOptions;
 
 /// How a node proves who it is to the NATS server.
 #[derive(Clone, Debug, Default)]

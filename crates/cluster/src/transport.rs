@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use shoal_scheduler::{
     Exit, ExitReason, GlobalName, GlobalNameError, Message, NodeId, Pid, Reference, Remote,
-    RemotePort, SendError, Via,
+    RemotePort, RemoteSpawn, SendError, Via,
 };
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -708,22 +708,14 @@ impl Remote for Outbound {
         );
     }
 
-    fn spawn(
-        &self,
-        node: NodeId,
-        source: Arc<[u8]>,
-        export: &str,
-        arg: i64,
-        reply_to: Pid,
-        tag: u64,
-    ) {
+    fn spawn(&self, node: NodeId, spawn: RemoteSpawn, reply_to: Pid, tag: u64) {
         let pending = PendingSpawn::Process { pid: reply_to, tag };
         self.request_spawn(
             node,
-            source,
-            export,
-            arg,
-            RemoteSpawnOptions::default(),
+            spawn.source,
+            &spawn.export,
+            spawn.arg,
+            spawn.options,
             pending,
         );
     }

@@ -71,7 +71,7 @@ mod wasm;
 
 pub use actor::{
     GLOBAL_NAME_TIMEOUT, GlobalAnswer, GlobalName, NODE_ROOM_WAIT, REMOTE_SPAWN_TIMEOUT, Remote,
-    RemotePort,
+    RemotePort, RemoteSpawn, RemoteSpawnOptions,
 };
 pub use error::{
     CompileError, ConfigError, GlobalNameError, GuestLimit, NoProc, SendError, SpawnError,

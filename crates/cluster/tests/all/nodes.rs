@@ -695,6 +695,24 @@ async fn a_guest_and_a_native_process_spawn_on_another_node_and_hear_refusals() 
                 matches!(refused, Err(shoal_scheduler::SpawnError::Remote { node, .. }) if node == c_id),
                 "{refused:?}"
             );
+            // Limits travel: a child that waits for ever ends at the deadline it was given.
+            let options = shoal_scheduler::RemoteSpawnOptions {
+                deadline: Some(Duration::from_millis(300)),
+                ..Default::default()
+            };
+            let pid = cx
+                .spawn_on_with(b_id, &waiter, "main", 0, options)
+                .await
+                .unwrap();
+            let r = cx.monitor(pid);
+            let down = cx.receive(Some(r.to_bits()), Some(HANG)).await.unwrap();
+            assert_eq!(
+                down.kind,
+                MessageKind::Down {
+                    reference: r,
+                    reason: ExitReason::Deadline
+                }
+            );
             0
         })
         .unwrap();

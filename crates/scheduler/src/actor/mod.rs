@@ -51,7 +51,10 @@ pub use global::{GLOBAL_NAME_TIMEOUT, GlobalAnswer};
 pub(crate) use links::{exit_signal, link, unlink};
 pub(crate) use monitors::{demonitor, is_up, monitor, monitor_node, nodes};
 pub(crate) use names::{register, send_name, send_name_on, unregister, whereis};
-pub use remote::{GlobalName, NODE_ROOM_WAIT, REMOTE_SPAWN_TIMEOUT, Remote, RemotePort};
+pub use remote::{
+    GlobalName, NODE_ROOM_WAIT, REMOTE_SPAWN_TIMEOUT, Remote, RemotePort, RemoteSpawn,
+    RemoteSpawnOptions,
+};
 pub(crate) use remote::{spawn_on, wait_node_room};
 
 /// The actor layer's own state: names and references. One per runtime.

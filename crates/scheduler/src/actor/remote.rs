@@ -38,6 +38,33 @@ use shoal_proc::{ExitReason, Message, NodeId, Pid, Reference, SignalOutcome, Via
 use super::{Actors, carry_out};
 use crate::error::SpawnError;
 
+/// The options of a process spawned on another node: the limits that travel with the
+/// request (WASI settings, weights, groups and mailbox bounds do not; the node's defaults
+/// apply).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RemoteSpawnOptions {
+    /// Its lifetime fuel budget.
+    pub fuel_limit: Option<u64>,
+    /// Its wall-clock deadline.
+    pub deadline: Option<Duration>,
+    /// Its largest linear memory, in bytes.
+    pub max_memory: Option<u64>,
+}
+
+/// A spawn on another node: the module's bytes, the export, its argument and the
+/// options that travel.
+#[derive(Clone, Debug)]
+pub struct RemoteSpawn {
+    /// The module's bytes (sent only if that node has not compiled them before).
+    pub source: Arc<[u8]>,
+    /// The entry export.
+    pub export: String,
+    /// The entry's argument.
+    pub arg: i64,
+    /// The limits that travel.
+    pub options: RemoteSpawnOptions,
+}
+
 /// What a cluster's transport does for signals to pids of other nodes (module docs).
 /// Every method queues and returns at once.
 pub trait Remote: Send + Sync + 'static {
@@ -62,18 +89,9 @@ pub trait Remote: Send + Sync + 'static {
     /// `from`, of this node, ended with `reason`; `watcher` monitored it under
     /// `reference`, this node's reference from [`RemotePort::monitor`].
     fn down(&self, reference: Reference, from: Pid, watcher: Pid, reason: &ExitReason);
-    /// Spawns `export` of the module compiled from `source` on `node` with `arg`, for
-    /// the process `reply_to`: the answer comes to it later as a data message tagged
-    /// `tag`, made by [`RemotePort::answer_spawn`].
-    fn spawn(
-        &self,
-        node: NodeId,
-        source: Arc<[u8]>,
-        export: &str,
-        arg: i64,
-        reply_to: Pid,
-        tag: u64,
-    );
+    /// Carries out `spawn` on `node` for the process `reply_to`: the answer comes to it
+    /// later as a data message tagged `tag`, made by [`RemotePort::answer_spawn`].
+    fn spawn(&self, node: NodeId, spawn: RemoteSpawn, reply_to: Pid, tag: u64);
     /// A request about a cluster-wide name for the process `reply_to`: the answer comes
     /// to it later as a data message tagged `tag`, made by [`RemotePort::answer_global`].
     fn global_name(&self, request: GlobalName, reply_to: Pid, tag: u64);
@@ -299,7 +317,7 @@ pub(crate) async fn wait_node_room(
 /// module compiles it on that node.
 pub const REMOTE_SPAWN_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Spawns `export` of `source` on `node` for `me`, and waits like a receive (the worker
+/// Carries out `spawn` on `node` for `me`, and waits like a receive (the worker
 /// runs other processes meanwhile) for the answer, at most [`REMOTE_SPAWN_TIMEOUT`]. The
 /// pid, or why there is none; and whether the wait suspended `me`.
 pub(crate) async fn spawn_on(
@@ -307,16 +325,14 @@ pub(crate) async fn spawn_on(
     actors: &Actors,
     me: &Process,
     node: NodeId,
-    source: Arc<[u8]>,
-    export: &str,
-    arg: i64,
+    spawn: RemoteSpawn,
 ) -> (Result<Pid, SpawnError>, bool) {
     let refused = |reason: String| SpawnError::Remote { node, reason };
     let Some(remote) = remote_of(actors).filter(|_| node != executor.node()) else {
         return (Err(refused("not a node of this cluster".into())), false);
     };
     let (answer, waited) = ask_remote(executor, actors, me, REMOTE_SPAWN_TIMEOUT, |_, tag| {
-        remote.spawn(node, source, export, arg, me.pid(), tag);
+        remote.spawn(node, spawn, me.pid(), tag);
     })
     .await;
     let result = match answer {

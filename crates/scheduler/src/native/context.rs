@@ -7,7 +7,9 @@ use std::time::Duration;
 use shoal_executor::{Executor, NoProc, Process, ProcessHandle, SendError};
 use shoal_proc::{Message, NodeId, Pid, Reference, RegisterError, SignalReason};
 
-use crate::actor::{self, Actors, GlobalAnswer, GlobalName, SpawnRelation};
+use crate::actor::{
+    self, Actors, GlobalAnswer, GlobalName, RemoteSpawn, RemoteSpawnOptions, SpawnRelation,
+};
 use crate::error::{GlobalNameError, SpawnError};
 use crate::wasm::{Module, SpawnOptions, SpawnSite, spawn_guest};
 
@@ -218,7 +220,9 @@ impl NativeContext {
 
     /// Spawns `export` of `module` on the node `node` of a cluster (which must accept
     /// spawns) with `arg`, and waits like a receive for its pid. The module's bytes
-    /// travel only if that node has not compiled them before (docs/CLUSTER.md).
+    /// travel only if that node has not compiled them before (docs/CLUSTER.md). The
+    /// process gets that node's defaults; [`spawn_on_with`](Self::spawn_on_with) sets its
+    /// limits.
     pub async fn spawn_on(
         &self,
         node: NodeId,
@@ -226,17 +230,28 @@ impl NativeContext {
         export: &str,
         arg: i64,
     ) -> Result<Pid, SpawnError> {
-        let source = module.source().clone();
-        let (result, _) = actor::spawn_on(
-            &self.executor,
-            &self.actors,
-            &self.process,
-            node,
-            source,
-            export,
+        self.spawn_on_with(node, module, export, arg, RemoteSpawnOptions::default())
+            .await
+    }
+
+    /// [`spawn_on`](Self::spawn_on) with the limits that travel: a fuel limit, a
+    /// deadline and a memory cap.
+    pub async fn spawn_on_with(
+        &self,
+        node: NodeId,
+        module: &Module,
+        export: &str,
+        arg: i64,
+        options: RemoteSpawnOptions,
+    ) -> Result<Pid, SpawnError> {
+        let spawn = RemoteSpawn {
+            source: module.source().clone(),
+            export: export.to_owned(),
             arg,
-        )
-        .await;
+            options,
+        };
+        let (result, _) =
+            actor::spawn_on(&self.executor, &self.actors, &self.process, node, spawn).await;
         result
     }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use shoal_scheduler::{
     ExitReason, GlobalName, GlobalNameError, Message, MessageKind, NodeId, Pid, Reference, Remote,
-    RemotePort, Runtime, SendError, SignalReason, SpawnOptions, Via,
+    RemotePort, RemoteSpawn, Runtime, SendError, SignalReason, SpawnOptions, Via,
 };
 
 use crate::{epoch, exit_of};
@@ -108,15 +108,7 @@ impl Remote for Loopback {
         }
     }
 
-    fn spawn(
-        &self,
-        _node: NodeId,
-        _source: Arc<[u8]>,
-        _export: &str,
-        _arg: i64,
-        reply_to: Pid,
-        tag: u64,
-    ) {
+    fn spawn(&self, _node: NodeId, _spawn: RemoteSpawn, reply_to: Pid, tag: u64) {
         // A loopback has no runtime to compile in: it refuses, as a node that does not
         // accept spawns would.
         let me = self.port(self.me).unwrap();

@@ -167,9 +167,14 @@ async fn spawn_on(
     if !actor::is_up(&actors, node) {
         return Ok(i64::from(status::NOPROC));
     }
-    let source = caller.data().module.source().clone();
-    let (result, waited) =
-        actor::spawn_on(&executor, &actors, &process, node, source, &name, arg).await;
+    // A guest spawns under the node's defaults, as its local `spawn` does.
+    let spawn = actor::RemoteSpawn {
+        source: caller.data().module.source().clone(),
+        export: name,
+        arg,
+        options: actor::RemoteSpawnOptions::default(),
+    };
+    let (result, waited) = actor::spawn_on(&executor, &actors, &process, node, spawn).await;
     if waited {
         begin_new_quantum(caller);
     }
