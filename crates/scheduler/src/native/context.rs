@@ -22,7 +22,7 @@ use crate::wasm::{Module, SpawnOptions, SpawnSite, spawn_guest};
 #[derive(Clone)]
 pub struct NativeContext {
     /// This process.
-    process: Arc<Process>,
+    pub(super) process: Arc<Process>,
     /// The runtime's executor.
     executor: Arc<Executor>,
     /// The runtime's actor state.

@@ -207,6 +207,43 @@ fn guests_register_and_send_by_name() {
 }
 
 #[test]
+fn a_request_to_a_server_that_ends_before_replying_fails_at_once_with_its_reason() {
+    let rt = runtime(2, epoch());
+    // Takes one request, then crashes without replying.
+    let server = rt
+        .spawn_native(SpawnOptions::new(), |cx| async move {
+            cx.receive(Some(1), None).await;
+            let reason = ExitReason::Custom {
+                code: 3,
+                data: b"gone".to_vec(),
+            };
+            let _ = cx.exit(cx.pid(), shoal_scheduler::SignalReason::Reason(reason));
+            cx.sleep(Duration::from_secs(3600)).await;
+            0
+        })
+        .unwrap();
+    let server = server.pid();
+    let client = rt
+        .spawn_native(SpawnOptions::new(), move |cx| async move {
+            let start = std::time::Instant::now();
+            let answer = cx.request(server, 1, &[], Duration::from_secs(3600)).await;
+            let expected = shoal_scheduler::RequestError::Ended(ExitReason::Custom {
+                code: 3,
+                data: b"gone".to_vec(),
+            });
+            assert_eq!(answer, Err(expected));
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "not at the timeout"
+            );
+            // Neither the DOWN nor anything else is left behind in the mailbox.
+            i32::from(cx.receive(None, Some(Duration::ZERO)).await.is_some())
+        })
+        .unwrap();
+    assert_eq!(exit_of(&client).reason, ExitReason::Normal { code: 0 });
+}
+
+#[test]
 fn a_request_times_out_and_its_late_reply_is_dropped_not_received_later() {
     let rt = runtime(2, epoch());
     // A server that answers each request after the delay (ms) the request carries.

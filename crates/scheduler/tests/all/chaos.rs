@@ -251,3 +251,142 @@ fn spawns_racing_a_shutdown_either_run_to_an_exit_or_are_refused() {
     assert_eq!(rt.stats().live, 0);
     assert_eq!(rt.stats().memory_used, 0);
 }
+
+/// Supervisors under the top one, and guests under each, in `cargo test`;
+/// `SHOAL_CHAOS_SCALE=K` multiplies the supervisors.
+const SUPERVISORS: usize = 20;
+const GUESTS_PER_SUPERVISOR: usize = 10;
+/// Kills and exit signals the host deals out at random.
+const BLOWS: usize = 400;
+
+#[test]
+fn a_supervision_tree_under_random_kills_restarts_every_child_and_leaves_no_orphan() {
+    for seed in [3, 4] {
+        supervision_chaos(seed);
+    }
+}
+
+fn supervision_chaos(seed: u64) {
+    use shoal_scheduler::{ChildSpec, ProcessHandle, Restart, Strategy, Supervisor};
+
+    let supervisors = SUPERVISORS * scale();
+    let mut rng = seed;
+    let rt = Runtime::builder()
+        .workers(2)
+        .capacity(supervisors * (GUESTS_PER_SUPERVISOR + 1) * 2 + 16)
+        .build()
+        .unwrap();
+    let module = rt.compile_wat(TARGET).unwrap();
+    // Every process any supervisor ever started, to check afterwards that each one that
+    // is not running any more has exited: none is left behind by a supervisor's death.
+    let started: Arc<Mutex<Vec<ProcessHandle>>> = Arc::default();
+    // Restarts are expected by the hundred: an intensity no chaos here reaches.
+    let unlimited = (1_000_000, Duration::from_secs(1));
+    let mut top = Supervisor::builder(Strategy::OneForOne).intensity(unlimited.0, unlimited.1);
+    for s in 0..supervisors {
+        let strategy = match splitmix(&mut rng) % 3 {
+            0 => Strategy::OneForOne,
+            1 => Strategy::OneForAll,
+            _ => Strategy::RestForOne,
+        };
+        let mut inner = Supervisor::builder(strategy).intensity(unlimited.0, unlimited.1);
+        for g in 0..GUESTS_PER_SUPERVISOR {
+            let (module, started) = (module.clone(), started.clone());
+            // `how` 3: waits for ever, so it ends only by the chaos or a shutdown.
+            inner = inner.child(ChildSpec::new(
+                format!("g{g}"),
+                Restart::Permanent,
+                move |cx: &shoal_scheduler::NativeContext| {
+                    let handle = cx.spawn_link(&module, "main", 3)?;
+                    started.lock().push(handle.clone());
+                    Ok(handle.pid())
+                },
+            ));
+        }
+        top = top.child(ChildSpec::supervisor(
+            format!("s{s}"),
+            Restart::Permanent,
+            inner,
+        ));
+    }
+    let top = top.start(&rt).unwrap();
+    let children = |sup: Pid| Supervisor::which_children_wait(&rt, sup, HANG).unwrap();
+    let inner_pids = || -> Vec<Pid> { children(top.pid()).iter().filter_map(|c| c.pid).collect() };
+
+    let mut kills = 0;
+    for _ in 0..BLOWS {
+        let inner = inner_pids();
+        assert_eq!(
+            inner.len(),
+            supervisors,
+            "the top supervisor restarted every one"
+        );
+        let sup = inner[(splitmix(&mut rng) % supervisors as u64) as usize];
+        // One blow in ten falls on a supervisor, taking its guests down through its links.
+        let victim = if splitmix(&mut rng).is_multiple_of(10) {
+            Some(sup)
+        } else {
+            Supervisor::which_children_wait(&rt, sup, HANG)
+                .ok()
+                .and_then(|c| c[(splitmix(&mut rng) % c.len() as u64) as usize].pid)
+        };
+        let Some(victim) = victim else { continue };
+        let reason = match splitmix(&mut rng) % 2 {
+            0 => SignalReason::Kill,
+            _ => SignalReason::Reason(ExitReason::Custom {
+                code: 9,
+                data: b"chaos".to_vec(),
+            }),
+        };
+        // The victim may have gone already, in a restart of its siblings.
+        if rt.exit(victim, reason).is_ok() {
+            kills += 1;
+        }
+    }
+    assert!(kills > BLOWS / 2, "the chaos landed: {kills} of {BLOWS}");
+
+    // The tree settles: every supervisor has all its guests, each alive and distinct.
+    let mut running = std::collections::HashSet::new();
+    crate::wait_until("the tree to settle", || {
+        running.clear();
+        for sup in inner_pids() {
+            // A supervisor being restarted answers nothing yet: look again.
+            let listed = Supervisor::which_children_wait(&rt, sup, HANG).ok()?;
+            for child in listed {
+                let pid = child.pid?;
+                rt.process_info(pid)?;
+                running.insert(pid);
+            }
+        }
+        (running.len() == supervisors * GUESTS_PER_SUPERVISOR).then_some(())
+    });
+    // Every guest started and not running now has exited: no orphan of a dead supervisor.
+    let all = started.lock().clone();
+    assert!(all.len() > running.len(), "restarts happened");
+    for handle in &all {
+        if !running.contains(&handle.pid()) {
+            let exit = handle.wait();
+            assert!(
+                !matches!(
+                    exit.reason,
+                    ExitReason::HostError { .. } | ExitReason::Normal { .. }
+                ),
+                "{}: {}",
+                exit.pid,
+                exit.reason
+            );
+        }
+    }
+
+    rt.exit(top.pid(), SignalReason::Reason(ExitReason::Shutdown))
+        .unwrap();
+    assert_eq!(top.wait().reason, ExitReason::Shutdown);
+    for handle in &all {
+        handle.wait();
+    }
+    rt.shutdown(Duration::from_secs(1));
+    let stats = rt.stats();
+    assert_eq!(stats.live, 0, "every process ended with the tree");
+    assert_eq!(stats.memory_used, 0, "every charge given back");
+    assert_eq!(rt.registered(), 0);
+}
