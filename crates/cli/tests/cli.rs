@@ -253,6 +253,17 @@ fn every_bench_workload_prints_its_json_keys_and_the_machine() {
             &["msgs_per_s", "out_of_order", "missing", "retried"],
         ),
         (
+            &["chaos", "--procs", "40", "--secs", "0.3"],
+            &[
+                "blows",
+                "restarts",
+                "unfinished",
+                "leaked_processes",
+                "leaked_budget_bytes",
+                "rss_after_over_baseline",
+            ],
+        ),
+        (
             &["skynet", "--depth", "2"],
             &["elapsed_s", "sum", "raw_instantiate_s"],
         ),
@@ -281,6 +292,21 @@ fn every_bench_workload_prints_its_json_keys_and_the_machine() {
                 args[0]
             );
         }
+    }
+}
+
+#[test]
+fn bench_chaos_leaves_nothing_behind_after_its_tree_is_torn_down() {
+    let v = bench(&["chaos", "--procs", "100", "--secs", "0.5"]);
+    assert!(v["restarts"].as_u64().unwrap() > 0, "{v}");
+    for key in [
+        "host_errors",
+        "unfinished",
+        "leaked_processes",
+        "leaked_budget_bytes",
+        "leaked_names",
+    ] {
+        assert_eq!(v[key], 0, "{key}: {v}");
     }
 }
 

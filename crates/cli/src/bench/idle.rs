@@ -34,7 +34,7 @@ const STUCK: Duration = Duration::from_secs(300);
 /// Time allowed after teardown for the allocator to return freed memory to the system.
 const SETTLE: Duration = Duration::from_millis(500);
 
-fn rss_bytes() -> u64 {
+pub(super) fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
         .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
@@ -61,7 +61,7 @@ fn page_table_bytes() -> u64 {
 
 /// Resident anonymous bytes (`RssAnon`): the heap, stacks and arenas, without the pages
 /// of the binary's code that running it brought in (which the kernel can drop and reread).
-fn rss_anon_bytes() -> u64 {
+pub(super) fn rss_anon_bytes() -> u64 {
     status_bytes("RssAnon:")
 }
 

@@ -23,6 +23,7 @@
 //! Figures are medians where a workload repeats itself. Nothing here asserts a speed: a
 //! benchmark measures, the tests assert.
 
+mod chaos;
 mod cluster;
 mod fair;
 mod guests;
@@ -169,6 +170,9 @@ pub(crate) enum Workload {
     Wasi,
     /// N senders × M messages to one receiver with a small mailbox: order, loss, dups.
     Order,
+    /// Supervision trees of N guests under random kills for --secs: restarts, and what
+    /// is left after teardown (processes, memory, names).
+    Chaos,
     /// Two `shoal node` processes and this one over NATS: round trip, one-way rate,
     /// loss and order, time to `noconnection` after SIGKILL and SIGSTOP; raw NATS beside.
     Cluster,
@@ -188,6 +192,7 @@ impl Workload {
             Workload::Overhead => "overhead",
             Workload::Wasi => "wasi",
             Workload::Order => "order",
+            Workload::Chaos => "chaos",
             Workload::Cluster => "cluster",
         }
     }
@@ -312,6 +317,22 @@ impl Bench<'_> {
     }
 }
 
+/// Polls `done` every millisecond until it holds; an error naming `what` after `stuck`.
+pub(crate) fn wait_until(
+    stuck: Duration,
+    what: &str,
+    mut done: impl FnMut() -> bool,
+) -> anyhow::Result<()> {
+    let start = std::time::Instant::now();
+    while !done() {
+        if start.elapsed() > stuck {
+            bail!("stuck: waited {stuck:?} for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(())
+}
+
 /// A duration option that must be a positive, finite number of seconds.
 pub(crate) fn positive(option: &str, secs: f64) -> anyhow::Result<f64> {
     if !(secs.is_finite() && secs > 0.0) {
@@ -348,6 +369,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
         Workload::Overhead => overhead::run(&bench),
         Workload::Wasi => program::run(&bench),
         Workload::Order => order::run(&bench),
+        Workload::Chaos => chaos::run(&bench),
         Workload::Cluster => cluster::run(&bench),
     }?;
 
