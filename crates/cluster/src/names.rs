@@ -27,9 +27,10 @@
 //!   registered it, so a newer holder's entry is never touched) or when its node goes
 //!   down (every node that sees it go scans the bucket and deletes that node's entries,
 //!   each at its revision).
-//! - A node that just joined knows the nodes that answered in its join window; a holder
-//!   on a node it has not heard from is treated as stale. The window makes that rare; it
-//!   is not excluded.
+//! - A node younger than the liveness window (`down_after`) may not have heard every
+//!   node up yet: until then, a holder on a node it has not heard from (and that no one
+//!   declared down to it) counts as live, so a new node never overwrites or deletes a
+//!   live registration. After the window, a node that is not up is down.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -99,6 +100,8 @@ pub(crate) struct Names {
     held: Mutex<HashMap<String, (Pid, u64)>>,
     /// Where jobs go.
     jobs: UnboundedSender<Job>,
+    /// The liveness window: a node this old has heard every node that is up.
+    down_after: std::time::Duration,
 }
 
 impl Names {
@@ -110,6 +113,7 @@ impl Names {
         cluster: &str,
         shared: Arc<Shared>,
         jobs: UnboundedSender<Job>,
+        down_after: std::time::Duration,
     ) -> Arc<Names> {
         let js = async_nats::jetstream::new(client.clone());
         let store = open_store(&js, &bucket(cluster)).await;
@@ -121,6 +125,7 @@ impl Names {
             shared,
             held: Mutex::new(HashMap::new()),
             jobs,
+            down_after,
         })
     }
 
@@ -174,16 +179,22 @@ impl Names {
         }
     }
 
-    /// Whether the holder an entry names is alive (module docs).
+    /// Whether the holder an entry names may be alive (module docs): a live process of
+    /// this node's creation; a pid of a node up here under the creation the entry names;
+    /// or, while this node is younger than the liveness window, a pid of a node it has
+    /// not heard from yet (its beats may be on their way), unless that node was declared
+    /// down.
     fn is_live(&self, holder: Pid, creation: u64) -> bool {
-        if holder.node() == self.shared.me {
+        let node = holder.node();
+        if node == self.shared.me {
             return creation == self.shared.creation && self.port().is_alive(holder);
         }
-        self.shared
-            .peers
-            .lock()
-            .up()
-            .any(|(node, peer)| node == holder.node() && peer.creation == creation)
+        let peers = self.shared.peers.lock();
+        if let Some((_, peer)) = peers.up().find(|(n, _)| *n == node) {
+            return peer.creation == creation;
+        }
+        let young = self.shared.started.elapsed() < self.down_after;
+        young && !peers.down().any(|n| n == node)
     }
 
     /// The entry of `key`: its live holder if it has one, and the revision to write over.

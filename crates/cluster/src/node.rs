@@ -228,7 +228,14 @@ impl Node {
             spawn_jobs,
             names_jobs: names_jobs.clone(),
         });
-        let names = Names::open(&client, &config.cluster, shared.clone(), names_jobs).await;
+        let names = Names::open(
+            &client,
+            &config.cluster,
+            shared.clone(),
+            names_jobs,
+            config.down_after,
+        )
+        .await;
         let (tx, rx) = mpsc::unbounded_channel();
         let outbound = Outbound {
             shared: shared.clone(),

@@ -433,7 +433,10 @@ impl Shared {
     /// the processes waiting for room are told (the hysteresis keeps a sender from
     /// waking for every frame published).
     pub fn release(&self, bytes: usize, limit: usize) {
-        let left = self.backlog.fetch_sub(bytes, Ordering::Relaxed) - bytes;
+        let left = self
+            .backlog
+            .fetch_sub(bytes, Ordering::Relaxed)
+            .saturating_sub(bytes);
         if left <= limit / 2 {
             self.wake_room_waiters();
         }

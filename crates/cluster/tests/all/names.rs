@@ -150,3 +150,46 @@ async fn without_jetstream_for_its_account_a_node_runs_and_its_names_are_unavail
         Err(GlobalNameError::Unavailable(_))
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_young_node_leaves_a_holder_it_has_not_heard_of_alone_and_an_older_one_clears_it() {
+    let nats = server(&[]);
+    // A node makes the bucket; then an entry appears for node 999, which nobody runs.
+    let mut slow = config(&nats, "a");
+    slow.down_after = Duration::from_secs(2);
+    let a = node(slow).await;
+    let ghost = Pid::on(shoal_scheduler::NodeId::new(999).unwrap(), 1, 1);
+    let mut entry = ghost.to_bits().to_le_bytes().to_vec();
+    entry.extend_from_slice(&7u64.to_le_bytes());
+    let client = async_nats::connect(&nats.url).await.unwrap();
+    let bucket = async_nats::jetstream::new(client)
+        .get_key_value("shoal_names_test")
+        .await
+        .unwrap();
+    bucket.put("ghost", entry.into()).await.unwrap();
+    // Younger than its 2 s liveness window, `a` may not have heard node 999 yet: the
+    // holder counts as live, and is neither deleted nor overwritten.
+    let started = std::time::Instant::now();
+    assert_eq!(a.whereis_global("ghost").await, Ok(Some(ghost)));
+    let me = a
+        .runtime()
+        .spawn_native(SpawnOptions::new(), |cx| async move {
+            cx.sleep(HANG).await;
+            0
+        })
+        .unwrap()
+        .pid();
+    assert!(matches!(
+        a.register_global("ghost", me).await,
+        Err(GlobalNameError::Taken { holder, .. }) if holder == ghost
+    ));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the checks ran while young"
+    );
+    // Past the window, a node that is not up is down: the entry is stale, and goes.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(a.whereis_global("ghost").await, Ok(None));
+    assert_eq!(bucket.get("ghost").await.unwrap(), None);
+    a.register_global("ghost", me).await.unwrap();
+}
