@@ -115,6 +115,7 @@ const HOST_IMPORTS: &str = r#"(module
   (import "shoal" "spawn_link" (func (param i32 i32 i64) (result i64)))
   (import "shoal" "spawn_monitor" (func (param i32 i32 i64 i32) (result i64)))
   (import "shoal" "monitor" (func (param i64) (result i64)))
+  (import "shoal" "monitor_alias" (func (param i64) (result i64)))
   (import "shoal" "demonitor" (func (param i64 i32) (result i32)))
   (import "shoal" "alias" (func (result i64)))
   (import "shoal" "unalias" (func (param i64) (result i32)))

@@ -23,9 +23,11 @@
 //!   inside its own message enum instead, and the requester builds that message with
 //!   [`request_with`]; the server answers with [`ReplyTo::send`].
 //!
-//! A request does not notice the server dying: the ABI's selective receive waits for one
-//! tag, and a `DOWN` carries the monitor's reference, not the alias. A dead server is a
-//! [`RequestError::Timeout`] (or [`SendError::NoProc`] if it was already dead at the send).
+//! A request notices the server dying, as Erlang's `gen:call` does: its alias is the
+//! reference of a monitor of the server (`monitor_alias`), so the one selective receive
+//! takes the reply or the server's `DOWN`, and a server that ends first is
+//! [`RequestError::Ended`] with its reason at once ([`SendError::NoProc`] if it was
+//! already dead at the send).
 
 use std::time::Duration;
 
@@ -36,6 +38,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::SendError;
 use crate::mailbox::{self, DEFAULT_TAG, DecodeError, Received};
 use crate::pid::{Pid, Reference};
+use crate::reason::ExitReason;
 use crate::{status, sys};
 
 /// Bytes of the alias at the front of a [`Request`]: a `u64`, little-endian.
@@ -136,6 +139,9 @@ pub enum RequestError {
     /// A reply came and did not decode as the reply type.
     #[error("the reply did not decode: {0}")]
     Decode(#[from] DecodeError),
+    /// The server ended, with this reason, before it replied.
+    #[error("the server ended before replying: {0}")]
+    Ended(ExitReason),
 }
 
 /// Opens an alias: a fresh reference; data messages tagged with it reach this process
@@ -175,7 +181,7 @@ where
     Q: Serialize + ?Sized,
     R: DeserializeOwned,
 {
-    call(timeout, |alias| {
+    call(pid, timeout, |alias| {
         mailbox::send_tagged(pid, tag, &Request { alias, body })
     })
 }
@@ -193,30 +199,31 @@ where
     R: DeserializeOwned,
 {
     let me = crate::self_pid();
-    call(timeout, |alias| {
+    call(pid, timeout, |alias| {
         mailbox::send(pid, &make(ReplyTo { pid: me, alias }))
     })
 }
 
-/// The protocol (module docs): open an alias, `send` with it, wait for the reply tagged
-/// with it, close it on every path.
+/// The protocol (module docs): monitor `server` under a reference that is also an
+/// alias, `send` with it, wait for the message tagged with it (the reply, or the `DOWN`
+/// if the server ends first), then remove both on every path.
 fn call<R: DeserializeOwned>(
+    server: Pid,
     timeout: Duration,
     send: impl FnOnce(Reference) -> Result<(), SendError>,
 ) -> Result<R, RequestError> {
-    let alias = alias();
+    let alias = Reference::from_host("monitor_alias", sys::monitor_alias(server.to_raw()));
     let outcome = send(alias).map_err(RequestError::from).and_then(|()| {
         mailbox::receive_tag(alias.to_raw(), Some(timeout)).ok_or(RequestError::Timeout)
     });
-    // From here on, a reply to this request is dropped on arrival.
+    // From here on, a reply to this request is dropped on arrival, and so is the DOWN.
+    crate::demonitor(alias, true);
     unalias(alias);
     match outcome?.decode::<R>()? {
         Received::Data { msg, .. } => Ok(msg),
-        // Only data messages carry an alias's tag: an EXIT's tag is 0 and a DOWN's is a
-        // monitor's reference, which is never an alias.
-        Received::Exit { .. } | Received::Down { .. } => {
-            unreachable!("a message tagged with an alias is a data message")
-        }
+        Received::Down { reason, .. } => Err(RequestError::Ended(reason)),
+        // An EXIT's tag is 0, never an alias.
+        Received::Exit { .. } => unreachable!("a message tagged with an alias is no EXIT"),
     }
 }
 

@@ -101,6 +101,7 @@ imports! {
     fn trap_exit(on: i32) -> i32;
     fn exit_signal(pid: i64, kind: i32, code: i32, ptr: i32, len: i32) -> i32;
     fn monitor(pid: i64) -> i64;
+    fn monitor_alias(pid: i64) -> i64;
     fn monitor_node(node: i32) -> i64;
     fn nodes(ptr: i32, len: i32) -> i32;
     fn demonitor(reference: i64, flush: i32) -> i32;
@@ -262,6 +263,11 @@ pub(crate) fn exit_signal(pid: i64, kind: i32, code: i32, payload: &[u8]) -> i32
 pub(crate) fn monitor(pid: i64) -> i64 {
     // SAFETY: integer argument only.
     unsafe { ffi::monitor(pid) }
+}
+
+pub(crate) fn monitor_alias(pid: i64) -> i64 {
+    // SAFETY: integer argument only.
+    unsafe { ffi::monitor_alias(pid) }
 }
 
 pub(crate) fn monitor_node(node: u16) -> i64 {

@@ -321,3 +321,40 @@ fn a_million_messages_from_eight_senders_arrive_in_each_senders_order() {
     }
     assert_eq!(exit_of(&receiver).reason, ExitReason::Normal { code: 0 });
 }
+
+/// `monitor_alias` of the pid given as its argument: a data message tagged with the
+/// reference gets through (the alias), then, once the target ends on the message it is
+/// sent, the `DOWN` with the same reference. 0, or the step that went wrong.
+const MONITOR_ALIAS: &str = r#"(module
+  (import "shoal" "self" (func $self (result i64)))
+  (import "shoal" "monitor_alias" (func $monitor_alias (param i64) (result i64)))
+  (import "shoal" "send" (func $send (param i64 i64 i32 i32) (result i32)))
+  (import "shoal" "receive_tag" (func $receive_tag (param i64 i64) (result i64)))
+  (import "shoal" "message_kind" (func $kind (result i32)))
+  (memory (export "memory") 1)
+  (func (export "main") (param $target i64) (result i32)
+    (local $r i64)
+    (local.set $r (call $monitor_alias (local.get $target)))
+    (if (i64.lt_s (local.get $r) (i64.const 0)) (then (return (i32.const 1))))
+    (drop (call $send (call $self) (local.get $r) (i32.const 0) (i32.const 3)))
+    (if (i64.ne (call $receive_tag (local.get $r) (i64.const 0)) (i64.const 3)) (then (return (i32.const 2))))
+    (if (i32.ne (call $kind) (i32.const 0)) (then (return (i32.const 3))))
+    (drop (call $send (local.get $target) (i64.const 1) (i32.const 0) (i32.const 0)))
+    (if (i64.lt_s (call $receive_tag (local.get $r) (i64.const -1)) (i64.const 0)) (then (return (i32.const 4))))
+    (if (i32.ne (call $kind) (i32.const 2)) (then (return (i32.const 5))))
+    (i32.const 0)))"#;
+
+#[test]
+fn a_monitor_alias_takes_a_reply_and_the_down_under_one_reference() {
+    let rt = runtime(2, epoch());
+    let target = rt
+        .spawn_native(SpawnOptions::new(), |cx| async move {
+            cx.receive(None, None).await;
+            5
+        })
+        .unwrap();
+    let m = rt.compile_wat(MONITOR_ALIAS).unwrap();
+    let g = rt.spawn(&m, "main", target.pid().to_bits() as i64).unwrap();
+    assert_eq!(exit_of(&g).reason, ExitReason::Normal { code: 0 });
+    assert_eq!(exit_of(&target).reason, ExitReason::Normal { code: 5 });
+}

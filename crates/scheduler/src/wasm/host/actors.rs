@@ -103,6 +103,22 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
 
     linker.func_wrap(
         HOST_MODULE,
+        "monitor_alias",
+        |caller: Caller<'_, HostState>, pid: i64| -> i64 {
+            let Some(target) = pid_arg(pid) else {
+                return i64::from(status::NOPROC);
+            };
+            let state = caller.data();
+            let reference = actor::monitor(&state.executor, &state.actors, &state.process, target);
+            // Opened after the monitor: a DOWN is never a data message, so none can be
+            // taken for a reply either way.
+            state.process.core.mailbox.open_alias(reference);
+            reference.to_bits() as i64
+        },
+    )?;
+
+    linker.func_wrap(
+        HOST_MODULE,
         "monitor_node",
         |caller: Caller<'_, HostState>, node: i32| -> i64 {
             let Some(node) = u16::try_from(node).ok().and_then(NodeId::new) else {

@@ -10,7 +10,7 @@
 //! |---|---|
 //! | `process` | `self`, `parent`, `spawn`, `spawn_on`, `spawn_link`, `spawn_monitor`, `exit`, `panic` |
 //! | `messages` | `send`, `wait_node`, `receive`, `receive_tag`, `message_read`, `message_tag`, `message_sender`, `message_kind` |
-//! | `actors` | `link`, `unlink`, `trap_exit`, `exit_signal`, `monitor`, `monitor_node`, `nodes`, `demonitor`, `alias`, `unalias`, `register`, `unregister`, `whereis`, `send_name`, `send_name_on` |
+//! | `actors` | `link`, `unlink`, `trap_exit`, `exit_signal`, `monitor`, `monitor_alias`, `monitor_node`, `nodes`, `demonitor`, `alias`, `unalias`, `register`, `unregister`, `whereis`, `send_name`, `send_name_on` |
 //! | `global` | `register_global`, `unregister_global`, `whereis_global` |
 //! | `time` | `now`, `sleep`, `yield` |
 //! | `memory` | the check every `(ptr, len)` goes through, and names read from memory |
@@ -75,6 +75,7 @@ pub const HOST_FUNCTIONS: &[&str] = &[
     "spawn_link",
     "spawn_monitor",
     "monitor",
+    "monitor_alias",
     "monitor_node",
     "nodes",
     "demonitor",
