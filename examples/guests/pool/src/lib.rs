@@ -136,6 +136,7 @@ shoal_guest::entry! {
                         summary.checksum += done.result;
                         break;
                     }
+                    Err(RequestError::Ended(_)) => summary.crashed += 1,
                     Err(RequestError::Timeout) => summary.timeouts += 1,
                     // Died between the lookup and the send.
                     Err(RequestError::Send(SendError::NoProc)) => summary.no_worker += 1,

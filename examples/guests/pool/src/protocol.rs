@@ -48,7 +48,10 @@ pub struct Summary {
     pub jobs: u32,
     /// Jobs answered (all of them, unless the client gave up on one).
     pub completed: u32,
-    /// Requests that got no answer in time: the worker crashed on the job (or before).
+    /// Requests whose worker crashed on the job before it replied (the request saw its
+    /// `DOWN` at once).
+    pub crashed: u32,
+    /// Requests that got no answer in time.
     pub timeouts: u32,
     /// Requests that found no worker to send to: it was being restarted.
     pub no_worker: u32,
