@@ -30,6 +30,21 @@ pub(crate) fn monitor(
     reference
 }
 
+/// [`monitor`], with the reference also opened as an alias of `me`'s mailbox (Erlang's
+/// monitor with `{alias, demonitor}`): a reply tagged with it and the `DOWN` both reach
+/// one selective receive. Opened after the monitor: a `DOWN` is never a data message, so
+/// none can be taken for a reply either way.
+pub(crate) fn monitor_alias(
+    executor: &Executor,
+    actors: &Actors,
+    me: &Process,
+    target: Pid,
+) -> Reference {
+    let reference = monitor(executor, actors, me, target);
+    me.core.mailbox.open_alias(reference);
+    reference
+}
+
 /// `me` stops the monitor `reference`; with `flush`, also removes its queued `DOWN`.
 /// Whether it was active.
 pub(crate) fn demonitor(

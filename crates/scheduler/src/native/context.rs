@@ -22,7 +22,7 @@ use crate::wasm::{Module, SpawnOptions, SpawnSite, spawn_guest};
 #[derive(Clone)]
 pub struct NativeContext {
     /// This process.
-    pub(super) process: Arc<Process>,
+    process: Arc<Process>,
     /// The runtime's executor.
     executor: Arc<Executor>,
     /// The runtime's actor state.
@@ -216,6 +216,14 @@ impl NativeContext {
     /// (at once, with `noproc`, if it is not alive). Monitors stack.
     pub fn monitor(&self, pid: Pid) -> Reference {
         actor::monitor(&self.executor, &self.actors, &self.process, pid)
+    }
+
+    /// [`monitor`](Self::monitor), with the reference also open as an alias of this
+    /// process's mailbox (docs/ABI.md, `monitor_alias`): a receive of that tag takes a
+    /// reply sent to the alias, or the `DOWN` if `pid` ends first. Close both after, with
+    /// [`demonitor`](Self::demonitor) and [`unalias`](Self::unalias).
+    pub fn monitor_alias(&self, pid: Pid) -> Reference {
+        actor::monitor_alias(&self.executor, &self.actors, &self.process, pid)
     }
 
     /// Spawns `export` of `module` on the node `node` of a cluster (which must accept

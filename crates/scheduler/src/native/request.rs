@@ -29,8 +29,7 @@ impl NativeContext {
         // The alias is the reference of a monitor of `to` (Erlang's monitor with
         // `{alias, demonitor}`): one receive of that tag takes the reply or, if `to` ends
         // first, its `DOWN`.
-        let reference = self.monitor(to);
-        self.process.core.mailbox.open_alias(reference);
+        let reference = self.monitor_alias(to);
         let mut payload = Vec::with_capacity(8 + data.len());
         payload.extend_from_slice(&reference.to_bits().to_le_bytes());
         payload.extend_from_slice(data);

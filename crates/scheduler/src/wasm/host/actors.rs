@@ -109,11 +109,8 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 return i64::from(status::NOPROC);
             };
             let state = caller.data();
-            let reference = actor::monitor(&state.executor, &state.actors, &state.process, target);
-            // Opened after the monitor: a DOWN is never a data message, so none can be
-            // taken for a reply either way.
-            state.process.core.mailbox.open_alias(reference);
-            reference.to_bits() as i64
+            actor::monitor_alias(&state.executor, &state.actors, &state.process, target).to_bits()
+                as i64
         },
     )?;
 
