@@ -170,19 +170,35 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<Outcome> {
     // Let processes the guests spawned finish, so that the stats and the schedule hash
     // cover the whole run and do not depend on when this thread woke up.
     runtime.shutdown(SHUTDOWN_GRACE);
-    Ok(Outcome {
-        source,
-        export,
-        workers: runtime.workers(),
-        preemption: runtime.preemption(),
-        fuel_metering: runtime.fuel_metering(),
-        exits,
-        elapsed,
-        schedule_hash: runtime.schedule_hash(),
-        stats: runtime.stats(),
-        limits,
-        nodes: Vec::new(),
-    })
+    Ok(Outcome::of(
+        &runtime, source, export, exits, elapsed, limits,
+    ))
+}
+
+impl Outcome {
+    /// What a run on `runtime` did, with its settings and counters read now; no nodes.
+    pub(crate) fn of(
+        runtime: &Runtime,
+        source: String,
+        export: String,
+        exits: Vec<Exit>,
+        elapsed: Duration,
+        limits: Limits,
+    ) -> Outcome {
+        Outcome {
+            source,
+            export,
+            workers: runtime.workers(),
+            preemption: runtime.preemption(),
+            fuel_metering: runtime.fuel_metering(),
+            exits,
+            elapsed,
+            schedule_hash: runtime.schedule_hash(),
+            stats: runtime.stats(),
+            limits,
+            nodes: Vec::new(),
+        }
+    }
 }
 
 /// The capacity and caps to run with: the options where given, else sized to the run

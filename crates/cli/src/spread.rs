@@ -116,19 +116,9 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<Outcome> {
         })
         .collect();
     let elapsed = started.elapsed();
-    let stats = runtime.stats();
+    // Read before the node stops, which shuts its runtime down.
+    let mut outcome = Outcome::of(&runtime, source, export, exits, elapsed, limits);
     io.block_on(node.stop(SHUTDOWN_GRACE));
-    Ok(Outcome {
-        source,
-        export,
-        workers: runtime.workers(),
-        preemption: runtime.preemption(),
-        fuel_metering: runtime.fuel_metering(),
-        exits,
-        elapsed,
-        schedule_hash: None,
-        stats,
-        limits,
-        nodes,
-    })
+    outcome.nodes = nodes;
+    Ok(outcome)
 }
