@@ -86,7 +86,13 @@ impl Reference {
 
     /// The reference a host call returned as an `i64`; anything else is the host
     /// breaking the ABI.
+    /// The reference a host function returned. A monitor or alias the runtime's memory
+    /// budget could not take (`OVER_BUDGET`) panics with that reason: the process holds
+    /// more of them than its free allowance and the runtime has no memory left for more.
     pub(crate) fn from_host(function: &str, value: i64) -> Reference {
+        if value == i64::from(crate::status::OVER_BUDGET) {
+            crate::status::over_budget(function);
+        }
         Reference::from_raw(value as u64)
             .unwrap_or_else(|| crate::status::unexpected(function, value))
     }

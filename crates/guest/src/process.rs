@@ -77,6 +77,10 @@ pub fn unlink(pid: Pid) {
 }
 
 /// Starts monitoring `pid`: a `DOWN` with the returned reference comes when it ends.
+///
+/// # Panics
+/// If the runtime's memory budget cannot take the monitor (`OVER_BUDGET`): possible only
+/// for a process that already holds more monitors than its free allowance (docs/ABI.md).
 pub fn monitor(pid: Pid) -> Reference {
     Reference::from_host("monitor", sys::monitor(pid.to_raw()))
 }
@@ -84,6 +88,10 @@ pub fn monitor(pid: Pid) -> Reference {
 /// Starts monitoring the node `node` of a cluster (a pid's [`Pid::node`]): a `DOWN`
 /// with the returned reference, no sender and reason `noconnection` comes when the node
 /// goes down, at once if it is not up. [`demonitor`] removes it.
+///
+/// # Panics
+/// If the runtime's memory budget cannot take the monitor (`OVER_BUDGET`): possible only
+/// for a process that already holds more monitors than its free allowance (docs/ABI.md).
 pub fn monitor_node(node: u16) -> Reference {
     Reference::from_host("monitor_node", sys::monitor_node(node))
 }

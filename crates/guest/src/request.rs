@@ -146,6 +146,10 @@ pub enum RequestError {
 
 /// Opens an alias: a fresh reference; data messages tagged with it reach this process
 /// until [`unalias`] closes it.
+///
+/// # Panics
+/// If the runtime's memory budget cannot take the alias (`OVER_BUDGET`): possible only
+/// for a process that already holds more aliases than its free allowance (docs/ABI.md).
 pub fn alias() -> Reference {
     Reference::from_host("alias", sys::alias())
 }
@@ -212,7 +216,12 @@ fn call<R: DeserializeOwned>(
     timeout: Duration,
     send: impl FnOnce(Reference) -> Result<(), SendError>,
 ) -> Result<R, RequestError> {
-    let alias = Reference::from_host("monitor_alias", sys::monitor_alias(server.to_raw()));
+    let alias = match sys::monitor_alias(server.to_raw()) {
+        raw if raw == i64::from(crate::status::OVER_BUDGET) => {
+            return Err(RequestError::Send(SendError::OverBudget));
+        }
+        raw => Reference::from_host("monitor_alias", raw),
+    };
     let outcome = send(alias).map_err(RequestError::from).and_then(|()| {
         mailbox::receive_tag(alias.to_raw(), Some(timeout)).ok_or(RequestError::Timeout)
     });

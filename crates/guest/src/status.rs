@@ -15,3 +15,13 @@ pub use shoal_abi::status::*;
 pub(crate) fn unexpected(function: &str, status: i64) -> ! {
     panic!("shoal.{function} returned {status}, which docs/ABI.md does not allow it")
 }
+
+/// `function` was refused by the runtime's memory budget where the SDK has no error to
+/// return it as.
+#[cold]
+#[track_caller]
+pub(crate) fn over_budget(function: &str) -> ! {
+    panic!(
+        "shoal.{function}: the runtime's memory budget cannot take another monitor or alias of this process"
+    )
+}

@@ -34,6 +34,16 @@ pub struct MemoryBudget {
     peak: AtomicUsize,
 }
 
+/// Whether a charge the budget cannot take is refused or made anyway.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum Charge {
+    /// Refused past the budget: what a guest asks for.
+    Refuse,
+    /// Charged whatever the budget ([`MemoryBudget::force_charge`]): what the host's own
+    /// code asks for, and what must not be lost.
+    Force,
+}
+
 /// A charge the budget refused.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("the memory budget of {limit} bytes is spent ({used} in use, {wanted} more asked for)")]
@@ -89,6 +99,17 @@ impl MemoryBudget {
     pub fn force_charge(&self, bytes: usize) {
         let next = self.used.fetch_add(bytes, Ordering::Relaxed) + bytes;
         self.peak.fetch_max(next, Ordering::Relaxed);
+    }
+
+    /// Charges `bytes` as `charge` says.
+    pub fn charge(&self, bytes: usize, charge: Charge) -> Result<(), OverBudget> {
+        match charge {
+            Charge::Refuse => self.try_charge(bytes),
+            Charge::Force => {
+                self.force_charge(bytes);
+                Ok(())
+            }
+        }
     }
 
     /// Gives back `bytes` charged earlier.

@@ -13,12 +13,13 @@
 //! | `accounting` | per-process counters |
 //! | `table` | the concurrent generational slab of processes |
 //! | `mailbox` | MPSC mailboxes with tags, selective receive and bounds |
+//! | `aliases` | a mailbox's open aliases: a vector for a few, a hash set for many |
 //! | `budget` | the runtime's memory budget: one count of what its processes hold, against one limit |
 //! | `exit_slot` | an exit, awaited by any number of joiners |
 //! | `process` | what every process has |
 //! | `reference` | unique references for monitors and reply aliases |
 //! | `signal` | exit signals and Erlang's rule for what a receiver does with one |
-//! | `relations` | links, monitors, trap-exits, the name: atomic pairwise changes |
+//! | `relations` | links, monitors, trap-exits, the name: atomic pairwise changes, charged to the budget |
 //! | `registry` | names of live processes, released when they end |
 //!
 //! | `sync` | the loom shim: std/parking_lot primitives, or loom's under `shoal_loom` |
@@ -39,6 +40,7 @@
 #![warn(missing_docs)]
 
 mod accounting;
+mod aliases;
 mod budget;
 mod exit;
 mod exit_slot;
@@ -57,18 +59,21 @@ mod table;
 mod loom_tests;
 
 pub use accounting::{Accounting, AccountingSnapshot};
-pub use budget::{MemoryBudget, OverBudget};
+pub use budget::{Charge, MemoryBudget, OverBudget};
 pub use exit::{CapturedOutput, Exit, ExitKind, ExitReason, TrapCode, WIRE_HEADER, WireError};
 pub use exit_slot::ExitSlot;
 pub use mailbox::{
-    Bound, Limit, MAILBOX_CHUNK, MAILBOX_FREE_BYTES, MESSAGE_OVERHEAD, Mailbox, MailboxError,
-    Message, MessageKind, SAVED_POSITIONS,
+    ALIAS_BYTES, Bound, Limit, MAILBOX_CHUNK, MAILBOX_FREE_BYTES, MESSAGE_OVERHEAD, Mailbox,
+    MailboxError, Message, MessageKind, SAVED_POSITIONS,
 };
 pub use pid::{MAX_INDEX, MAX_PID_GENERATION, NodeId, Pid};
 pub use process::ProcessCore;
 pub use reference::{REFERENCE_BASE, Reference, References, is_reference};
 pub use registry::{MAX_NAME_BYTES, RegisterError, Registry, check_name};
-pub use relations::{Demonitored, LinkOutcome, MonitorOutcome, NodeRelations, Relations, Severed};
+pub use relations::{
+    Demonitored, LINK_BYTES, LinkOutcome, MONITOR_BYTES, MonitorOutcome, NodeRelations,
+    RELATIONS_CHUNK, RELATIONS_FREE_BYTES, RelationCounts, Relations, Severed,
+};
 pub use signal::{SignalOutcome, SignalReason, Via, on_exit_signal};
 pub use state::{IllegalTransition, State, StateCell, StateTimes, Transition, WaitReason};
 pub use table::{CapacityError, MAX_GENERATION, PAGE_SLOTS, ProcessTable};

@@ -34,7 +34,9 @@
 //! [`MAILBOX_CHUNK`], and gives a step back only once it holds a whole step less, so a
 //! conversation of small messages never touches the shared counter. A data message the
 //! budget cannot take is refused with [`MailboxError::OverBudget`]; a system message is
-//! charged whatever the budget (`MemoryBudget::force_charge`). Closing gives back all.
+//! charged whatever the budget (`MemoryBudget::force_charge`). Open aliases count
+//! [`ALIAS_BYTES`] each towards the same charge, so a process that opens aliases in a
+//! loop meets the budget too. Closing gives back all.
 //!
 //! # Waking and closing
 //! The receiver registers its waker when it finds nothing (replacing any earlier one); a
@@ -66,7 +68,8 @@ use std::task::{Context, Poll, Waker};
 
 use shoal_abi::message;
 
-use crate::budget::{MemoryBudget, OverBudget};
+use crate::aliases::Aliases;
+use crate::budget::{Charge, MemoryBudget, OverBudget};
 use crate::reference::is_reference;
 use crate::sync::Mutex;
 use crate::{ExitReason, Pid, Reference};
@@ -85,6 +88,11 @@ pub const MAILBOX_FREE_BYTES: usize = 4 << 10;
 /// [`MAILBOX_FREE_BYTES`]: 64 KiB, so a stream of messages touches the shared counter
 /// once per 64 KiB at most.
 pub const MAILBOX_CHUNK: usize = 64 << 10;
+
+/// What one open alias costs the memory budget: its 8-byte tag and a control byte in a
+/// hash set (which many aliases live in) that just after doubling fills 7/16 of its
+/// buckets: 9 × 16/7, rounded up.
+pub const ALIAS_BYTES: usize = 24;
 
 /// What a mailbox holding `bytes` charges the budget.
 fn charge_for(bytes: usize) -> usize {
@@ -276,7 +284,7 @@ struct Inner {
     /// Messages the last receive examined.
     last_scan: usize,
     /// Open aliases: the reference tags data messages may carry.
-    aliases: Vec<u64>,
+    aliases: Aliases,
     /// What the queued messages count against a bound in bytes.
     bytes: usize,
     /// What this mailbox has charged the runtime's memory budget.
@@ -284,6 +292,11 @@ struct Inner {
 }
 
 impl Inner {
+    /// What the budget is charged for: the queued bytes and the open aliases.
+    fn held(&self) -> usize {
+        self.bytes + self.aliases.len() * ALIAS_BYTES
+    }
+
     /// Takes the first message matching `filter`, keeping scan positions up to date.
     fn take(&mut self, filter: Option<u64>) -> Option<Message> {
         let Some(tag) = filter else {
@@ -357,7 +370,7 @@ impl Inner {
 
     /// Whether `tag` is an open alias.
     fn alias_open(&self, tag: u64) -> bool {
-        self.aliases.contains(&tag)
+        self.aliases.contains(tag)
     }
 
     /// Removes every message `matches` accepts, keeping scan positions exact. Returns
@@ -413,9 +426,20 @@ impl Mailbox {
         }
     }
 
+    /// How many aliases are open.
+    pub fn aliases_open(&self) -> usize {
+        self.inner.lock().aliases.len()
+    }
+
+    /// The memory budget this mailbox charges, if any; the process's relations charge
+    /// it too.
+    pub fn budget(&self) -> Option<&MemoryBudget> {
+        self.budget.as_deref()
+    }
+
     /// Gives back what `inner` has charged beyond a step more than its messages need.
     fn settle(&self, inner: &mut Inner) {
-        let needed = charge_for(inner.bytes);
+        let needed = charge_for(inner.held());
         if inner.reserved > needed + MAILBOX_CHUNK {
             if let Some(budget) = &self.budget {
                 budget.release(inner.reserved - needed);
@@ -463,7 +487,7 @@ impl Mailbox {
                     });
                 }
             }
-            let needed = charge_for(inner.bytes + cost);
+            let needed = charge_for(inner.held() + cost);
             if needed > inner.reserved {
                 let more = needed - inner.reserved;
                 match &self.budget {
@@ -518,6 +542,7 @@ impl Mailbox {
             let mut inner = self.inner.lock();
             inner.closed = true;
             inner.saved.clear();
+            inner.aliases = Aliases::default();
             inner.bytes = 0;
             if let Some(budget) = &self.budget {
                 budget.release(inner.reserved);
@@ -531,11 +556,22 @@ impl Mailbox {
     }
 
     /// Opens `reference` as an alias: data messages tagged with it are queued from now on.
-    pub fn open_alias(&self, reference: Reference) {
+    /// Each open alias counts [`ALIAS_BYTES`] towards the memory budget, charged as
+    /// `charge` says: refused (nothing opened) if the budget cannot take it.
+    pub fn open_alias(&self, reference: Reference, charge: Charge) -> Result<(), OverBudget> {
         let mut inner = self.inner.lock();
-        if !inner.closed && !inner.alias_open(reference.to_bits()) {
-            inner.aliases.push(reference.to_bits());
+        if inner.closed || inner.alias_open(reference.to_bits()) {
+            return Ok(());
         }
+        let needed = charge_for(inner.held() + ALIAS_BYTES);
+        if needed > inner.reserved {
+            if let Some(budget) = &self.budget {
+                budget.charge(needed - inner.reserved, charge)?;
+            }
+            inner.reserved = needed;
+        }
+        inner.aliases.insert(reference.to_bits());
+        Ok(())
     }
 
     /// Closes an alias: later data messages tagged with it are dropped on arrival, and
@@ -543,10 +579,9 @@ impl Mailbox {
     pub fn close_alias(&self, reference: Reference) -> bool {
         let tag = reference.to_bits();
         let mut inner = self.inner.lock();
-        let Some(i) = inner.aliases.iter().position(|a| *a == tag) else {
+        if !inner.aliases.remove(tag) {
             return false;
-        };
-        inner.aliases.swap_remove(i);
+        }
         inner.remove_where(|m| m.is_data() && m.tag == tag);
         self.settle(&mut inner);
         true
@@ -679,7 +714,7 @@ mod tests {
         let m = Mailbox::new(Bound::bytes(3 * one));
         let sized = |tag| Message::data(None, tag, vec![0; 100]);
         let alias = crate::Reference::from_bits(crate::REFERENCE_BASE).unwrap();
-        m.open_alias(alias);
+        m.open_alias(alias, Charge::Refuse).unwrap();
         for tag in [1, 2, alias.to_bits()] {
             m.push(sized(tag)).unwrap();
         }
@@ -702,6 +737,35 @@ mod tests {
         assert!(!m.try_receive(None).unwrap().is_data());
         assert_eq!(m.bytes(), 0);
         assert!(m.push(sized(5)).is_ok());
+    }
+
+    #[test]
+    fn aliases_past_the_free_bytes_charge_the_budget_and_are_refused_past_it() {
+        let budget = Arc::new(MemoryBudget::new(MAILBOX_CHUNK));
+        let m = Mailbox::with_budget(Bound::NONE, Some(budget.clone()));
+        let refs = crate::References::default();
+        let fit = (MAILBOX_FREE_BYTES + MAILBOX_CHUNK) / ALIAS_BYTES;
+        let opened: Vec<_> = (0..fit)
+            .map(|_| {
+                let r = refs.next();
+                m.open_alias(r, Charge::Refuse).unwrap();
+                r
+            })
+            .collect();
+        assert_eq!(budget.used(), MAILBOX_CHUNK);
+        let refused = refs.next();
+        assert!(m.open_alias(refused, Charge::Refuse).is_err());
+        // Refused means not open: a reply tagged with it is dropped.
+        m.push(Message::data(None, refused.to_bits(), vec![1]))
+            .unwrap();
+        assert_eq!(m.len(), 0);
+        // Forced (the host's own waits): counted past the budget.
+        m.open_alias(refused, Charge::Force).unwrap();
+        assert_eq!(budget.used(), 2 * MAILBOX_CHUNK);
+        for r in opened.iter().chain([&refused]) {
+            assert!(m.close_alias(*r));
+        }
+        assert_eq!(budget.used(), 0);
     }
 
     #[test]

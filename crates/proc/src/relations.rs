@@ -23,13 +23,59 @@
 //! Lock order: registry, then relations (in pid order), then mailbox. Nothing takes a
 //! relations lock while holding a mailbox lock, and the ending process holds no lock of
 //! its own while it delivers.
+//!
+//! # The memory budget
+//! Monitors stack, so a process that monitors in a loop would hold the host's memory
+//! without limit. A process's relations therefore charge the runtime's memory budget
+//! (the one its mailbox charges) as its mailbox does:
+//! beyond the first [`RELATIONS_FREE_BYTES`] (which the process record's charge
+//! covers), in steps of [`RELATIONS_CHUNK`], giving a step back once it holds a whole
+//! step less, and everything at close. A process pays for what it made:
+//! [`MONITOR_BYTES`] per monitor it holds (both halves, the watched process's included)
+//! and per node monitor, [`LINK_BYTES`] per link on its side. A monitor the budget
+//! cannot take is refused ([`MonitorOutcome::OverBudget`]) unless the caller asks for
+//! [`Charge::Force`] (native processes, which are the host's own code). Links are
+//! always charged, never refused: there is at most one per pair of live processes, and
+//! refusing the link of a `spawn_link` would leave a child without the link it was
+//! promised.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use crate::budget::{Charge, OverBudget};
 use crate::signal::{SignalOutcome, Via, on_exit_signal};
 use crate::sync::Mutex;
 use crate::{ExitReason, Message, NodeId, Pid, ProcessCore, Reference};
+
+/// Bytes of relations a process holds before it charges the memory budget: the process
+/// record's charge covers them, so a process with a few dozen monitors and links (a
+/// supervisor of a small tree, a server with requests in flight) never touches the
+/// shared counter.
+pub const RELATIONS_FREE_BYTES: usize = 4 << 10;
+
+/// The step in which relations beyond [`RELATIONS_FREE_BYTES`] charge the budget, as a
+/// mailbox's ([`MAILBOX_CHUNK`](crate::MAILBOX_CHUNK)): one shared
+/// compare-and-swap per 64 KiB of relations at most.
+pub const RELATIONS_CHUNK: usize = 64 << 10;
+
+/// What one monitor costs its holder: two (reference, pid) pairs of 16 bytes and their
+/// control bytes (34), one in its own map and one in the watched process's, in hash maps
+/// that just after doubling fill 7/16 of their buckets (× 16/7): 78, rounded up. With
+/// 72, four guests monitoring themselves until a 1 GiB budget refused them peaked at
+/// 1.27 GB resident, their maps having just doubled; with 80, at 0.71–0.74 GB.
+pub const MONITOR_BYTES: usize = 80;
+
+/// What one link costs each side: a pid of 8 bytes and its control byte in a hash set
+/// that just after doubling fills 7/16 of its buckets: 9 × 16/7, rounded up.
+pub const LINK_BYTES: usize = 24;
+
+/// What relations holding `bytes` charge the budget.
+fn charge_for(bytes: usize) -> usize {
+    bytes
+        .saturating_sub(RELATIONS_FREE_BYTES)
+        .div_ceil(RELATIONS_CHUNK)
+        * RELATIONS_CHUNK
+}
 
 /// A process's relations (module docs).
 #[derive(Debug, Default)]
@@ -45,6 +91,8 @@ pub(crate) struct Inner {
     trap_exit: bool,
     /// The sets, made on first use.
     sets: Option<Box<Sets>>,
+    /// Bytes charged to the memory budget for the sets (module docs).
+    reserved: usize,
 }
 
 #[derive(Debug, Default)]
@@ -57,9 +105,52 @@ struct Sets {
     name: Option<Arc<str>>,
 }
 
+impl Sets {
+    /// What these sets cost their process (module docs).
+    fn held_bytes(&self) -> usize {
+        self.links.len() * LINK_BYTES
+            + (self.monitoring.len() + self.node_monitors.len()) * MONITOR_BYTES
+    }
+}
+
 impl Inner {
     fn sets(&mut self) -> &mut Sets {
         self.sets.get_or_insert_with(Box::default)
+    }
+
+    /// What the sets cost now.
+    fn held_bytes(&self) -> usize {
+        self.sets.as_ref().map_or(0, |s| s.held_bytes())
+    }
+
+    /// Makes the charge cover the sets holding `extra` more bytes, before they do: with
+    /// [`Charge::Refuse`], an error (and nothing charged) if the budget cannot take it.
+    fn reserve(
+        &mut self,
+        budget: Option<&crate::MemoryBudget>,
+        extra: usize,
+        charge: Charge,
+    ) -> Result<(), OverBudget> {
+        let needed = charge_for(self.held_bytes() + extra);
+        if needed > self.reserved {
+            let more = needed - self.reserved;
+            if let Some(budget) = budget {
+                budget.charge(more, charge)?;
+            }
+            self.reserved = needed;
+        }
+        Ok(())
+    }
+
+    /// Gives back what is charged beyond a step more than the sets need.
+    fn settle(&mut self, budget: Option<&crate::MemoryBudget>) {
+        let needed = charge_for(self.held_bytes());
+        if self.reserved > needed + RELATIONS_CHUNK {
+            if let Some(budget) = budget {
+                budget.release(self.reserved - needed);
+            }
+            self.reserved = needed;
+        }
     }
 
     pub(crate) fn name(&self) -> Option<&Arc<str>> {
@@ -117,6 +208,19 @@ pub struct NodeRelations {
     pub node_monitors: Vec<Reference>,
 }
 
+/// How many relations of each kind a process holds ([`ProcessCore::relation_counts`]).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct RelationCounts {
+    /// Processes it is linked to.
+    pub links: usize,
+    /// Monitors it holds on processes.
+    pub monitoring: usize,
+    /// Monitors it holds on nodes.
+    pub node_monitors: usize,
+    /// Monitors others hold on it.
+    pub watchers: usize,
+}
+
 /// What a `link` did.
 #[must_use = "a link to a dead process means an exit signal for the caller"]
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
@@ -135,6 +239,9 @@ pub enum MonitorOutcome {
     Monitoring,
     /// The process is not alive; `DOWN(ref, pid, noproc)` has been queued.
     NoProc,
+    /// The memory budget cannot take one more monitor of this process's: nothing was
+    /// done.
+    OverBudget(OverBudget),
 }
 
 impl Relations {
@@ -186,7 +293,9 @@ impl ProcessCore {
         if them.closed {
             return LinkOutcome::NoProc;
         }
-        if !me.closed {
+        if !me.closed && !me.sets().links.contains(&other.pid) {
+            let _ = me.reserve(self.mailbox.budget(), LINK_BYTES, Charge::Force);
+            let _ = them.reserve(other.mailbox.budget(), LINK_BYTES, Charge::Force);
             me.sets().links.insert(other.pid);
             them.sets().links.insert(self.pid);
         }
@@ -195,18 +304,19 @@ impl ProcessCore {
 
     /// Removes the link with `other_pid`, if any. `other` is that process if alive.
     pub fn unlink(&self, other_pid: Pid, other: Option<&ProcessCore>) {
-        let remove = |inner: &mut Inner, pid: Pid| {
+        let remove = |inner: &mut Inner, pid: Pid, core: &ProcessCore| {
             if let Some(sets) = inner.sets.as_mut() {
                 sets.links.remove(&pid);
             }
+            inner.settle(core.mailbox.budget());
         };
         match other.filter(|o| o.pid == other_pid && o.pid != self.pid) {
             Some(other) => {
                 let (mut me, mut them) = lock_pair(self, other);
-                remove(&mut me, other_pid);
-                remove(&mut them, self.pid);
+                remove(&mut me, other_pid, self);
+                remove(&mut them, self.pid, other);
             }
-            None => remove(&mut self.relations.lock(), other_pid),
+            None => remove(&mut self.relations.lock(), other_pid, self),
         }
     }
 
@@ -216,17 +326,23 @@ impl ProcessCore {
         inner.sets.as_ref().is_some_and(|s| s.links.contains(&pid))
     }
 
-    /// Monitors `target_pid` (`target`: that process if alive) under `reference`.
+    /// Monitors `target_pid` (`target`: that process if alive) under `reference`,
+    /// charging the budget as `charge` says (module docs).
     pub fn monitor(
         &self,
         reference: Reference,
         target_pid: Pid,
         target: Option<&ProcessCore>,
+        charge: Charge,
     ) -> MonitorOutcome {
         let target = target.filter(|t| t.pid == target_pid);
+        let budget = self.mailbox.budget();
         let live = match target {
             Some(t) if t.pid == self.pid => {
                 let mut me = self.relations.lock();
+                if let Err(e) = me.reserve(budget, MONITOR_BYTES, charge) {
+                    return MonitorOutcome::OverBudget(e);
+                }
                 let sets = me.sets();
                 sets.watchers.insert(reference, self.pid);
                 sets.monitoring.insert(reference, self.pid);
@@ -238,6 +354,9 @@ impl ProcessCore {
                     false
                 } else {
                     if !me.closed {
+                        if let Err(e) = me.reserve(budget, MONITOR_BYTES, charge) {
+                            return MonitorOutcome::OverBudget(e);
+                        }
                         me.sets().monitoring.insert(reference, t.pid);
                         them.sets().watchers.insert(reference, self.pid);
                     }
@@ -271,7 +390,7 @@ impl ProcessCore {
     {
         let removed = {
             let mut me = self.relations.lock();
-            match me.sets.as_mut() {
+            let removed = match me.sets.as_mut() {
                 Some(sets) => {
                     if sets.node_monitors.remove(&reference).is_some() {
                         Demonitored::Node
@@ -282,7 +401,9 @@ impl ProcessCore {
                     }
                 }
                 None => Demonitored::NotActive,
-            }
+            };
+            me.settle(self.mailbox.budget());
+            removed
         };
         if let Demonitored::Process(target) = removed
             && let Some(process) = lookup(target)
@@ -298,27 +419,41 @@ impl ProcessCore {
     /// This half of a link with `other`, a process of another node whose node keeps the
     /// other half. False (and nothing kept) if this process has ended.
     pub fn link_remote(&self, other: Pid) -> bool {
-        self.keep(|sets| {
+        let kept = self.keep(LINK_BYTES, Charge::Force, |sets| {
             sets.links.insert(other);
-        })
+        });
+        kept == Ok(true)
     }
 
-    /// Applies `change` to this process's sets unless it has ended. Whether it had not.
-    fn keep(&self, change: impl FnOnce(&mut Sets)) -> bool {
+    /// Applies `change`, which adds `bytes` of relations, to this process's sets unless
+    /// it has ended, charged as `charge` says. Whether it had not; refused (nothing
+    /// changed) if the budget cannot take it.
+    fn keep(
+        &self,
+        bytes: usize,
+        charge: Charge,
+        change: impl FnOnce(&mut Sets),
+    ) -> Result<bool, OverBudget> {
         let mut me = self.relations.lock();
         if me.closed {
-            return false;
+            return Ok(false);
         }
+        me.reserve(self.mailbox.budget(), bytes, charge)?;
         change(me.sets());
-        true
+        Ok(true)
     }
 
     /// A monitor of `node` held by this process under `reference`: it fires
     /// `DOWN(reference, noconnection)` when the node goes down
     /// ([`relations_with`](Self::relations_with) lists it). False (and nothing kept) if
-    /// this process has ended.
-    pub fn monitor_node(&self, reference: Reference, node: NodeId) -> bool {
-        self.keep(|sets| {
+    /// this process has ended; refused if the budget cannot take it (module docs).
+    pub fn monitor_node(
+        &self,
+        reference: Reference,
+        node: NodeId,
+        charge: Charge,
+    ) -> Result<bool, OverBudget> {
+        self.keep(MONITOR_BYTES, charge, |sets| {
             sets.node_monitors.insert(reference, node);
         })
     }
@@ -337,15 +472,21 @@ impl ProcessCore {
         {
             return false;
         }
+        inner.settle(self.mailbox.budget());
         let mut down = Message::down(reference, self.pid, ExitReason::NoConnection);
         down.from = None;
         self.mailbox.push_system(down).is_ok()
     }
 
     /// This half of a monitor of `target`, a process of another node. False (and nothing
-    /// kept) if this process has ended.
-    pub fn monitor_remote(&self, reference: Reference, target: Pid) -> bool {
-        self.keep(|sets| {
+    /// kept) if this process has ended; refused if the budget cannot take it.
+    pub fn monitor_remote(
+        &self,
+        reference: Reference,
+        target: Pid,
+        charge: Charge,
+    ) -> Result<bool, OverBudget> {
+        self.keep(MONITOR_BYTES, charge, |sets| {
             sets.monitoring.insert(reference, target);
         })
     }
@@ -354,9 +495,10 @@ impl ProcessCore {
     /// under `reference` (made by this node). False if this process has ended: the
     /// watcher is owed a `DOWN(noproc)`.
     pub fn add_remote_watcher(&self, reference: Reference, watcher: Pid) -> bool {
-        self.keep(|sets| {
+        // The watcher's half is charged on its node; this half rides with it.
+        self.keep(0, Charge::Force, |sets| {
             sets.watchers.insert(reference, watcher);
-        })
+        }) == Ok(true)
     }
 
     /// Every relation of this process with a process of `node`: the pids it is linked
@@ -395,6 +537,19 @@ impl ProcessCore {
         }
     }
 
+    /// How many relations of each kind this process holds now.
+    pub fn relation_counts(&self) -> RelationCounts {
+        let me = self.relations.lock();
+        me.sets
+            .as_ref()
+            .map_or_else(RelationCounts::default, |s| RelationCounts {
+                links: s.links.len(),
+                monitoring: s.monitoring.len(),
+                node_monitors: s.node_monitors.len(),
+                watchers: s.watchers.len(),
+            })
+    }
+
     /// Forgets a monitor on this process (its watcher removed it, or ended).
     pub fn remove_watcher(&self, reference: Reference) {
         if let Some(sets) = self.relations.lock().sets.as_mut() {
@@ -408,6 +563,10 @@ impl ProcessCore {
         if std::mem::replace(&mut inner.closed, true) {
             return None;
         }
+        if let Some(budget) = self.mailbox.budget() {
+            budget.release(inner.reserved);
+        }
+        inner.reserved = 0;
         let Some(sets) = inner.sets.take() else {
             return Some(Severed::default());
         };
@@ -436,6 +595,7 @@ impl ProcessCore {
         if inner.closed || !inner.sets.as_mut().is_some_and(|s| s.links.remove(&from)) {
             return SignalOutcome::Drop;
         }
+        inner.settle(self.mailbox.budget());
         let outcome = on_exit_signal(
             Some(from),
             self.pid,
@@ -481,6 +641,7 @@ impl ProcessCore {
         {
             return false;
         }
+        inner.settle(self.mailbox.budget());
         self.mailbox
             .push_system(Message::down(reference, from, reason.clone()))
             .is_ok()
@@ -495,6 +656,136 @@ mod tests {
 
     fn core(index: u32) -> ProcessCore {
         ProcessCore::new(Pid::new(index, 1), crate::Bound::NONE, 0, Instant::now())
+    }
+
+    fn budgeted(index: u32, budget: &Arc<crate::MemoryBudget>) -> ProcessCore {
+        ProcessCore::with_budget(
+            Pid::new(index, 1),
+            crate::Bound::NONE,
+            Some(Arc::clone(budget)),
+            0,
+            Instant::now(),
+        )
+    }
+
+    #[test]
+    fn monitors_past_the_free_allowance_charge_the_budget_in_chunks_until_it_refuses() {
+        let budget = Arc::new(crate::MemoryBudget::new(RELATIONS_CHUNK));
+        let (w, t) = (budgeted(1, &budget), budgeted(2, &budget));
+        let refs = References::default();
+        let free = RELATIONS_FREE_BYTES / MONITOR_BYTES;
+        let one_chunk = (RELATIONS_FREE_BYTES + RELATIONS_CHUNK) / MONITOR_BYTES;
+        for i in 0..one_chunk {
+            let outcome = w.monitor(refs.next(), t.pid, Some(&t), Charge::Refuse);
+            assert_eq!(outcome, MonitorOutcome::Monitoring, "monitor {i}");
+            let expected = if i < free { 0 } else { RELATIONS_CHUNK };
+            assert_eq!(budget.used(), expected, "after monitor {i}");
+        }
+        let refused = w.monitor(refs.next(), t.pid, Some(&t), Charge::Refuse);
+        assert!(
+            matches!(refused, MonitorOutcome::OverBudget(e) if e.wanted == RELATIONS_CHUNK),
+            "{refused:?}"
+        );
+        // Refused means nothing kept: the watched process does not hear of it.
+        assert_eq!(
+            w.relations.lock().sets.as_ref().unwrap().monitoring.len(),
+            one_chunk
+        );
+        assert_eq!(
+            t.relations.lock().sets.as_ref().unwrap().watchers.len(),
+            one_chunk
+        );
+        // The host's own monitors are counted past the budget, never refused.
+        let forced = w.monitor(refs.next(), t.pid, Some(&t), Charge::Force);
+        assert_eq!(forced, MonitorOutcome::Monitoring);
+        assert_eq!(budget.used(), 2 * RELATIONS_CHUNK);
+        let _ = w.close_relations();
+        assert_eq!(budget.used(), 0, "closing gives back every chunk");
+    }
+
+    #[test]
+    fn demonitors_give_chunks_back_but_churn_at_a_step_does_not() {
+        let budget = Arc::new(crate::MemoryBudget::new(usize::MAX));
+        let w = budgeted(1, &budget);
+        let refs = References::default();
+        let monitor = || {
+            let r = refs.next();
+            assert_eq!(
+                w.monitor(r, w.pid, Some(&w), Charge::Refuse),
+                MonitorOutcome::Monitoring
+            );
+            r
+        };
+        let free: Vec<_> = (0..RELATIONS_FREE_BYTES / MONITOR_BYTES)
+            .map(|_| monitor())
+            .collect();
+        assert_eq!(budget.used(), 0);
+        // One past the allowance and back, many times: one charge, kept.
+        for _ in 0..100 {
+            let r = monitor();
+            assert_eq!(budget.used(), RELATIONS_CHUNK);
+            assert_eq!(
+                w.demonitor(r, false, |_| None::<Arc<ProcessCore>>),
+                Demonitored::Process(w.pid)
+            );
+            assert_eq!(
+                budget.used(),
+                RELATIONS_CHUNK,
+                "a step is kept against churn"
+            );
+        }
+        let many: Vec<_> = (0..4 * RELATIONS_CHUNK / MONITOR_BYTES)
+            .map(|_| monitor())
+            .collect();
+        assert!(budget.used() >= 4 * RELATIONS_CHUNK);
+        for r in many.iter().chain(&free) {
+            let _ = w.demonitor(*r, false, |_| None::<Arc<ProcessCore>>);
+        }
+        assert_eq!(budget.used(), 0, "nothing held, nothing charged");
+        let _ = w.close_relations();
+        assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn a_monitor_refused_on_a_remote_or_node_half_keeps_nothing() {
+        let budget = Arc::new(crate::MemoryBudget::new(0));
+        let w = budgeted(1, &budget);
+        let refs = References::default();
+        let far = Pid::on(NodeId::new(2).unwrap(), 1, 0);
+        let node = NodeId::new(3).unwrap();
+        for _ in 0..(RELATIONS_FREE_BYTES / MONITOR_BYTES) {
+            assert_eq!(w.monitor_remote(refs.next(), far, Charge::Refuse), Ok(true));
+        }
+        assert!(w.monitor_remote(refs.next(), far, Charge::Refuse).is_err());
+        assert!(w.monitor_node(refs.next(), node, Charge::Refuse).is_err());
+        let held = w.relations_with(far.node());
+        assert_eq!(held.monitoring.len(), RELATIONS_FREE_BYTES / MONITOR_BYTES);
+        assert!(w.relations_with(node).node_monitors.is_empty());
+        assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn links_are_charged_on_both_sides_and_never_refused() {
+        let budget = Arc::new(crate::MemoryBudget::new(0));
+        let hub = budgeted(1, &budget);
+        let n = RELATIONS_FREE_BYTES / LINK_BYTES + 1;
+        let spokes: Vec<_> = (2..2 + n as u32).map(|i| budgeted(i, &budget)).collect();
+        for s in &spokes {
+            assert_eq!(hub.link(s.pid, Some(s)), LinkOutcome::Linked);
+            // Again: links are idempotent, and so is their charge.
+            assert_eq!(hub.link(s.pid, Some(s)), LinkOutcome::Linked);
+        }
+        assert_eq!(
+            budget.used(),
+            RELATIONS_CHUNK,
+            "the hub's side passed its allowance"
+        );
+        for s in &spokes {
+            hub.unlink(s.pid, Some(s));
+        }
+        assert_eq!(budget.used(), RELATIONS_CHUNK, "kept against churn");
+        let _ = hub.close_relations();
+        assert_eq!(budget.used(), 0);
     }
 
     #[test]
@@ -524,7 +815,7 @@ mod tests {
         let refs = References::default();
         let (m, w, other) = (refs.next(), refs.next(), refs.next());
         assert!(a.link_remote(far) && a.link_remote(farther));
-        assert!(a.monitor_remote(m, far));
+        assert_eq!(a.monitor_remote(m, far, Charge::Refuse), Ok(true));
         assert!(a.add_remote_watcher(w, far));
         assert!(a.add_remote_watcher(other, farther));
         assert_eq!(
@@ -538,7 +829,8 @@ mod tests {
         );
         let severed = a.close_relations().unwrap();
         assert_eq!(severed.links.len(), 2);
-        assert!(!a.link_remote(far) && !a.monitor_remote(m, far));
+        assert!(!a.link_remote(far));
+        assert_eq!(a.monitor_remote(m, far, Charge::Refuse), Ok(false));
         assert!(
             !a.add_remote_watcher(w, far),
             "an ended process owes a DOWN(noproc)"
@@ -552,7 +844,8 @@ mod tests {
         let node = NodeId::new(5).unwrap();
         let refs = References::default();
         let (fires, removed) = (refs.next(), refs.next());
-        assert!(a.monitor_node(fires, node) && a.monitor_node(removed, node));
+        assert_eq!(a.monitor_node(fires, node, Charge::Refuse), Ok(true));
+        assert_eq!(a.monitor_node(removed, node, Charge::Refuse), Ok(true));
         assert_eq!(a.relations_with(node).node_monitors.len(), 2);
         assert_eq!(
             a.demonitor(removed, false, |_| None::<Arc<ProcessCore>>),
@@ -611,8 +904,14 @@ mod tests {
         let refs = References::default();
         let (w, t) = (core(1), core(2));
         let (r1, r2) = (refs.next(), refs.next());
-        assert_eq!(w.monitor(r1, t.pid, Some(&t)), MonitorOutcome::Monitoring);
-        assert_eq!(w.monitor(r2, t.pid, Some(&t)), MonitorOutcome::Monitoring);
+        assert_eq!(
+            w.monitor(r1, t.pid, Some(&t), Charge::Refuse),
+            MonitorOutcome::Monitoring
+        );
+        assert_eq!(
+            w.monitor(r2, t.pid, Some(&t), Charge::Refuse),
+            MonitorOutcome::Monitoring
+        );
         let severed = t.close_relations().unwrap();
         assert_eq!(severed.watchers.len(), 2);
         for (r, watcher) in severed.watchers {
@@ -629,7 +928,10 @@ mod tests {
         let (w, t) = (core(1), core(2));
         let _ = t.close_relations();
         let r = refs.next();
-        assert_eq!(w.monitor(r, t.pid, Some(&t)), MonitorOutcome::NoProc);
+        assert_eq!(
+            w.monitor(r, t.pid, Some(&t), Charge::Refuse),
+            MonitorOutcome::NoProc
+        );
         let msg = w.mailbox.try_receive(Some(r.to_bits())).unwrap();
         assert_eq!(
             msg.kind,
@@ -645,7 +947,7 @@ mod tests {
         let refs = References::default();
         let (w, t) = (core(1), core(2));
         let r = refs.next();
-        let _ = w.monitor(r, t.pid, Some(&t));
+        let _ = w.monitor(r, t.pid, Some(&t), Charge::Refuse);
         let severed = t.close_relations().unwrap();
         assert!(w.on_monitored_exit(severed.watchers[0].0, t.pid, &ExitReason::Shutdown));
         assert!(
@@ -661,7 +963,10 @@ mod tests {
         let w = core(1);
         let r = References::default().next();
         // Nothing is kept for a monitor of a dead pid: only its DOWN(noproc) is queued.
-        assert_eq!(w.monitor(r, Pid::new(9, 9), None), MonitorOutcome::NoProc);
+        assert_eq!(
+            w.monitor(r, Pid::new(9, 9), None, Charge::Refuse),
+            MonitorOutcome::NoProc
+        );
         assert!(
             !w.demonitor(r, true, |_| None::<Arc<ProcessCore>>)
                 .was_active()
@@ -674,7 +979,7 @@ mod tests {
         let refs = References::default();
         let (w, t) = (Arc::new(core(1)), Arc::new(core(2)));
         let r = refs.next();
-        let _ = w.monitor(r, t.pid, Some(&t));
+        let _ = w.monitor(r, t.pid, Some(&t), Charge::Refuse);
         assert_eq!(
             w.demonitor(r, false, |_| Some(t.clone())),
             Demonitored::Process(t.pid)

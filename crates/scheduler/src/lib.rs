@@ -95,8 +95,9 @@ pub use shoal_executor::{
     TraceKind, Track,
 };
 pub use shoal_proc::{
-    AccountingSnapshot, CapturedOutput, Exit, ExitKind, ExitReason, Limit, MAX_NAME_BYTES,
-    MESSAGE_OVERHEAD, Message, MessageKind, NodeId, OverBudget, Pid, Reference, RegisterError,
+    ALIAS_BYTES, AccountingSnapshot, CapturedOutput, Exit, ExitKind, ExitReason, LINK_BYTES, Limit,
+    MAILBOX_FREE_BYTES, MAX_NAME_BYTES, MESSAGE_OVERHEAD, MONITOR_BYTES, Message, MessageKind,
+    NodeId, OverBudget, Pid, RELATIONS_CHUNK, RELATIONS_FREE_BYTES, Reference, RegisterError,
     SignalReason, State, TrapCode, Via, WaitReason, WireError,
 };
 pub use wasm::arena::{MAPPING_HEADROOM, MAPPINGS_PER_GUEST, MappingBudget};

@@ -42,8 +42,8 @@ mod remote;
 
 use shoal_executor::{Executor, Process, SendError, SeveredHook};
 use shoal_proc::{
-    ExitReason, LinkOutcome, Message, Pid, Reference, References, Registry, Severed, SignalOutcome,
-    Via,
+    Charge, ExitReason, LinkOutcome, Message, Pid, Reference, References, Registry, Severed,
+    SignalOutcome, Via,
 };
 
 pub(crate) use global::global_name;
@@ -122,10 +122,12 @@ pub(crate) fn bind(child: &Process, relation: SpawnRelation<'_>) {
             // that is ending, and the link is moot.
             LinkOutcome::NoProc => {}
         },
+        // Charged whatever the budget: the spawn was admitted, and the child is
+        // promised its monitor before it runs.
         SpawnRelation::Monitor(parent, reference) => {
             let _ = parent
                 .core
-                .monitor(reference, child.pid(), Some(&child.core));
+                .monitor(reference, child.pid(), Some(&child.core), Charge::Force);
         }
     }
 }

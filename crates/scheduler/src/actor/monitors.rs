@@ -1,33 +1,45 @@
 //! Monitors: one-way, stackable, each delivering one `DOWN(reference, pid, reason)`;
 //! monitoring a dead pid gives a `DOWN` with `noproc` at once.
 
+//!
+//! A monitor a process holds counts towards the runtime's memory budget (shoal-proc's
+//! relations): a guest's is refused with [`OverBudget`] when the budget cannot take it,
+//! a native process's ([`Charge::Force`]) never is.
+
 use shoal_executor::{Executor, Process};
-use shoal_proc::{Demonitored, NodeId, Pid, Reference};
+use shoal_proc::{Charge, Demonitored, MonitorOutcome, NodeId, OverBudget, Pid, Reference};
 
 use super::Actors;
 use super::remote::{is_remote, remote_of};
 
-/// `me` starts monitoring `target`; the monitor's reference.
+/// `me` starts monitoring `target`; the monitor's reference, or the budget's refusal
+/// (nothing done) under [`Charge::Refuse`].
 pub(crate) fn monitor(
     executor: &Executor,
     actors: &Actors,
     me: &Process,
     target: Pid,
-) -> Reference {
+    charge: Charge,
+) -> Result<Reference, OverBudget> {
     let reference = actors.make_ref();
     if is_remote(executor, target)
         && let Some(remote) = remote_of(actors)
     {
-        if me.core.monitor_remote(reference, target) {
+        if me.core.monitor_remote(reference, target, charge)? {
             remote.monitor(me.pid(), reference, target);
         }
-        return reference;
+        return Ok(reference);
     }
     let process = executor.process(target);
-    let _ = me
-        .core
-        .monitor(reference, target, process.as_deref().map(|p| &p.core));
-    reference
+    match me.core.monitor(
+        reference,
+        target,
+        process.as_deref().map(|p| &p.core),
+        charge,
+    ) {
+        MonitorOutcome::Monitoring | MonitorOutcome::NoProc => Ok(reference),
+        MonitorOutcome::OverBudget(refused) => Err(refused),
+    }
 }
 
 /// [`monitor`], with the reference also opened as an alias of `me`'s mailbox (Erlang's
@@ -39,10 +51,14 @@ pub(crate) fn monitor_alias(
     actors: &Actors,
     me: &Process,
     target: Pid,
-) -> Reference {
-    let reference = monitor(executor, actors, me, target);
-    me.core.mailbox.open_alias(reference);
-    reference
+    charge: Charge,
+) -> Result<Reference, OverBudget> {
+    let reference = monitor(executor, actors, me, target, charge)?;
+    if let Err(refused) = me.core.mailbox.open_alias(reference, charge) {
+        demonitor(executor, actors, me, reference, true);
+        return Err(refused);
+    }
+    Ok(reference)
 }
 
 /// `me` stops the monitor `reference`; with `flush`, also removes its queued `DOWN`.
@@ -73,16 +89,17 @@ pub(crate) fn monitor_node(
     actors: &Actors,
     me: &Process,
     node: NodeId,
-) -> Reference {
+    charge: Charge,
+) -> Result<Reference, OverBudget> {
     let reference = actors.make_ref();
     // Kept before the check: a node that goes down after it fires the monitor itself.
-    if me.core.monitor_node(reference, node) {
+    if me.core.monitor_node(reference, node, charge)? {
         let up = node != executor.node() && remote_of(actors).is_some_and(|r| r.is_up(node));
         if !up {
             let _ = me.core.on_node_down(reference);
         }
     }
-    reference
+    Ok(reference)
 }
 
 /// Whether `node` is another node of this cluster that is up.

@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shoal_executor::{Executor, Process, SendError};
-use shoal_proc::{ExitReason, Message, NodeId, Pid, Reference, SignalOutcome, Via};
+use shoal_proc::{Charge, ExitReason, Message, NodeId, Pid, Reference, SignalOutcome, Via};
 
 use super::{Actors, carry_out};
 use crate::error::SpawnError;
@@ -358,7 +358,8 @@ pub(super) async fn ask_remote(
         return (None, false);
     };
     let alias = actors.make_ref();
-    me.core.mailbox.open_alias(alias);
+    // Charged whatever the budget: one alias per wait, closed when it ends.
+    let _ = me.core.mailbox.open_alias(alias, Charge::Force);
     ask(remote.as_ref(), alias.to_bits());
     let timeout = shoal_executor::duration_ns(timeout);
     let answer = shoal_executor::receive(me, executor, Some(alias.to_bits()), Some(timeout)).await;

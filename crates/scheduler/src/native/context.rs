@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shoal_executor::{Executor, NoProc, Process, ProcessHandle, SendError};
-use shoal_proc::{Message, NodeId, Pid, Reference, RegisterError, SignalReason};
+use shoal_proc::{
+    Charge, Message, NodeId, OverBudget, Pid, Reference, RegisterError, SignalReason,
+};
 
 use crate::actor::{
     self, Actors, GlobalAnswer, GlobalName, RemoteSpawn, RemoteSpawnOptions, SpawnRelation,
@@ -215,7 +217,13 @@ impl NativeContext {
     /// Monitors `pid`: a `DOWN` message with the returned reference arrives when it ends
     /// (at once, with `noproc`, if it is not alive). Monitors stack.
     pub fn monitor(&self, pid: Pid) -> Reference {
-        actor::monitor(&self.executor, &self.actors, &self.process, pid)
+        forced(actor::monitor(
+            &self.executor,
+            &self.actors,
+            &self.process,
+            pid,
+            Charge::Force,
+        ))
     }
 
     /// [`monitor`](Self::monitor), with the reference also open as an alias of this
@@ -223,7 +231,13 @@ impl NativeContext {
     /// reply sent to the alias, or the `DOWN` if `pid` ends first. Close both after, with
     /// [`demonitor`](Self::demonitor) and [`unalias`](Self::unalias).
     pub fn monitor_alias(&self, pid: Pid) -> Reference {
-        actor::monitor_alias(&self.executor, &self.actors, &self.process, pid)
+        forced(actor::monitor_alias(
+            &self.executor,
+            &self.actors,
+            &self.process,
+            pid,
+            Charge::Force,
+        ))
     }
 
     /// Spawns `export` of `module` on the node `node` of a cluster (which must accept
@@ -267,7 +281,13 @@ impl NativeContext {
     /// sender and reason `noconnection` arrives when it goes down, at once if it is not
     /// up. [`demonitor`](Self::demonitor) removes it.
     pub fn monitor_node(&self, node: NodeId) -> Reference {
-        actor::monitor_node(&self.executor, &self.actors, &self.process, node)
+        forced(actor::monitor_node(
+            &self.executor,
+            &self.actors,
+            &self.process,
+            node,
+            Charge::Force,
+        ))
     }
 
     /// The other nodes of the cluster that are up (none outside a cluster).
@@ -363,8 +383,13 @@ impl NativeContext {
     /// tagged with it are delivered until [`unalias`](Self::unalias).
     pub fn alias(&self) -> Reference {
         let reference = self.actors.make_ref();
-        self.process.core.mailbox.open_alias(reference);
-        reference
+        forced(
+            self.process
+                .core
+                .mailbox
+                .open_alias(reference, Charge::Force)
+                .map(|()| reference),
+        )
     }
 
     /// Closes an alias; queued and later messages tagged with it are dropped. Whether
@@ -390,5 +415,15 @@ impl NativeContext {
     /// Ends this quantum: the process goes behind the other runnable ones.
     pub async fn yield_now(&self) {
         shoal_executor::yield_now(&self.process).await;
+    }
+}
+
+/// The value of a charge made with [`Charge::Force`], which the budget counts and never
+/// refuses: a native process is the host's own code, so its monitors and aliases are
+/// charged to the memory budget (crowding guests out of it) but never refused.
+fn forced<T>(charged: Result<T, OverBudget>) -> T {
+    match charged {
+        Ok(value) => value,
+        Err(refused) => unreachable!("a forced charge was refused: {refused}"),
     }
 }

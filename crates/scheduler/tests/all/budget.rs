@@ -2,7 +2,9 @@
 //! running is ended, and every charge is given back when its process ends.
 
 use shoal_scheduler::{
-    ExitReason, PROCESS_RECORD_BYTES, Runtime, SpawnError, SpawnOptions, State, WaitReason, status,
+    ALIAS_BYTES, ExitReason, MAILBOX_FREE_BYTES, MONITOR_BYTES, PROCESS_RECORD_BYTES,
+    RELATIONS_CHUNK, RELATIONS_FREE_BYTES, Runtime, SpawnError, SpawnOptions, State, WaitReason,
+    status,
 };
 
 use crate::{RECEIVER, SELF_FLOOD, exit_of, wait_for_state};
@@ -155,4 +157,62 @@ fn growers_racing_for_the_budget_end_normally_or_are_refused_at_spawn_never_as_h
     }
     assert_eq!(rt.stats().memory_used, 0);
     assert!(rt.stats().memory_peak <= 4 << 20);
+}
+
+/// Monitors itself until `monitor` fails, then opens aliases until `alias` fails; each
+/// failure must be `OVER_BUDGET` (else it exits with -1), and `monitor_alias` and
+/// `monitor_node` must then be refused too (else -2). Exits with
+/// `monitors * 10_000 + aliases`.
+const RELATION_BOMB: &str = r#"(module
+  (import "shoal" "self" (func $self (result i64)))
+  (import "shoal" "monitor" (func $monitor (param i64) (result i64)))
+  (import "shoal" "monitor_alias" (func $monitor_alias (param i64) (result i64)))
+  (import "shoal" "monitor_node" (func $monitor_node (param i32) (result i64)))
+  (import "shoal" "alias" (func $alias (result i64)))
+  (memory (export "memory") 1)
+  (func (export "main") (result i32)
+    (local $r i64) (local $monitors i32) (local $aliases i32)
+    (block $refused
+      (loop $again
+        (local.set $r (call $monitor (call $self)))
+        (br_if $refused (i64.lt_s (local.get $r) (i64.const 0)))
+        (local.set $monitors (i32.add (local.get $monitors) (i32.const 1)))
+        (br $again)))
+    (if (i64.ne (local.get $r) (i64.const -13)) (then (return (i32.const -1))))
+    (block $refused
+      (loop $again
+        (local.set $r (call $alias))
+        (br_if $refused (i64.lt_s (local.get $r) (i64.const 0)))
+        (local.set $aliases (i32.add (local.get $aliases) (i32.const 1)))
+        (br $again)))
+    (if (i64.ne (local.get $r) (i64.const -13)) (then (return (i32.const -1))))
+    (if (i64.ne (call $monitor_alias (call $self)) (i64.const -13))
+      (then (return (i32.const -2))))
+    (if (i64.ne (call $monitor_node (i32.const 7)) (i64.const -13))
+      (then (return (i32.const -2))))
+    (i32.add (i32.mul (local.get $monitors) (i32.const 10000)) (local.get $aliases))))"#;
+
+#[test]
+fn monitors_and_aliases_past_the_budget_are_refused_with_over_budget_and_given_back_at_exit() {
+    // The record, one page, and two steps of relations: nothing left for the mailbox.
+    let rt = budgeted(PROCESS_RECORD_BYTES + PAGE + 2 * RELATIONS_CHUNK);
+    let m = rt.compile_wat(RELATION_BOMB).unwrap();
+    let exit = exit_of(&rt.spawn(&m, "main", 0).unwrap());
+    let monitors = (RELATIONS_FREE_BYTES + 2 * RELATIONS_CHUNK) / MONITOR_BYTES;
+    let aliases = MAILBOX_FREE_BYTES / ALIAS_BYTES;
+    assert_eq!(
+        exit.reason,
+        ExitReason::Normal {
+            code: (monitors * 10_000 + aliases) as i32
+        }
+    );
+    let stats = rt.stats();
+    assert_eq!(
+        stats.memory_used, 0,
+        "every monitor and alias was given back"
+    );
+    assert_eq!(
+        stats.memory_peak,
+        PROCESS_RECORD_BYTES + PAGE + 2 * RELATIONS_CHUNK
+    );
 }

@@ -4,7 +4,10 @@
 
 use shoal_abi::status;
 use shoal_executor::Interrupt;
-use shoal_proc::{ExitKind, ExitReason, Message, NodeId, Reference, RegisterError, SignalReason};
+use shoal_proc::{
+    Charge, ExitKind, ExitReason, Message, NodeId, OverBudget, Reference, RegisterError,
+    SignalReason,
+};
 use wasmtime::{Caller, Linker};
 
 use super::memory::{guest_range, read_bytes, read_name};
@@ -97,7 +100,13 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 return i64::from(status::NOPROC);
             };
             let state = caller.data();
-            actor::monitor(&state.executor, &state.actors, &state.process, target).to_bits() as i64
+            charged(actor::monitor(
+                &state.executor,
+                &state.actors,
+                &state.process,
+                target,
+                Charge::Refuse,
+            ))
         },
     )?;
 
@@ -109,8 +118,13 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 return i64::from(status::NOPROC);
             };
             let state = caller.data();
-            actor::monitor_alias(&state.executor, &state.actors, &state.process, target).to_bits()
-                as i64
+            charged(actor::monitor_alias(
+                &state.executor,
+                &state.actors,
+                &state.process,
+                target,
+                Charge::Refuse,
+            ))
         },
     )?;
 
@@ -122,8 +136,13 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 return i64::from(status::NOPROC);
             };
             let state = caller.data();
-            actor::monitor_node(&state.executor, &state.actors, &state.process, node).to_bits()
-                as i64
+            charged(actor::monitor_node(
+                &state.executor,
+                &state.actors,
+                &state.process,
+                node,
+                Charge::Refuse,
+            ))
         },
     )?;
 
@@ -168,8 +187,14 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         |caller: Caller<'_, HostState>| -> i64 {
             let state = caller.data();
             let reference = state.actors.make_ref();
-            state.process.core.mailbox.open_alias(reference);
-            reference.to_bits() as i64
+            charged(
+                state
+                    .process
+                    .core
+                    .mailbox
+                    .open_alias(reference, Charge::Refuse)
+                    .map(|()| reference),
+            )
         },
     )?;
 
@@ -341,4 +366,10 @@ fn signal_reason(kind: ExitKind, code: i32, data: Vec<u8>) -> Option<SignalReaso
         ExitKind::Custom => SignalReason::Reason(ExitReason::Custom { code, data }),
         _ => return None,
     })
+}
+
+/// A new reference as the guest sees it, or `OVER_BUDGET` if the memory budget could not
+/// take what it holds.
+fn charged(reference: Result<Reference, OverBudget>) -> i64 {
+    reference.map_or(i64::from(status::OVER_BUDGET), |r| r.to_bits() as i64)
 }
