@@ -305,6 +305,10 @@ fn bench_chaos_leaves_nothing_behind_after_its_tree_is_torn_down() {
         "leaked_processes",
         "leaked_budget_bytes",
         "leaked_names",
+        "stray_relations",
+        "leaked_relations",
+        "leaked_timers",
+        "processes_after_stop",
     ] {
         assert_eq!(v[key], 0, "{key}: {v}");
     }

@@ -307,6 +307,11 @@ impl Executor {
         }
     }
 
+    /// What the timer heap holds now (a visit of every entry, for leak checks).
+    pub fn timers(&self) -> crate::TimerCounts {
+        self.timers.counts()
+    }
+
     /// The runtime's memory budget, for the layers above that charge it.
     pub fn memory_budget(&self) -> Option<&Arc<shoal_proc::MemoryBudget>> {
         self.config.memory_budget.as_ref()

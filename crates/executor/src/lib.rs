@@ -97,6 +97,7 @@ pub use preempt::{Interrupt, TARGET_ROUND, Tick};
 pub use process::{Process, WAKE_BUDGET_NS, WAKE_PERIOD_NS};
 pub use spawn::SpawnRefused;
 pub use task::{Run, note_pending};
+pub use timer::TimerCounts;
 pub use trace::{Trace, TraceEvent, TraceKind, Track};
 pub use wait::{receive, sleep_until, yield_now};
 pub use worker::STEAL_DELAY;

@@ -70,6 +70,16 @@ struct Heap {
     stopped: bool,
 }
 
+/// What the timer heap holds ([`Executor::timers`](crate::Executor::timers)).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct TimerCounts {
+    /// Entries in the heap: live ones, and cancelled ones not yet discarded (bounded:
+    /// a heap of at least 1,024 entries is compacted once more than half are cancelled).
+    pub entries: usize,
+    /// Entries whose waiter still waits: a sleep, a receive timeout, a deadline.
+    pub live: usize,
+}
+
 /// The runtime's timers.
 pub(crate) struct Timers {
     heap: Mutex<Heap>,
@@ -129,6 +139,20 @@ impl Timers {
     #[cfg(test)]
     fn len(&self) -> usize {
         self.heap.lock().entries.len()
+    }
+
+    /// Entries in the heap, and how many of them are live (their waiter has not given
+    /// up): a visit of every entry, for leak checks.
+    pub(crate) fn counts(&self) -> TimerCounts {
+        let heap = self.heap.lock();
+        TimerCounts {
+            entries: heap.entries.len(),
+            live: heap
+                .entries
+                .iter()
+                .filter(|Reverse(e)| !e.cancelled.load(Ordering::Acquire))
+                .count(),
+        }
     }
 
     /// The earliest live entry's time.

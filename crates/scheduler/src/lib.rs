@@ -84,7 +84,7 @@ pub use native::supervisor::{
 };
 pub use native::{NativeContext, RequestError, split_request};
 pub use runtime::{
-    DEFAULT_MAX_MEMORY, DEFAULT_MAX_TABLE_ELEMENTS, Runtime, RuntimeBuilder, RuntimeStats,
+    DEFAULT_MAX_MEMORY, DEFAULT_MAX_TABLE_ELEMENTS, Held, Runtime, RuntimeBuilder, RuntimeStats,
     default_memory_budget,
 };
 pub use shoal_abi::{MAX_MESSAGE_BYTES, status};

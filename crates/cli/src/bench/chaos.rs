@@ -6,7 +6,9 @@
 //! (whose guests go down through their links). Then the tree must settle (every
 //! supervisor back, every guest alive), the top supervisor is shut down, and the run
 //! counts what is left: live processes, memory-budget charges, registered names, guests
-//! that never exited, and resident memory against its level before the tree was built.
+//! that never exited, relations and timers held (`Runtime::held`, also once the tree
+//! has settled, when each process should hold only the link with its supervisor), and
+//! resident memory against its level before the tree was built.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -146,6 +148,26 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
         }
         running.len() == initial
     })?;
+    // Settled, each process of the tree holds the link with its supervisor and nothing
+    // else: a monitor, alias or timer left over from the chaos or from a supervisor's
+    // requests is stray.
+    // Processes that served the listings above may still be ending: the reading is
+    // taken again until nothing is stray, for as long as the tree had to settle.
+    let stray = |held: shoal::Held| {
+        held.monitors
+            + held.node_monitors
+            + held.watchers
+            + held.aliases
+            + held.timers
+            + held.links.abs_diff(2 * held.processes.saturating_sub(1))
+            + held.processes.abs_diff(initial + supervisors + 1)
+    };
+    let mut stray_settled = stray(rt.held());
+    let since = Instant::now();
+    while stray_settled > 0 && since.elapsed() < STUCK {
+        std::thread::sleep(Duration::from_millis(1));
+        stray_settled = stray(rt.held());
+    }
     let all = started.lock().clone();
     let restarts = all.len() - initial;
     let host_errors = all
@@ -160,6 +182,7 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
         top.wait().reason == ExitReason::Shutdown,
         "the top supervisor did not stop in order"
     );
+    let left = rt.held();
     rt.shutdown(Duration::from_secs(1));
     let unfinished = all.iter().filter(|h| h.try_exit().is_none()).count();
     let stats = rt.stats();
@@ -214,6 +237,26 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
         "leaked_names",
         registered,
         "names still registered after shutdown",
+    );
+    report.figure(
+        "stray_relations",
+        stray_settled,
+        "with the tree settled: monitors, aliases and live timers held, links beyond each process's one to its supervisor, and processes beyond the tree's",
+    );
+    report.figure(
+        "leaked_relations",
+        left.links + left.monitors + left.node_monitors + left.watchers + left.aliases,
+        "links, monitors and aliases still held once the tree stopped (before the runtime's shutdown)",
+    );
+    report.figure(
+        "leaked_timers",
+        left.timers,
+        "timers still waiting once the tree stopped (before the runtime's shutdown)",
+    );
+    report.figure(
+        "processes_after_stop",
+        left.processes,
+        "processes live once the tree stopped (before the runtime's shutdown)",
     );
     report.figure(
         "rss_baseline_bytes",

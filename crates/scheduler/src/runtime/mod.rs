@@ -15,7 +15,7 @@
 //! | `mod` | [`Runtime`]: compile, spawn, send, signals, names, joins, info |
 //! | `builder` | [`RuntimeBuilder`]: settings, checked and mapped into each layer's |
 //! | `shutdown` | the shutdown sequence |
-//! | `stats` | [`RuntimeStats`] |
+//! | `stats` | [`RuntimeStats`], [`Held`] |
 //! | `supervisor` | starting supervisors and asking for their children from the host |
 //!
 //! # Threads
@@ -50,7 +50,7 @@ use crate::wasm::{CacheOutcome, Guests, Module, SpawnOptions, SpawnSite, spawn_g
 pub use builder::{
     DEFAULT_MAX_MEMORY, DEFAULT_MAX_TABLE_ELEMENTS, RuntimeBuilder, default_memory_budget,
 };
-pub use stats::RuntimeStats;
+pub use stats::{Held, RuntimeStats};
 
 /// A Shoal runtime: a pool of workers running wasm processes. Cheap to clone; every
 /// clone is the same runtime.
@@ -417,6 +417,30 @@ impl Runtime {
             memory_used: executor.memory_used,
             memory_peak: executor.memory_peak,
         }
+    }
+
+    /// What the live processes hold now: relations, aliases, names and timers ([`Held`]).
+    /// It visits every live process and timer, so it costs what a scan of them does:
+    /// for leak checks and tests, not for a hot loop.
+    pub fn held(&self) -> Held {
+        let executor = self.executor();
+        let mut held = Held {
+            names: self.inner.actors.registry.len(),
+            ..Held::default()
+        };
+        for process in executor.processes() {
+            let counts = process.core.relation_counts();
+            held.processes += 1;
+            held.links += counts.links;
+            held.monitors += counts.monitoring;
+            held.node_monitors += counts.node_monitors;
+            held.watchers += counts.watchers;
+            held.aliases += process.core.mailbox.aliases_open();
+        }
+        let timers = executor.timers();
+        held.timers = timers.live;
+        held.timer_entries = timers.entries;
+        held
     }
 
     /// Releases the workers of a runtime built paused (deterministic mode is). Spawn

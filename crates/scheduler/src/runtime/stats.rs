@@ -1,4 +1,5 @@
-//! Runtime-wide counters: the executor's and the wasm layer's, in one report.
+//! Runtime-wide counters: the executor's and the wasm layer's, in one report; and what
+//! the live processes hold, counted by visiting them, for leak checks.
 
 /// Runtime-wide counters.
 #[derive(Clone, Debug, Default)]
@@ -33,4 +34,32 @@ pub struct RuntimeStats {
     pub memory_used: usize,
     /// The most ever charged to it at once.
     pub memory_peak: usize,
+}
+
+/// What the runtime's live processes hold now, counted by visiting each of them and the
+/// timer heap ([`Runtime::held`](crate::Runtime::held)). A runtime with no live process
+/// holds nothing: every field is 0 but `timer_entries`, which may keep cancelled entries
+/// until they are due or compacted. While processes live, every monitor of a process of
+/// this node is counted once in `monitors` and once in `watchers`, and every link
+/// between two of them twice in `links`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Held {
+    /// Live processes visited.
+    pub processes: usize,
+    /// Link entries, one per side.
+    pub links: usize,
+    /// Monitors held on processes (by their watchers).
+    pub monitors: usize,
+    /// Monitors held on nodes.
+    pub node_monitors: usize,
+    /// Monitors held on processes, counted on the watched side.
+    pub watchers: usize,
+    /// Open aliases.
+    pub aliases: usize,
+    /// Registered names.
+    pub names: usize,
+    /// Timers whose waiter still waits: sleeps, receive timeouts, deadlines.
+    pub timers: usize,
+    /// Entries in the timer heap, cancelled ones included.
+    pub timer_entries: usize,
 }

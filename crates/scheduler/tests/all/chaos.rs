@@ -6,11 +6,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use shoal_scheduler::{
-    ExitReason, MessageKind, Pid, Runtime, SendError, SignalReason, SpawnOptions,
+    ExitReason, Held, MessageKind, Pid, Runtime, SendError, SignalReason, SpawnOptions,
 };
 
 use crate::{HANG, splitmix};
@@ -42,6 +42,22 @@ fn scale() -> usize {
 }
 /// Relations per watcher, half links and half monitors at random.
 const RELATIONS: usize = 60;
+
+/// Waits until what `rt` holds is what `expected` makes of it, at most [`HANG`]; fails
+/// with the last reading otherwise.
+fn settle_to(rt: &Runtime, expected: impl Fn(&Held) -> Held) {
+    let deadline = Instant::now() + HANG;
+    let mut held = rt.held();
+    while held != expected(&held) {
+        assert!(
+            Instant::now() < deadline,
+            "still held: {held:?}, expected {:?}",
+            expected(&held)
+        );
+        std::thread::sleep(Duration::from_millis(1));
+        held = rt.held();
+    }
+}
 
 /// What a watcher saw: the process it watched, by link or monitor, and the reason.
 type Seen = Vec<(usize, Pid, bool, ExitReason)>;
@@ -122,6 +138,15 @@ fn chaos(seed: u64) {
     crate::wait_until(format_args!("{watchers_n} watchers to be ready"), || {
         (ready.load(Ordering::SeqCst) == watchers_n).then_some(())
     });
+    // Every relation is held, each on both sides, and nothing else is.
+    let links = relations.values().filter(|link| **link).count();
+    let monitors = relations.len() - links;
+    let held = rt.held();
+    assert_eq!(
+        (held.links, held.monitors, held.watchers, held.aliases),
+        (2 * links, monitors, monitors, 0),
+        "{held:?}"
+    );
 
     // The chaos: every target is killed, sent an exit signal with a reason, or sent the
     // message that ends it its own way, in a random order; between them, sends to
@@ -211,6 +236,11 @@ fn chaos(seed: u64) {
         "no relation reported twice"
     );
 
+    // Everyone has ended: nothing is held, no timer waits.
+    settle_to(&rt, |held| Held {
+        timer_entries: held.timer_entries,
+        ..Held::default()
+    });
     rt.shutdown(Duration::from_secs(1));
     let stats = rt.stats();
     assert_eq!(stats.live, 0);
@@ -360,6 +390,16 @@ fn supervision_chaos(seed: u64) {
         }
         (running.len() == supervisors * GUESTS_PER_SUPERVISOR).then_some(())
     });
+    // Each process of the tree holds the one link with its supervisor and nothing else:
+    // no monitor or alias of a supervisor's requests outlived them, no timer waits.
+    // (Processes that served the listings above may still be ending: wait for them.)
+    let tree = 1 + supervisors * (1 + GUESTS_PER_SUPERVISOR);
+    settle_to(&rt, |held| Held {
+        processes: tree,
+        links: 2 * (tree - 1),
+        timer_entries: held.timer_entries,
+        ..Held::default()
+    });
     // Every guest started and not running now has exited: no orphan of a dead supervisor.
     let all = started.lock().clone();
     assert!(all.len() > running.len(), "restarts happened");
@@ -384,6 +424,10 @@ fn supervision_chaos(seed: u64) {
     for handle in &all {
         handle.wait();
     }
+    settle_to(&rt, |held| Held {
+        timer_entries: held.timer_entries,
+        ..Held::default()
+    });
     rt.shutdown(Duration::from_secs(1));
     let stats = rt.stats();
     assert_eq!(stats.live, 0, "every process ended with the tree");
