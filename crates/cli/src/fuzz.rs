@@ -6,7 +6,8 @@
 //!   They run [`BATCH`] at a time as processes of one runtime under a fuel limit and a
 //!   deadline. Oracle: no exit is a `host_error` (that reason is for the host's own
 //!   failures, and no guest behaviour may cause one), and after shutdown no process is
-//!   live, no name registered and nothing charged to the memory budget.
+//!   live, no name registered, nothing charged to the memory budget, and no timer left
+//!   waiting once no process is live.
 //! - **differential**: modules that import nothing run under Shoal, preempted every
 //!   [`DIFFERENTIAL_QUANTUM`] units of fuel, and in a bare wasmtime store with the same
 //!   fuel, wasm stack and caps. Oracle: both end alike, with the same result, the same
@@ -324,10 +325,21 @@ fn abi_batch(seeds: &[u64], summary: &mut Summary) -> Result<(), Failure> {
             .entry(exit.reason.kind().name().to_owned())
             .or_default() += 1;
     }
-    // Children the guests spawned end by their own deadlines.
+    // Children the guests spawned end by their own deadlines. Once none is live, no
+    // timer may still wait: a sleep or receive timeout outliving its process is a leak.
+    let since = std::time::Instant::now();
+    while rt.stats().live != 0 && since.elapsed() < DEADLINE * 4 {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let held = rt.held();
     rt.shutdown(DEADLINE * 4);
     let stats = rt.stats();
-    let leak = if stats.live != 0 {
+    let leak = if held.processes == 0 && held.timers != 0 {
+        Some(format!(
+            "{} timers still waited with no process live",
+            held.timers
+        ))
+    } else if stats.live != 0 {
         Some(format!("{} processes live after shutdown", stats.live))
     } else if stats.memory_used != 0 {
         Some(format!(
