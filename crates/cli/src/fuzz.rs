@@ -6,8 +6,8 @@
 //!   They run [`BATCH`] at a time as processes of one runtime under a fuel limit and a
 //!   deadline. Oracle: no exit is a `host_error` (that reason is for the host's own
 //!   failures, and no guest behaviour may cause one), and after shutdown no process is
-//!   live, no name registered, nothing charged to the memory budget, and no timer left
-//!   waiting once no process is live.
+//!   live, no name registered, nothing charged to the memory budget, and, once no process
+//!   is live, no timer left waiting and no guest permit or arena slot held.
 //! - **differential**: modules that import nothing run under Shoal, preempted every
 //!   [`DIFFERENTIAL_QUANTUM`] units of fuel, and in a bare wasmtime store with the same
 //!   fuel, wasm stack and caps. Oracle: both end alike, with the same result, the same
@@ -327,17 +327,28 @@ fn abi_batch(seeds: &[u64], summary: &mut Summary) -> Result<(), Failure> {
     }
     // Children the guests spawned end by their own deadlines. Once none is live, no
     // timer may still wait: a sleep or receive timeout outliving its process is a leak.
+    // Nor may a guest permit or a slot of the arenas stay held (each is given back as
+    // its store is dropped, just after the exit is published: wait for that too).
     let since = std::time::Instant::now();
-    while rt.stats().live != 0 && since.elapsed() < DEADLINE * 4 {
+    let mut held = rt.held();
+    while since.elapsed() < DEADLINE * 4
+        && (held.processes != 0
+            || held.timers + held.guests + held.memory_slots + held.stack_slots != 0)
+    {
         std::thread::sleep(std::time::Duration::from_millis(1));
+        held = rt.held();
     }
-    let held = rt.held();
     rt.shutdown(DEADLINE * 4);
     let stats = rt.stats();
     let leak = if held.processes == 0 && held.timers != 0 {
         Some(format!(
             "{} timers still waited with no process live",
             held.timers
+        ))
+    } else if held.processes == 0 && held.guests + held.memory_slots + held.stack_slots != 0 {
+        Some(format!(
+            "with no process live, {} guest permits, {} memory slots and {} stack slots still held",
+            held.guests, held.memory_slots, held.stack_slots
         ))
     } else if stats.live != 0 {
         Some(format!("{} processes live after shutdown", stats.live))

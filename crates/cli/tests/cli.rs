@@ -308,6 +308,7 @@ fn bench_chaos_leaves_nothing_behind_after_its_tree_is_torn_down() {
         "stray_relations",
         "leaked_relations",
         "leaked_timers",
+        "leaked_slots",
         "processes_after_stop",
     ] {
         assert_eq!(v[key], 0, "{key}: {v}");

@@ -182,7 +182,18 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
         top.wait().reason == ExitReason::Shutdown,
         "the top supervisor did not stop in order"
     );
-    let left = rt.held();
+    // The last guests' stores are dropped just after their exits are published: what is
+    // left is read again until nothing is, for as long as the tree had to settle.
+    let empty = |held: &shoal::Held| shoal::Held {
+        timer_entries: held.timer_entries,
+        ..shoal::Held::default()
+    };
+    let mut left = rt.held();
+    let since = Instant::now();
+    while left != empty(&left) && since.elapsed() < STUCK {
+        std::thread::sleep(Duration::from_millis(1));
+        left = rt.held();
+    }
     rt.shutdown(Duration::from_secs(1));
     let unfinished = all.iter().filter(|h| h.try_exit().is_none()).count();
     let stats = rt.stats();
@@ -252,6 +263,11 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
         "leaked_timers",
         left.timers,
         "timers still waiting once the tree stopped (before the runtime's shutdown)",
+    );
+    report.figure(
+        "leaked_slots",
+        left.guests + left.memory_slots + left.stack_slots,
+        "guest permits, memory slots and stack slots still held once the tree stopped",
     );
     report.figure(
         "processes_after_stop",

@@ -419,7 +419,8 @@ impl Runtime {
         }
     }
 
-    /// What the live processes hold now: relations, aliases, names and timers ([`Held`]).
+    /// What the live processes hold now: relations, aliases, names, timers, guest permits
+    /// and arena slots ([`Held`]).
     /// It visits every live process and timer, so it costs what a scan of them does:
     /// for leak checks and tests, not for a hot loop.
     pub fn held(&self) -> Held {
@@ -440,6 +441,12 @@ impl Runtime {
         let timers = executor.timers();
         held.timers = timers.live;
         held.timer_entries = timers.entries;
+        let guests = &self.inner.guests;
+        held.guests = guests
+            .guests_live
+            .load(std::sync::atomic::Ordering::Acquire);
+        held.memory_slots = guests.memories.in_use();
+        held.stack_slots = guests.stacks.in_use();
         held
     }
 

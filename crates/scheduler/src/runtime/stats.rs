@@ -37,9 +37,10 @@ pub struct RuntimeStats {
 }
 
 /// What the runtime's live processes hold now, counted by visiting each of them and the
-/// timer heap ([`Runtime::held`](crate::Runtime::held)). A runtime with no live process
-/// holds nothing: every field is 0 but `timer_entries`, which may keep cancelled entries
-/// until they are due or compacted. While processes live, every monitor of a process of
+/// timer heap and the wasm layer's arenas ([`Runtime::held`](crate::Runtime::held)). A
+/// runtime with no live process holds nothing, once the stores of the last ones are
+/// dropped (just after their exits are published): every field is 0 but
+/// `timer_entries`, which may keep cancelled entries until they are due or compacted. While processes live, every monitor of a process of
 /// this node is counted once in `monitors` and once in `watchers`, and every link
 /// between two of them twice in `links`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -62,4 +63,10 @@ pub struct Held {
     pub timers: usize,
     /// Entries in the timer heap, cancelled ones included.
     pub timer_entries: usize,
+    /// Guests holding a slot of the runtime's guest limit.
+    pub guests: usize,
+    /// Linear-memory slots of the arena held by stores.
+    pub memory_slots: usize,
+    /// Fiber-stack slots of the arena held by stores.
+    pub stack_slots: usize,
 }

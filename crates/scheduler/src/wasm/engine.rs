@@ -44,6 +44,8 @@ pub(crate) struct Allocation {
     pub engine: Engine,
     /// Fiber stacks, for the mapping count.
     pub stacks: Arc<StackArena>,
+    /// Linear memories, for the count of those in use.
+    pub memories: Arc<MemoryArena>,
 }
 
 /// Builds the engine for the executor's `config`, with arenas of `slots` memories of at
@@ -73,12 +75,16 @@ pub(crate) fn build(
     wasm.memory_guard_size(0);
     wasm.guard_before_linear_memory(false);
     wasm.memory_reservation_for_growth(0);
-    wasm.with_host_memory(Arc::new(ArenaMemories(memories)));
+    wasm.with_host_memory(Arc::new(ArenaMemories(memories.clone())));
     wasm.with_host_stack(Arc::new(ArenaStacks(stacks.clone())));
     wasm.allocation_strategy(InstanceAllocationStrategy::OnDemand);
 
     let engine = Engine::new(&wasm).map_err(|e| ConfigError::Engine {
         message: format!("{e:#}"),
     })?;
-    Ok(Allocation { engine, stacks })
+    Ok(Allocation {
+        engine,
+        stacks,
+        memories,
+    })
 }

@@ -74,6 +74,8 @@ pub(crate) struct Guests {
     pub linker: Linker<HostState>,
     /// The fiber-stack arena, for the mapping count in stats.
     pub stacks: std::sync::Arc<StackArena>,
+    /// The linear-memory arena, for the count of memories in use.
+    pub memories: std::sync::Arc<arena::MemoryArena>,
     /// The kernel's mapping limit as it stood when the runtime was built.
     pub mapping: MappingBudget,
     /// Live guests at most: the capacity, or less if the mapping budget is smaller.
@@ -122,8 +124,11 @@ impl Guests {
     ) -> Result<Guests, ConfigError> {
         let mapping = MappingBudget::of_host();
         let guest_limit = mapping.guest_limit(settings.mapping_budget, settings.capacity)?;
-        let engine::Allocation { engine, stacks } =
-            engine::build(config, settings.max_memory, guest_limit)?;
+        let engine::Allocation {
+            engine,
+            stacks,
+            memories,
+        } = engine::build(config, settings.max_memory, guest_limit)?;
         let mut linker = Linker::new(&engine);
         host::add_to_linker(&mut linker).map_err(|e| ConfigError::Engine {
             message: format!("{e:#}"),
@@ -132,6 +137,7 @@ impl Guests {
             engine,
             linker,
             stacks,
+            memories,
             mapping,
             guest_limit,
             guests_live: CachePadded::new(AtomicUsize::new(0)),

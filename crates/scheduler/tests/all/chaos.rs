@@ -391,13 +391,18 @@ fn supervision_chaos(seed: u64) {
         (running.len() == supervisors * GUESTS_PER_SUPERVISOR).then_some(())
     });
     // Each process of the tree holds the one link with its supervisor and nothing else:
-    // no monitor or alias of a supervisor's requests outlived them, no timer waits.
+    // no monitor or alias of a supervisor's requests outlived them, no timer waits; each
+    // guest one memory and one stack of the arenas, and no ended guest any.
     // (Processes that served the listings above may still be ending: wait for them.)
     let tree = 1 + supervisors * (1 + GUESTS_PER_SUPERVISOR);
+    let guests = supervisors * GUESTS_PER_SUPERVISOR;
     settle_to(&rt, |held| Held {
         processes: tree,
         links: 2 * (tree - 1),
         timer_entries: held.timer_entries,
+        guests,
+        memory_slots: guests,
+        stack_slots: guests,
         ..Held::default()
     });
     // Every guest started and not running now has exited: no orphan of a dead supervisor.

@@ -102,6 +102,11 @@ impl MemoryArena {
     pub(crate) fn ever_used(&self) -> usize {
         self.slots.ever_used()
     }
+
+    /// Memory slots held by live stores now.
+    pub(crate) fn in_use(&self) -> usize {
+        self.slots.in_use()
+    }
 }
 
 /// The engine's memory creator: memories from the arena.

@@ -112,6 +112,17 @@ impl Slots {
     pub(super) fn ever_used(&self) -> usize {
         self.next.load(Ordering::Relaxed).min(self.count)
     }
+
+    /// Slots handed out and not given back: exact when nothing takes or gives one back
+    /// meanwhile (for leak checks).
+    pub(super) fn in_use(&self) -> usize {
+        let hot = self
+            .hot
+            .iter()
+            .filter(|c| c.load(Ordering::Acquire) != NO_SLOT)
+            .count();
+        self.ever_used().saturating_sub(self.free.len() + hot)
+    }
 }
 
 #[cfg(test)]
@@ -125,13 +136,20 @@ mod tests {
         let (a, fresh_a) = slots.take().unwrap();
         let (b, _) = slots.take().unwrap();
         assert!(fresh_a);
+        assert_eq!(slots.in_use(), 2);
         slots.give_back(a);
         slots.give_back(b);
+        assert_eq!(
+            slots.in_use(),
+            0,
+            "one slot in the hot cell, one on the free list"
+        );
         assert_eq!(slots.take(), Some((a, false)), "the hot slot first");
         assert_eq!(slots.take(), Some((b, false)), "then the free list");
         let (c, fresh_c) = slots.take().unwrap();
         assert!(fresh_c && c != a && c != b);
         assert_eq!(slots.take(), None, "all three in use");
+        assert_eq!(slots.in_use(), 3);
         use_hot_cell(None);
     }
 

@@ -36,6 +36,11 @@ impl StackArena {
     pub(crate) fn ever_used(&self) -> usize {
         self.slots.ever_used()
     }
+
+    /// Stack slots held by live stores now.
+    pub(crate) fn in_use(&self) -> usize {
+        self.slots.in_use()
+    }
 }
 
 /// The engine's stack creator: fiber stacks from the arena.
