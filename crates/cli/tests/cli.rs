@@ -220,7 +220,14 @@ fn every_bench_workload_prints_its_json_keys_and_the_machine() {
                 "--warmup-secs",
                 "0.1",
             ],
-            &["jain_fuel", "jain_wall", "min_share", "max_share"],
+            &[
+                "jain_fuel",
+                "jain_wall",
+                "min_share",
+                "max_share",
+                "slow_spinners",
+                "slowest_speed",
+            ],
         ),
         (
             &["wake", "--procs", "2", "--secs", "0.05"],
@@ -330,6 +337,9 @@ fn bench_results_are_right_where_they_can_be_checked() {
     assert!(jain > 1.0 / 3.0 && jain <= 1.0, "{fair}");
     assert!(fair["min_share"].as_f64().unwrap() <= 1.0);
     assert!(fair["max_share"].as_f64().unwrap() >= 1.0);
+    // The slowest of the three is at most the median's speed, and at most all are slow.
+    assert!(fair["slowest_speed"].as_f64().unwrap() <= 1.0, "{fair}");
+    assert!(fair["slow_spinners"].as_u64().unwrap() <= 3, "{fair}");
     let skynet = bench(&["skynet", "--depth", "3"]);
     assert_eq!(skynet["sum"], 499_500, "0 + 1 + ... + 999");
     assert_eq!(skynet["leaves"], 1_000);

@@ -114,7 +114,9 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
 
     bench.wait_secs(warmup, "warm-up");
     let before = snapshot(&runtime, &pids)?;
-    bench.wait_secs(secs, "measuring");
+    bench.wait_secs(secs / 2.0, "measuring");
+    let mid = snapshot(&runtime, &pids)?;
+    bench.wait_secs(secs / 2.0, "measuring");
     let after = snapshot(&runtime, &pids)?;
     runtime.shutdown(Duration::ZERO);
     bench.keep_trace(&runtime);
@@ -135,6 +137,7 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
     );
     let ideal = ideal_shares(&weights, &member);
     let mut report = report(&runtime, procs, (&fuel, &wall), &ideal, secs, None);
+    slow_spinner_figures(&mut report, [&before, &mid, &after]);
     // With weights or groups, the plot is a bar for each against its ideal.
     let mut parts = Vec::new();
     if !bench.args.weights.is_empty() {
@@ -156,6 +159,58 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
         });
     }
     Ok(report)
+}
+
+/// A spinner whose speed (fuel per second on a worker) is below this part of the median
+/// in both halves of the window is slow by itself, not short of time: the same code
+/// run by another instance. Two thirds: the slow instances seen here run at 0.14 to 0.54
+/// of the median (BENCHMARKS.md, "Fair by default"), nearly all others within 10% of it.
+const SLOW_SPEED: f64 = 2.0 / 3.0;
+
+/// Reports the spinners that ran slower than the rest in the time they got, in both
+/// halves of the window (`slow_spinners`), and the slowest speed against the median
+/// (`slowest_speed`): instances of one module whose speed differs for their whole life
+/// show in the fuel shares whatever the scheduler does.
+fn slow_spinner_figures(report: &mut Report, [start, mid, end]: [&[(u64, Duration)]; 3]) {
+    let speeds = |from: &[(u64, Duration)], to: &[(u64, Duration)]| -> Vec<f64> {
+        from.iter()
+            .zip(to)
+            .map(|(a, b)| {
+                let ran = b.1.saturating_sub(a.1).as_secs_f64();
+                if ran > 0.0 {
+                    b.0.saturating_sub(a.0) as f64 / ran
+                } else {
+                    f64::NAN
+                }
+            })
+            .collect()
+    };
+    let relative = |xs: Vec<f64>| -> Vec<f64> {
+        let mut known: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite()).collect();
+        known.sort_by(f64::total_cmp);
+        let median = known.get(known.len() / 2).copied().unwrap_or(f64::NAN);
+        xs.into_iter().map(|x| x / median).collect()
+    };
+    let (first, second) = (relative(speeds(start, mid)), relative(speeds(mid, end)));
+    let slow = first
+        .iter()
+        .zip(&second)
+        .filter(|(a, b)| **a < SLOW_SPEED && **b < SLOW_SPEED)
+        .count();
+    let slowest = relative(speeds(start, end))
+        .into_iter()
+        .filter(|x| x.is_finite())
+        .fold(f64::INFINITY, f64::min);
+    report.figure(
+        "slow_spinners",
+        slow,
+        "spinners below 2/3 of the median speed (fuel per second on a worker) in both halves of the window",
+    );
+    report.figure(
+        "slowest_speed",
+        slowest,
+        "the slowest spinner's speed over the window / the median",
+    );
 }
 
 /// Each spinner's ideal part of the CPU: an equal part per group, shared within the
