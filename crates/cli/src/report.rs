@@ -217,7 +217,8 @@ struct Report<'a> {
     max_table_elements: u32,
     /// The runtime's memory budget, in bytes.
     memory_budget: usize,
-    /// The most of it in use at once: process records, linear memory, queued messages.
+    /// The most of it in use at once: process records, linear memory, queued messages,
+    /// monitors and aliases.
     memory_peak: usize,
     fairness: Fairness,
     /// Hex, 16 digits; only in deterministic mode.
@@ -407,7 +408,7 @@ pub(crate) fn human(outcome: &Outcome) -> String {
     );
     let _ = writeln!(
         out,
-        "memory:    at most {} of the budget of {} in use (records, linear memory, queued messages)",
+        "memory:    at most {} of the budget of {} in use (records, linear memory, queued messages, monitors and aliases)",
         bytesize::ByteSize(r.memory_peak as u64).display().iec(),
         bytesize::ByteSize(r.memory_budget as u64).display().iec(),
     );
