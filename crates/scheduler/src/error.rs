@@ -141,6 +141,14 @@ pub enum CompileError {
         /// Import name.
         name: String,
     },
+    /// A component imports something other than WASI preview 2.
+    #[error(
+        "unknown import `{name}`: Shoal provides a component with WASI preview 2 (`wasi:*` interfaces) only"
+    )]
+    UnknownComponentImport {
+        /// The import's name, an interface such as `acme:db/query@1.0.0`.
+        name: String,
+    },
 }
 
 /// A process could not be spawned.

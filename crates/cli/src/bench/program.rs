@@ -58,6 +58,11 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
     })?;
     let module = runtime.compile(&bytes)?;
     ensure!(
+        !module.is_component(),
+        "{} is a preview 2 component: `bench wasi` measures preview 1 modules against bare wasmtime, and has no component baseline yet (`shoal run` runs components)",
+        path.display()
+    );
+    ensure!(
         module.uses_wasi(),
         "{} does not import wasi_snapshot_preview1",
         path.display()

@@ -92,12 +92,55 @@ fn entry(dir: &Path, engine: &Engine, bytes: &[u8]) -> PathBuf {
     dir.join(format!("{:016x}{:016x}.cwasm", digest(1), digest(2)))
 }
 
+/// What the cache keeps: a compiled core module or component, and its serialized form.
+pub(crate) trait Artifact: Sized {
+    /// Compiles `bytes`.
+    fn compile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self>;
+    /// Loads a serialized artifact.
+    ///
+    /// # Safety
+    /// `bytes` must come from [`serialize`](Self::serialize) of a trusted engine: they
+    /// are native code (module docs, "Trust").
+    #[allow(unsafe_code)]
+    unsafe fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self>;
+    /// Its serialized form.
+    fn serialize(&self) -> wasmtime::Result<Vec<u8>>;
+}
+
+impl Artifact for wasmtime::Module {
+    fn compile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
+        wasmtime::Module::new(engine, bytes)
+    }
+    #[allow(unsafe_code)]
+    unsafe fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
+        // SAFETY: the caller's contract is wasmtime's.
+        unsafe { wasmtime::Module::deserialize(engine, bytes) }
+    }
+    fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
+        wasmtime::Module::serialize(self)
+    }
+}
+
+impl Artifact for wasmtime::component::Component {
+    fn compile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
+        wasmtime::component::Component::new(engine, bytes)
+    }
+    #[allow(unsafe_code)]
+    unsafe fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
+        // SAFETY: the caller's contract is wasmtime's.
+        unsafe { wasmtime::component::Component::deserialize(engine, bytes) }
+    }
+    fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
+        wasmtime::component::Component::serialize(self)
+    }
+}
+
 /// Loads the compiled form of `bytes` from `dir`, or compiles and stores it.
-pub(crate) fn load_or_compile(
+pub(crate) fn load_or_compile<A: Artifact>(
     engine: &Engine,
     dir: &Path,
     bytes: &[u8],
-) -> Result<(wasmtime::Module, CacheOutcome), CompileError> {
+) -> Result<(A, CacheOutcome), CompileError> {
     let io = |error| CompileError::Io {
         path: dir.to_owned(),
         error,
@@ -119,7 +162,7 @@ pub(crate) fn load_or_compile(
         // as trusted as the binary), under a key that includes the engine's
         // compatibility hash; wasmtime checks their header and compatibility first.
         #[allow(unsafe_code)]
-        let loaded = unsafe { wasmtime::Module::deserialize(engine, &serialized) };
+        let loaded = unsafe { A::deserialize(engine, &serialized) };
         match loaded {
             Ok(module) => return Ok((module, CacheOutcome::Hit)),
             Err(e) => {
@@ -127,7 +170,7 @@ pub(crate) fn load_or_compile(
             }
         }
     }
-    let module = wasmtime::Module::new(engine, bytes).map_err(|e| CompileError::Invalid {
+    let module = A::compile(engine, bytes).map_err(|e| CompileError::Invalid {
         message: format!("{e:#}"),
     })?;
     let serialized = module.serialize().map_err(|e| CompileError::Invalid {

@@ -19,7 +19,7 @@ use wasmtime::{ResourceLimiter, Store};
 use super::GuestLimits;
 use super::WASM_PAGE;
 use super::host::HostState;
-use super::module::{Entry, EntryPoint, Module};
+use super::module::{Entry, EntryPoint, Kind, Module};
 use super::spawn::GuestPermit;
 use super::trap::exit_reason_of;
 use super::wasi::WasiState;
@@ -42,6 +42,8 @@ pub(crate) struct GuestLimiter {
     table_elements: u32,
     /// Pages charged to `budget`.
     charged_pages: u32,
+    /// A component's store, which makes several core instances and their tables.
+    component: bool,
     budget: Option<Arc<MemoryBudget>>,
 }
 
@@ -66,8 +68,17 @@ impl GuestLimiter {
             memory_pages: u32::try_from(max_memory / WASM_PAGE).unwrap_or(u32::MAX),
             table_elements,
             charged_pages,
+            component: false,
             budget: budget.cloned(),
         })
+    }
+
+    /// The same limits for a component's store: up to
+    /// [`MAX_COMPONENT_INSTANCES`](super::module::MAX_COMPONENT_INSTANCES) core instances
+    /// and as many tables, still one memory.
+    pub(crate) fn for_component(mut self) -> GuestLimiter {
+        self.component = true;
+        self
     }
 }
 
@@ -113,11 +124,19 @@ impl ResourceLimiter for GuestLimiter {
     }
 
     fn instances(&self) -> usize {
-        1
+        if self.component {
+            super::module::MAX_COMPONENT_INSTANCES
+        } else {
+            1
+        }
     }
 
     fn tables(&self) -> usize {
-        super::MAX_TABLES
+        if self.component {
+            super::module::MAX_COMPONENT_INSTANCES
+        } else {
+            super::MAX_TABLES
+        }
     }
 
     fn memories(&self) -> usize {
@@ -222,11 +241,24 @@ async fn call_entry(
     point: EntryPoint,
     arg: i64,
 ) -> wasmtime::Result<i32> {
-    let instance = module.instance_pre().instantiate_async(&mut *store).await?;
+    let pre = match module.kind() {
+        Kind::Core(pre) => pre,
+        Kind::Component(command) => {
+            let command = command.instantiate_async(&mut *store).await?;
+            // `exit(n)` ends the call with an error that `exit_reason_of` reads as
+            // `normal(n)`, as preview 1's `proc_exit` does.
+            return Ok(match command.wasi_cli_run().call_run(&mut *store).await? {
+                Ok(()) => 0,
+                Err(()) => 1,
+            });
+        }
+    };
+    let instance = pre.instantiate_async(&mut *store).await?;
     let memory = instance.get_memory(&mut *store, "memory");
     store.data_mut().memory = memory;
-    let func = instance
-        .get_module_export(&mut *store, &point.export)
+    let func = point
+        .export
+        .and_then(|export| instance.get_module_export(&mut *store, &export))
         .and_then(wasmtime::Extern::into_func)
         .ok_or_else(|| wasmtime::Error::msg("the entry export was resolved in another module"))?;
     Ok(match point.entry {
@@ -247,6 +279,11 @@ async fn call_entry(
         Entry::ArgCode => {
             let f = func.typed::<i64, i32>(&*store)?;
             f.call_async(&mut *store, arg).await?
+        }
+        Entry::Command => {
+            return Err(wasmtime::Error::msg(
+                "a command entry was resolved in a core module",
+            ));
         }
     })
 }

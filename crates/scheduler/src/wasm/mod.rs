@@ -72,6 +72,8 @@ pub(crate) struct Guests {
     pub engine: Engine,
     /// The `shoal` host module (and WASI), resolved into each module's `InstancePre`.
     pub linker: Linker<HostState>,
+    /// WASI preview 2, resolved into each command component's `InstancePre`.
+    pub components: wasmtime::component::Linker<HostState>,
     /// The fiber-stack arena, for the mapping count in stats.
     pub stacks: std::sync::Arc<StackArena>,
     /// The linear-memory arena, for the count of memories in use.
@@ -133,9 +135,16 @@ impl Guests {
         host::add_to_linker(&mut linker).map_err(|e| ConfigError::Engine {
             message: format!("{e:#}"),
         })?;
+        let mut components = wasmtime::component::Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut components).map_err(|e| {
+            ConfigError::Engine {
+                message: format!("{e:#}"),
+            }
+        })?;
         Ok(Guests {
             engine,
             linker,
+            components,
             stacks,
             memories,
             mapping,

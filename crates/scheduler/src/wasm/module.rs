@@ -5,6 +5,12 @@
 //! records the type of every function export, so a spawn checks its entry in O(1) and a
 //! wrong export is a typed error before any process exists.
 //!
+//! A component (a `wasi:cli/command`, what `cargo build --target wasm32-wasip2` makes)
+//! is a [`Module`] too: its imports are resolved once against WASI preview 2, it answers
+//! to the export names [`COMMAND_EXPORTS`], and its processes run `wasi:cli/run` under
+//! the same preemption, limits, budget and kills as any guest. It is refused at compile
+//! if it imports anything but WASI or holds more than one linear memory.
+//!
 //! A module belongs to the runtime that compiled it: it keeps that runtime's wasm layer
 //! ([`Guests`]: engine, arenas, budget), and a spawn of it into another runtime is
 //! refused (`SpawnError::ForeignModule`) rather than run on an engine whose epochs no
@@ -14,6 +20,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use wasmtime::{ExternType, InstancePre, ValType};
+use wasmtime_wasi::p2::bindings::CommandPre;
 
 use super::host::{HOST_FUNCTIONS, HOST_MODULE, HostState};
 use super::wasi::WASI_MODULE;
@@ -31,6 +38,9 @@ pub(crate) enum Entry {
     Code,
     /// `(func (param i64) (result i32))`
     ArgCode,
+    /// A `wasi:cli/command` component's `run`: exit code 0 when it returns `ok`, 1 when
+    /// it returns `err`, `n` when it calls `exit(n)`.
+    Command,
 }
 
 /// Where an entry export is in the module, found once at compile so that a spawn looks
@@ -39,8 +49,8 @@ pub(crate) enum Entry {
 pub(crate) struct EntryPoint {
     /// The export's type.
     pub entry: Entry,
-    /// The export.
-    pub export: wasmtime::ModuleExport,
+    /// The export in a core module; none for a component's `run`, which its bindings find.
+    pub export: Option<wasmtime::ModuleExport>,
 }
 
 impl std::fmt::Debug for EntryPoint {
@@ -60,11 +70,12 @@ enum ExportKind {
 struct ModuleInner {
     /// The wasm layer of the runtime that compiled it.
     guests: Arc<Guests>,
-    /// Imports resolved once; every spawn instantiates from this.
-    pre: InstancePre<HostState>,
-    /// Function exports by name.
+    /// A core module's or a component's imports, resolved once.
+    kind: Kind,
+    /// Function exports by name (a component's: [`COMMAND_EXPORTS`]).
     exports: HashMap<String, ExportKind>,
-    /// Whether it imports WASI preview 1: its processes get a WASI context.
+    /// Whether it imports WASI (preview 1, or preview 2 as a component): its processes
+    /// get a WASI context.
     uses_wasi: bool,
     /// What it needs before its first instruction.
     needs: Needs,
@@ -72,6 +83,25 @@ struct ModuleInner {
     /// the module.
     source: Arc<[u8]>,
 }
+
+/// What a process is instantiated from: imports resolved once, shared by every spawn.
+pub(crate) enum Kind {
+    /// A core module, linked against the `shoal` host module and WASI preview 1.
+    Core(InstancePre<HostState>),
+    /// A `wasi:cli/command` component, linked against WASI preview 2.
+    Component(CommandPre<HostState>),
+}
+
+/// The export names a command component answers to: wasmtime's and a core WASI
+/// module's entry (`_start`, what `shoal run` calls for WASI), and the interface's.
+pub(crate) const COMMAND_EXPORTS: [&str; 2] = ["_start", "wasi:cli/run"];
+
+/// Core instances a component's process may make: its modules' instances, and the
+/// small ones the component model adds between them. `szip` built for `wasm32-wasip2`
+/// makes 3 (its process ends as `host_error` under a limit of 2); 64 leaves room for
+/// components of several modules while still bounding what one process instantiates. A
+/// component that declares more is refused at compile.
+pub(crate) const MAX_COMPONENT_INSTANCES: usize = 64;
 
 /// What a module's instance needs before its first instruction: its memory's and its
 /// table's initial sizes, checked against the limits at spawn.
@@ -98,8 +128,18 @@ impl std::fmt::Debug for Module {
 }
 
 impl Module {
-    /// Compiles wasm bytes or WAT text with `guests`' engine.
+    /// Compiles wasm bytes or WAT text with `guests`' engine: a core module, or a
+    /// component (binary only).
     pub(crate) fn compile(guests: &Arc<Guests>, bytes: &[u8]) -> Result<Module, CompileError> {
+        if is_component(bytes) {
+            let component =
+                wasmtime::component::Component::new(&guests.engine, bytes).map_err(|e| {
+                    CompileError::Invalid {
+                        message: format!("{e:#}"),
+                    }
+                })?;
+            return Self::link_component(guests, component, bytes);
+        }
         let module =
             wasmtime::Module::new(&guests.engine, bytes).map_err(|e| CompileError::Invalid {
                 message: format!("{e:#}"),
@@ -113,6 +153,10 @@ impl Module {
         bytes: &[u8],
         dir: &std::path::Path,
     ) -> Result<(Module, super::CacheOutcome), CompileError> {
+        if is_component(bytes) {
+            let (component, outcome) = super::cache::load_or_compile(&guests.engine, dir, bytes)?;
+            return Ok((Self::link_component(guests, component, bytes)?, outcome));
+        }
         let (module, outcome) = super::cache::load_or_compile(&guests.engine, dir, bytes)?;
         Ok((Self::link(guests, module, bytes)?, outcome))
     }
@@ -179,13 +223,84 @@ impl Module {
         Ok(Module {
             inner: Arc::new(ModuleInner {
                 guests: guests.clone(),
-                pre,
+                kind: Kind::Core(pre),
                 exports,
                 uses_wasi,
                 needs,
                 source: Arc::from(source),
             }),
         })
+    }
+
+    /// A compiled component, checked and linked against WASI preview 2. It must be a
+    /// `wasi:cli/command` (export `wasi:cli/run`) that imports nothing else, and its core
+    /// modules together hold at most one linear memory (a process's arena slot).
+    fn link_component(
+        guests: &Arc<Guests>,
+        component: wasmtime::component::Component,
+        source: &[u8],
+    ) -> Result<Module, CompileError> {
+        let invalid = |e: wasmtime::Error| CompileError::Invalid {
+            message: format!("{e:#}"),
+        };
+        let pre = guests.components.instantiate_pre(&component).map_err(|e| {
+            match unknown_component_import(&component, &guests.engine) {
+                Some(name) => CompileError::UnknownComponentImport { name },
+                None => invalid(e),
+            }
+        })?;
+        let pre = CommandPre::new(pre).map_err(|e| CompileError::Unsupported {
+            what: format!("a component that is not a wasi:cli/command ({e:#})"),
+        })?;
+        let required = component
+            .resources_required()
+            .ok_or_else(|| CompileError::Unsupported {
+                what: "a component that imports core modules".to_owned(),
+            })?;
+        if required.num_memories > 1 {
+            return Err(CompileError::Unsupported {
+                what: format!(
+                    "a component with {} linear memories; a process has at most one (its arena slot)",
+                    required.num_memories
+                ),
+            });
+        }
+        let instances = core_instantiations(source);
+        if instances > MAX_COMPONENT_INSTANCES {
+            return Err(CompileError::Unsupported {
+                what: format!(
+                    "a component that instantiates {instances} core modules; a process makes at most {MAX_COMPONENT_INSTANCES}"
+                ),
+            });
+        }
+        let needs = Needs {
+            memory: required
+                .max_initial_memory_size
+                .map_or(0, |pages| pages.saturating_mul(WASM_PAGE as u64)),
+            table_elements: required.max_initial_table_size.unwrap_or(0),
+        };
+        let run = ExportKind::Entry(EntryPoint {
+            entry: Entry::Command,
+            export: None,
+        });
+        Ok(Module {
+            inner: Arc::new(ModuleInner {
+                guests: guests.clone(),
+                kind: Kind::Component(pre),
+                exports: COMMAND_EXPORTS
+                    .iter()
+                    .map(|name| ((*name).to_owned(), run.clone()))
+                    .collect(),
+                uses_wasi: true,
+                needs,
+                source: Arc::from(source),
+            }),
+        })
+    }
+
+    /// Whether it is a component (a `wasi:cli/command`) rather than a core module.
+    pub fn is_component(&self) -> bool {
+        matches!(self.inner.kind, Kind::Component(_))
     }
 
     /// The bytes (wasm or WAT) it was compiled from, as a remote spawn sends them.
@@ -206,7 +321,8 @@ impl Module {
         }
     }
 
-    /// Whether the module imports WASI preview 1 (`wasi_snapshot_preview1`).
+    /// Whether the module imports WASI: preview 1 (`wasi_snapshot_preview1`), or
+    /// preview 2 as a component.
     pub fn uses_wasi(&self) -> bool {
         self.inner.uses_wasi
     }
@@ -216,8 +332,9 @@ impl Module {
         self.inner.needs
     }
 
-    pub(crate) fn instance_pre(&self) -> &InstancePre<HostState> {
-        &self.inner.pre
+    /// What its processes are instantiated from.
+    pub(crate) fn kind(&self) -> &Kind {
+        &self.inner.kind
     }
 
     /// The wasm layer of the runtime that compiled it.
@@ -258,7 +375,64 @@ fn classify(ty: &wasmtime::FuncType, export: wasmtime::ModuleExport) -> ExportKi
         _ => None,
     };
     match entry {
-        Some(entry) => ExportKind::Entry(EntryPoint { entry, export }),
+        Some(entry) => ExportKind::Entry(EntryPoint {
+            entry,
+            export: Some(export),
+        }),
         None => ExportKind::Other(ty.to_string()),
     }
+}
+
+/// Whether `bytes` (binary, or text) are a component rather than a core module. Text is
+/// told by its first form; `wat` would parse the whole of it only to say the same.
+fn is_component(bytes: &[u8]) -> bool {
+    if wasmparser::Parser::is_component(bytes) {
+        return true;
+    }
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return false;
+    };
+    // Past whitespace and `;;` line comments, the first form names what the text is.
+    let mut rest = text;
+    loop {
+        rest = rest.trim_start();
+        match rest.strip_prefix(";;") {
+            Some(comment) => rest = comment.split_once('\n').map_or("", |(_, after)| after),
+            None => break,
+        }
+    }
+    rest.strip_prefix('(')
+        .is_some_and(|form| form.trim_start().starts_with("component"))
+}
+
+/// How many core module instantiations a component's bytes declare, nested components'
+/// included (instances made of exports are no instantiation). Text is parsed first.
+fn core_instantiations(bytes: &[u8]) -> usize {
+    let Ok(binary) = wat::parse_bytes(bytes) else {
+        return 0;
+    };
+    wasmparser::Parser::new(0)
+        .parse_all(&binary)
+        .filter_map(Result::ok)
+        .map(|payload| match payload {
+            wasmparser::Payload::InstanceSection(instances) => instances
+                .into_iter()
+                .filter(|i| matches!(i, Ok(wasmparser::Instance::Instantiate { .. })))
+                .count(),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// The first import of `component` that WASI preview 2 does not provide, for a compile
+/// error that names it.
+fn unknown_component_import(
+    component: &wasmtime::component::Component,
+    engine: &wasmtime::Engine,
+) -> Option<String> {
+    component
+        .component_type()
+        .imports(engine)
+        .find(|(name, _)| !name.starts_with("wasi:"))
+        .map(|(name, _)| name.to_owned())
 }

@@ -127,6 +127,11 @@ pub(crate) fn spawn_guest(
         module.needs().memory,
     )
     .map_err(SpawnError::MemoryBudget)?;
+    let limiter = if module.is_component() {
+        limiter.for_component()
+    } else {
+        limiter
+    };
     let permit = guests.permit()?;
     // A WASI process's stdio and the I/O runtime, before it takes a table slot: a file
     // that cannot be opened is this spawn's error (and the permit goes back as it drops).

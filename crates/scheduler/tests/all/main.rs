@@ -9,6 +9,7 @@ mod adaptive;
 mod bad_input;
 mod budget;
 mod chaos;
+mod components;
 mod determinism;
 mod epoch;
 mod fuel;

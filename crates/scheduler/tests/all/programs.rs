@@ -1,8 +1,9 @@
 //! Real programs nobody on this team wrote, built from crates.io for `wasm32-wasip1` at
-//! test time and run as WASI processes: BurntSushi's `szip` (Snappy compression).
+//! test time and run as WASI processes: BurntSushi's `szip` (Snappy compression). The
+//! same program built for `wasm32-wasip2` is a preview 2 component, and runs too.
 //!
-//! The binaries are built once with `cargo install --target wasm32-wasip1` into this
-//! build's `target/tmp`, never committed. Without the target or the registry the tests
+//! The binaries are built once with `cargo install --target ...` into this build's
+//! `target/tmp`, never committed. Without the target or the registry the tests
 //! say so on stderr and pass without running: they test the programs, which then are not
 //! there, not the runtime, which the WAT tests of `wasi` cover.
 
@@ -30,44 +31,71 @@ fn programs_dir() -> PathBuf {
 fn szip_wasm() -> Result<PathBuf, String> {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BUILT
-        .get_or_init(|| {
-            let (name, version) = SZIP;
-            let root = programs_dir();
-            let wasm = root.join("bin").join(format!("{name}.wasm"));
-            if wasm.exists() {
-                return Ok(wasm);
-            }
-            let sysroot = Command::new("rustc")
-                .args(["--print", "sysroot"])
-                .output()
-                .map_err(|e| format!("rustc: {e}"))?;
-            let sysroot = String::from_utf8_lossy(&sysroot.stdout).trim().to_owned();
-            if !Path::new(&sysroot).join("lib/rustlib/wasm32-wasip1").exists() {
-                return Err("the wasm32-wasip1 target is not installed (rustup target add wasm32-wasip1)".into());
-            }
-            let out = Command::new(env!("CARGO"))
-                .args(["install", "--quiet", "--target", "wasm32-wasip1", "--root"])
-                .arg(&root)
-                .arg(format!("{name}@{version}"))
-                .env("CARGO_TARGET_DIR", root.join("build"))
-                .env_remove("CARGO_ENCODED_RUSTFLAGS")
-                .env_remove("RUSTFLAGS")
-                .output()
-                .map_err(|e| format!("cargo install: {e}"))?;
-            if !out.status.success() || !wasm.exists() {
-                return Err(format!(
-                    "cargo install {name}@{version} for wasm32-wasip1 failed (is crates.io reachable?): {}",
-                    String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
-                ));
-            }
-            Ok(wasm)
-        })
+        .get_or_init(|| install(SZIP, "wasm32-wasip1", programs_dir()))
         .clone()
+}
+
+/// Builds szip for wasm32-wasip2, a `wasi:cli/command` component, as [`szip_wasm`] does.
+fn szip_component() -> Result<PathBuf, String> {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| install(SZIP, "wasm32-wasip2", programs_dir().join("wasip2")))
+        .clone()
+}
+
+/// `cargo install`s `(name, version)` for `target` under `root`, unless there already.
+fn install((name, version): (&str, &str), target: &str, root: PathBuf) -> Result<PathBuf, String> {
+    let wasm = root.join("bin").join(format!("{name}.wasm"));
+    if wasm.exists() {
+        return Ok(wasm);
+    }
+    let sysroot = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .map_err(|e| format!("rustc: {e}"))?;
+    let sysroot = String::from_utf8_lossy(&sysroot.stdout).trim().to_owned();
+    if !Path::new(&sysroot)
+        .join("lib/rustlib")
+        .join(target)
+        .exists()
+    {
+        return Err(format!(
+            "the {target} target is not installed (rustup target add {target})"
+        ));
+    }
+    let out = Command::new(env!("CARGO"))
+        .args(["install", "--quiet", "--target", target, "--root"])
+        .arg(&root)
+        .arg(format!("{name}@{version}"))
+        .env("CARGO_TARGET_DIR", root.join("build"))
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTFLAGS")
+        .output()
+        .map_err(|e| format!("cargo install: {e}"))?;
+    if !out.status.success() || !wasm.exists() {
+        return Err(format!(
+            "cargo install {name}@{version} for {target} failed (is crates.io reachable?): {}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        ));
+    }
+    Ok(wasm)
 }
 
 /// The runtime and compiled szip, or `None` (with the reason on stderr) to skip.
 fn szip(workers: usize, fuel: bool) -> Option<(Runtime, Module)> {
-    let wasm = match szip_wasm() {
+    szip_built(szip_wasm(), workers, fuel)
+}
+
+/// [`szip`] from a build of it: the preview 1 module or the preview 2 component.
+fn szip_built(
+    built: Result<PathBuf, String>,
+    workers: usize,
+    fuel: bool,
+) -> Option<(Runtime, Module)> {
+    let wasm = match built {
         Ok(wasm) => wasm,
         Err(why) => {
             eprintln!("skipped: {why}");
@@ -238,4 +266,44 @@ fn a_fuel_limit_stops_a_long_compression_as_out_of_fuel() {
         )
         .unwrap();
     assert_eq!(exit_of(&h).reason, ExitReason::OutOfFuel);
+}
+
+#[test]
+fn szip_as_a_preview_2_component_compresses_as_its_preview_1_build_and_back() {
+    let Some((rt, component)) = szip_built(szip_component(), 2, false) else {
+        return;
+    };
+    let Some((_, module)) = szip(1, false) else {
+        return;
+    };
+    assert!(component.is_component() && !module.is_component());
+    let p1 = rt.compile(module.source()).unwrap();
+    let inputs: Vec<Vec<u8>> = (0..20)
+        .map(|i| input(i, 1_000 + 7_919 * i as usize))
+        .collect();
+    let run = |m: &Module, flags: &[&str], data: &[u8]| {
+        rt.spawn_with(m, "_start", 0, config(flags, data.to_vec()))
+            .unwrap()
+    };
+    let compress: Vec<_> = inputs
+        .iter()
+        .map(|data| (run(&component, &[], data), run(&p1, &[], data)))
+        .collect();
+    for ((c2, c1), data) in compress.iter().zip(&inputs) {
+        let (e2, e1) = (exit_of(c2), exit_of(c1));
+        assert_eq!(e2.reason, ExitReason::Normal { code: 0 });
+        let compressed = &e2.output.as_ref().unwrap().stdout;
+        assert!(
+            *compressed == e1.output.unwrap().stdout,
+            "the two builds agree"
+        );
+        let back = exit_of(&run(&component, &["-d"], compressed));
+        assert_eq!(back.reason, ExitReason::Normal { code: 0 });
+        assert!(back.output.unwrap().stdout == *data, "round trip");
+    }
+    // `exit(1)` through wasi:cli/exit, with its message on stderr.
+    let bad = exit_of(&run(&component, &["-d"], b"definitely not snappy"));
+    assert_eq!(bad.reason, ExitReason::Normal { code: 1 });
+    assert!(!bad.output.unwrap().stderr.is_empty(), "it says why");
+    assert_eq!(rt.stats().memory_used, 0);
 }

@@ -117,6 +117,21 @@ pub(crate) struct HostState {
     pub wasi: Option<Box<WasiState>>,
 }
 
+/// WASI preview 2's view of a store: the same context preview 1 uses (wasmtime-wasi's
+/// preview 1 sits on preview 2), for command components.
+impl wasmtime_wasi::WasiView for HostState {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        // A component's process always has a context (`spawn`: a component uses WASI);
+        // were this reached without one, the panic ends that process as `host_error`,
+        // never the host, as the preview-1 accessor's does.
+        let wasi = self
+            .wasi
+            .as_deref_mut()
+            .expect("a process of a WASI component has a WASI context");
+        wasmtime_wasi::WasiView::ctx(&mut wasi.ctx)
+    }
+}
+
 impl HostState {
     /// The executor, the actor state and the process, owned: what an async host
     /// function holds across its wait, when the store itself is borrowed again after.
