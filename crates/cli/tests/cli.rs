@@ -541,6 +541,31 @@ fn bench_wasi_runs_copies_of_a_command_beside_its_bare_wasmtime_baseline() {
 }
 
 #[test]
+fn a_preview_2_command_component_runs_and_is_benched_beside_bare_wasmtime() {
+    // A component that reads nothing and returns `ok` from its `wasi:cli/run`.
+    let component = temp_module(
+        "command.wat",
+        r#"(component
+  (core module $m (func (export "run") (result i32) (i32.const 0)))
+  (core instance $i (instantiate $m))
+  (func $run (result (result)) (canon lift (core func $i "run")))
+  (instance $run (export "run" (func $run)))
+  (export "wasi:cli/run@0.2.0" (instance $run)))"#,
+    );
+    let run = shoal(&["run", component.path(), "--procs", "3", "--json"]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(v["exits"]["normal"], 3, "{v}");
+    let v = bench(&["wasi", "--module", component.path(), "--procs", "4"]);
+    assert_eq!(v["failed"], 0, "{v}");
+    assert!(v["raw_copies_per_s"].as_f64().unwrap() > 0.0, "{v}");
+}
+
+#[test]
 fn a_memory_and_table_above_the_defaults_run_without_flags_and_a_lower_flag_is_named() {
     // 298 pages and 10,433 elements: GCC's `cc1`, above 16 MiB and 10,000.
     let path = temp_module(

@@ -58,11 +58,6 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
     })?;
     let module = runtime.compile(&bytes)?;
     ensure!(
-        !module.is_component(),
-        "{} is a preview 2 component: `bench wasi` measures preview 1 modules against bare wasmtime, and has no component baseline yet (`shoal run` runs components)",
-        path.display()
-    );
-    ensure!(
         module.uses_wasi(),
         "{} does not import wasi_snapshot_preview1",
         path.display()
@@ -219,6 +214,12 @@ fn raw_copies(
     use std::sync::atomic::{AtomicUsize, Ordering};
     use wasmtime::{Engine, Linker, Module, Store};
     use wasmtime_wasi::p1::{self, WasiP1Ctx};
+    use wasmtime_wasi::p2::bindings::sync::CommandPre;
+    /// What a baseline copy instantiates.
+    enum Pre {
+        Core(wasmtime::InstancePre<WasiP1Ctx>),
+        Component(CommandPre<WasiP1Ctx>),
+    }
     let mut config = wasmtime::Config::new();
     if let Some(code) = same_code {
         // Shoal's memories: explicit bounds checks against the current length, no
@@ -230,10 +231,20 @@ fn raw_copies(
         config.consume_fuel(code.fuel);
     }
     let engine = Engine::new(&config)?;
-    let module = Module::new(&engine, bytes)?;
-    let mut linker: Linker<WasiP1Ctx> = Linker::new(&engine);
-    p1::add_to_linker_sync(&mut linker, |ctx| ctx)?;
-    let pre = linker.instantiate_pre(&module)?;
+    // A preview 1 module, or a preview 2 command component: the same context serves both
+    // (wasmtime-wasi's preview 1 sits on preview 2), as it does in Shoal.
+    let binary = wat::parse_bytes(bytes)?;
+    let pre = if wasmparser::Parser::is_component(&binary) {
+        let component = wasmtime::component::Component::new(&engine, &binary)?;
+        let mut linker = wasmtime::component::Linker::<WasiP1Ctx>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        Pre::Component(CommandPre::new(linker.instantiate_pre(&component)?)?)
+    } else {
+        let module = Module::new(&engine, &binary)?;
+        let mut linker: Linker<WasiP1Ctx> = Linker::new(&engine);
+        p1::add_to_linker_sync(&mut linker, |ctx| ctx)?;
+        Pre::Core(linker.instantiate_pre(&module)?)
+    };
     let next = AtomicUsize::new(0);
     let one_copy = || -> anyhow::Result<f64> {
         let started = Instant::now();
@@ -247,9 +258,22 @@ fn raw_copies(
         if same_code.is_some_and(|c| c.fuel) {
             store.set_fuel(u64::MAX)?;
         }
-        let instance = pre.instantiate(&mut store)?;
-        let entry = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
-        match entry.call(&mut store, ()) {
+        let ran = match &pre {
+            Pre::Core(pre) => pre.instantiate(&mut store).and_then(|instance| {
+                instance
+                    .get_typed_func::<(), ()>(&mut store, "_start")?
+                    .call(&mut store, ())
+            }),
+            Pre::Component(pre) => pre.instantiate(&mut store).and_then(|command| {
+                match command.wasi_cli_run().call_run(&mut store)? {
+                    Ok(()) => Ok(()),
+                    Err(()) => Err(wasmtime::Error::msg(
+                        "the baseline copy's run returned an error",
+                    )),
+                }
+            }),
+        };
+        match ran {
             Ok(()) => {}
             Err(e) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
                 Some(wasmtime_wasi::I32Exit(0)) => {}
