@@ -131,3 +131,63 @@ fn a_component_that_imports_more_than_wasi_or_is_no_command_is_refused_at_compil
         Err(CompileError::Unsupported { .. })
     ));
 }
+
+/// Sleeps 10 s through preview 2 (`subscribe-duration`, then `pollable.block`), then
+/// returns `ok`.
+const SLEEPER: &str = r#"(component
+  (type $poll_t (instance
+    (export "pollable" (type (sub resource)))
+    (type (borrow 0))
+    (type (func (param "self" 1)))
+    (export "[method]pollable.block" (func (type 2)))))
+  (import "wasi:io/poll@0.2.0" (instance $poll (type $poll_t)))
+  (alias export $poll "pollable" (type $pollable))
+  (type $clock_t (instance
+    (alias outer 1 $pollable (type))
+    (export "pollable" (type (eq 0)))
+    (type (own 1))
+    (type (func (param "when" u64) (result 2)))
+    (export "subscribe-duration" (func (type 3)))))
+  (import "wasi:clocks/monotonic-clock@0.2.0" (instance $clock (type $clock_t)))
+  (core func $subscribe (canon lower (func $clock "subscribe-duration")))
+  (core func $block (canon lower (func $poll "[method]pollable.block")))
+  (core func $drop (canon resource.drop $pollable))
+  (core module $m
+    (import "host" "subscribe" (func $subscribe (param i64) (result i32)))
+    (import "host" "block" (func $block (param i32)))
+    (import "host" "drop" (func $drop (param i32)))
+    (func (export "run") (result i32)
+      (local $p i32)
+      (local.set $p (call $subscribe (i64.const 10000000000)))
+      (call $block (local.get $p))
+      (call $drop (local.get $p))
+      (i32.const 0)))
+  (core instance $host
+    (export "subscribe" (func $subscribe))
+    (export "block" (func $block))
+    (export "drop" (func $drop)))
+  (core instance $i (instantiate $m (with "host" (instance $host))))
+  (func $run (result (result)) (canon lift (core func $i "run")))
+  (instance $run (export "run" (func $run)))
+  (export "wasi:cli/run@0.2.0" (instance $run)))"#;
+
+#[test]
+fn a_component_blocked_in_a_wasi_call_holds_no_worker_and_can_be_killed() {
+    let rt = runtime(epochs());
+    let m = rt.compile_wat(SLEEPER).unwrap();
+    let sleeper = rt.spawn(&m, "_start", 0).unwrap();
+    crate::wait_for_state(
+        &rt,
+        sleeper.pid(),
+        shoal_scheduler::State::Waiting(shoal_scheduler::WaitReason::HostCall),
+    );
+    // The one worker is free: a core guest runs to its end meanwhile.
+    let core = rt
+        .compile_wat(r#"(module (func (export "main") (result i32) (i32.const 7)))"#)
+        .unwrap();
+    let exit = exit_of(&rt.spawn(&core, "main", 0).unwrap());
+    assert_eq!(exit.reason, ExitReason::Normal { code: 7 });
+    assert!(sleeper.try_exit().is_none(), "it still sleeps");
+    rt.kill(sleeper.pid()).unwrap();
+    assert_eq!(exit_of(&sleeper).reason, ExitReason::Killed);
+}
