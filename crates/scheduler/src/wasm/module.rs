@@ -9,7 +9,8 @@
 //! is a [`Module`] too: its imports are resolved once against WASI preview 2, it answers
 //! to the export names [`COMMAND_EXPORTS`], and its processes run `wasi:cli/run` under
 //! the same preemption, limits, budget and kills as any guest. It is refused at compile
-//! if it imports anything but WASI or holds more than one linear memory.
+//! if it imports anything but WASI, holds more than one linear memory, or instantiates
+//! more than [`MAX_COMPONENT_INSTANCES`] core modules.
 //!
 //! A module belongs to the runtime that compiled it: it keeps that runtime's wasm layer
 //! ([`Guests`]: engine, arenas, budget), and a spawn of it into another runtime is
@@ -129,7 +130,7 @@ impl std::fmt::Debug for Module {
 
 impl Module {
     /// Compiles wasm bytes or WAT text with `guests`' engine: a core module, or a
-    /// component (binary only).
+    /// component.
     pub(crate) fn compile(guests: &Arc<Guests>, bytes: &[u8]) -> Result<Module, CompileError> {
         if is_component(bytes) {
             let component =
