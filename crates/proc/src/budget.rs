@@ -44,6 +44,61 @@ pub enum Charge {
     Force,
 }
 
+/// What one holder (a mailbox, a process's relations) has charged the budget for the
+/// bytes it holds: nothing for the first `FREE` (the process record's charge covers
+/// them), then whole steps of `CHUNK`, charged before the bytes are held and given back
+/// only once a whole step more than needed is charged, so a holder that hovers around a
+/// step boundary touches the shared counter once, not at every change.
+#[derive(Debug, Default)]
+pub(crate) struct Reservation<const FREE: usize, const CHUNK: usize> {
+    /// Bytes charged now.
+    charged: usize,
+}
+
+impl<const FREE: usize, const CHUNK: usize> Reservation<FREE, CHUNK> {
+    /// What holding `bytes` is charged.
+    fn charge_for(bytes: usize) -> usize {
+        bytes.saturating_sub(FREE).div_ceil(CHUNK) * CHUNK
+    }
+
+    /// Makes the charge cover holding `bytes`, charged as `charge` says: refused (and
+    /// nothing charged) if the budget cannot take it under [`Charge::Refuse`].
+    pub(crate) fn cover(
+        &mut self,
+        budget: Option<&MemoryBudget>,
+        bytes: usize,
+        charge: Charge,
+    ) -> Result<(), OverBudget> {
+        let needed = Self::charge_for(bytes);
+        if needed > self.charged {
+            if let Some(budget) = budget {
+                budget.charge(needed - self.charged, charge)?;
+            }
+            self.charged = needed;
+        }
+        Ok(())
+    }
+
+    /// Gives back what is charged beyond a step more than holding `bytes` needs.
+    pub(crate) fn settle(&mut self, budget: Option<&MemoryBudget>, bytes: usize) {
+        let needed = Self::charge_for(bytes);
+        if self.charged > needed + CHUNK {
+            if let Some(budget) = budget {
+                budget.release(self.charged - needed);
+            }
+            self.charged = needed;
+        }
+    }
+
+    /// Gives back everything (the holder holds nothing any more).
+    pub(crate) fn release(&mut self, budget: Option<&MemoryBudget>) {
+        if let Some(budget) = budget {
+            budget.release(self.charged);
+        }
+        self.charged = 0;
+    }
+}
+
 /// A charge the budget refused.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("the memory budget of {limit} bytes is spent ({used} in use, {wanted} more asked for)")]

@@ -69,7 +69,7 @@ use std::task::{Context, Poll, Waker};
 use shoal_abi::message;
 
 use crate::aliases::Aliases;
-use crate::budget::{Charge, MemoryBudget, OverBudget};
+use crate::budget::{Charge, MemoryBudget, OverBudget, Reservation};
 use crate::reference::is_reference;
 use crate::sync::Mutex;
 use crate::{ExitReason, Pid, Reference};
@@ -93,14 +93,6 @@ pub const MAILBOX_CHUNK: usize = 64 << 10;
 /// hash set (which many aliases live in) that just after doubling fills 7/16 of its
 /// buckets: 9 × 16/7, rounded up.
 pub const ALIAS_BYTES: usize = 24;
-
-/// What a mailbox holding `bytes` charges the budget.
-fn charge_for(bytes: usize) -> usize {
-    bytes
-        .saturating_sub(MAILBOX_FREE_BYTES)
-        .div_ceil(MAILBOX_CHUNK)
-        * MAILBOX_CHUNK
-}
 
 /// What a queued message costs a bound in bytes beyond its payload: the message record
 /// in the queue.
@@ -288,7 +280,7 @@ struct Inner {
     /// What the queued messages count against a bound in bytes.
     bytes: usize,
     /// What this mailbox has charged the runtime's memory budget.
-    reserved: usize,
+    reserved: Reservation<MAILBOX_FREE_BYTES, MAILBOX_CHUNK>,
 }
 
 impl Inner {
@@ -439,13 +431,8 @@ impl Mailbox {
 
     /// Gives back what `inner` has charged beyond a step more than its messages need.
     fn settle(&self, inner: &mut Inner) {
-        let needed = charge_for(inner.held());
-        if inner.reserved > needed + MAILBOX_CHUNK {
-            if let Some(budget) = &self.budget {
-                budget.release(inner.reserved - needed);
-            }
-            inner.reserved = needed;
-        }
+        let held = inner.held();
+        inner.reserved.settle(self.budget(), held);
     }
 
     /// Queues a message and wakes the receiver if it waits. Refused if the mailbox is
@@ -487,18 +474,16 @@ impl Mailbox {
                     });
                 }
             }
-            let needed = charge_for(inner.held() + cost);
-            if needed > inner.reserved {
-                let more = needed - inner.reserved;
-                match &self.budget {
-                    Some(budget) if bounded => {
-                        budget.try_charge(more).map_err(MailboxError::OverBudget)?
-                    }
-                    Some(budget) => budget.force_charge(more),
-                    None => {}
-                }
-                inner.reserved = needed;
-            }
+            let charge = if bounded {
+                Charge::Refuse
+            } else {
+                Charge::Force
+            };
+            let held = inner.held() + cost;
+            inner
+                .reserved
+                .cover(self.budget(), held, charge)
+                .map_err(MailboxError::OverBudget)?;
             inner.bytes += cost;
             inner.queue.push_back(msg);
             inner.waker.take()
@@ -544,10 +529,7 @@ impl Mailbox {
             inner.saved.clear();
             inner.aliases = Aliases::default();
             inner.bytes = 0;
-            if let Some(budget) = &self.budget {
-                budget.release(inner.reserved);
-            }
-            inner.reserved = 0;
+            inner.reserved.release(self.budget());
             (std::mem::take(&mut inner.queue), inner.waker.take())
         };
         // Dropped outside the lock: a waker's drop may run arbitrary code.
@@ -563,13 +545,8 @@ impl Mailbox {
         if inner.closed || inner.alias_open(reference.to_bits()) {
             return Ok(());
         }
-        let needed = charge_for(inner.held() + ALIAS_BYTES);
-        if needed > inner.reserved {
-            if let Some(budget) = &self.budget {
-                budget.charge(needed - inner.reserved, charge)?;
-            }
-            inner.reserved = needed;
-        }
+        let held = inner.held() + ALIAS_BYTES;
+        inner.reserved.cover(self.budget(), held, charge)?;
         inner.aliases.insert(reference.to_bits());
         Ok(())
     }

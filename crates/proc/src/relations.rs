@@ -42,7 +42,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use crate::budget::{Charge, OverBudget};
+use crate::budget::{Charge, OverBudget, Reservation};
 use crate::signal::{SignalOutcome, Via, on_exit_signal};
 use crate::sync::Mutex;
 use crate::{ExitReason, Message, NodeId, Pid, ProcessCore, Reference};
@@ -69,14 +69,6 @@ pub const MONITOR_BYTES: usize = 80;
 /// that just after doubling fills 7/16 of its buckets: 9 × 16/7, rounded up.
 pub const LINK_BYTES: usize = 24;
 
-/// What relations holding `bytes` charge the budget.
-fn charge_for(bytes: usize) -> usize {
-    bytes
-        .saturating_sub(RELATIONS_FREE_BYTES)
-        .div_ceil(RELATIONS_CHUNK)
-        * RELATIONS_CHUNK
-}
-
 /// A process's relations (module docs).
 #[derive(Debug, Default)]
 pub struct Relations {
@@ -92,7 +84,7 @@ pub(crate) struct Inner {
     /// The sets, made on first use.
     sets: Option<Box<Sets>>,
     /// Bytes charged to the memory budget for the sets (module docs).
-    reserved: usize,
+    reserved: Reservation<RELATIONS_FREE_BYTES, RELATIONS_CHUNK>,
 }
 
 #[derive(Debug, Default)]
@@ -131,26 +123,14 @@ impl Inner {
         extra: usize,
         charge: Charge,
     ) -> Result<(), OverBudget> {
-        let needed = charge_for(self.held_bytes() + extra);
-        if needed > self.reserved {
-            let more = needed - self.reserved;
-            if let Some(budget) = budget {
-                budget.charge(more, charge)?;
-            }
-            self.reserved = needed;
-        }
-        Ok(())
+        let held = self.held_bytes() + extra;
+        self.reserved.cover(budget, held, charge)
     }
 
     /// Gives back what is charged beyond a step more than the sets need.
     fn settle(&mut self, budget: Option<&crate::MemoryBudget>) {
-        let needed = charge_for(self.held_bytes());
-        if self.reserved > needed + RELATIONS_CHUNK {
-            if let Some(budget) = budget {
-                budget.release(self.reserved - needed);
-            }
-            self.reserved = needed;
-        }
+        let held = self.held_bytes();
+        self.reserved.settle(budget, held);
     }
 
     pub(crate) fn name(&self) -> Option<&Arc<str>> {
@@ -563,10 +543,7 @@ impl ProcessCore {
         if std::mem::replace(&mut inner.closed, true) {
             return None;
         }
-        if let Some(budget) = self.mailbox.budget() {
-            budget.release(inner.reserved);
-        }
-        inner.reserved = 0;
+        inner.reserved.release(self.mailbox.budget());
         let Some(sets) = inner.sets.take() else {
             return Some(Severed::default());
         };
