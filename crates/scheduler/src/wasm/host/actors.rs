@@ -5,7 +5,7 @@
 use shoal_abi::status;
 use shoal_executor::Interrupt;
 use shoal_proc::{
-    Charge, ExitKind, ExitReason, Message, NodeId, OverBudget, Reference, RegisterError,
+    Charge, ExitKind, ExitReason, Message, NodeId, OverBudget, Pid, Reference, RegisterError,
     SignalReason,
 };
 use wasmtime::{Caller, Linker};
@@ -96,17 +96,7 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         HOST_MODULE,
         "monitor",
         |caller: Caller<'_, HostState>, pid: i64| -> i64 {
-            let Some(target) = pid_arg(pid) else {
-                return i64::from(status::NOPROC);
-            };
-            let state = caller.data();
-            charged(actor::monitor(
-                &state.executor,
-                &state.actors,
-                &state.process,
-                target,
-                Charge::Refuse,
-            ))
+            guest_monitor(&caller, pid, actor::monitor)
         },
     )?;
 
@@ -114,17 +104,7 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         HOST_MODULE,
         "monitor_alias",
         |caller: Caller<'_, HostState>, pid: i64| -> i64 {
-            let Some(target) = pid_arg(pid) else {
-                return i64::from(status::NOPROC);
-            };
-            let state = caller.data();
-            charged(actor::monitor_alias(
-                &state.executor,
-                &state.actors,
-                &state.process,
-                target,
-                Charge::Refuse,
-            ))
+            guest_monitor(&caller, pid, actor::monitor_alias)
         },
     )?;
 
@@ -366,6 +346,32 @@ fn signal_reason(kind: ExitKind, code: i32, data: Vec<u8>) -> Option<SignalReaso
         ExitKind::Custom => SignalReason::Reason(ExitReason::Custom { code, data }),
         _ => return None,
     })
+}
+
+/// An actor operation that monitors a process for `me` ([`actor::monitor`],
+/// [`actor::monitor_alias`]).
+type MonitorOp = fn(
+    &shoal_executor::Executor,
+    &actor::Actors,
+    &shoal_executor::Process,
+    Pid,
+    Charge,
+) -> Result<Reference, OverBudget>;
+
+/// The guest's `monitor` or `monitor_alias` of `pid` by `op`: its reference, `NOPROC`
+/// for a value that is no pid, `OVER_BUDGET` past the memory budget.
+fn guest_monitor(caller: &Caller<'_, HostState>, pid: i64, op: MonitorOp) -> i64 {
+    let Some(target) = pid_arg(pid) else {
+        return i64::from(status::NOPROC);
+    };
+    let state = caller.data();
+    charged(op(
+        &state.executor,
+        &state.actors,
+        &state.process,
+        target,
+        Charge::Refuse,
+    ))
 }
 
 /// A new reference as the guest sees it, or `OVER_BUDGET` if the memory budget could not
