@@ -14,12 +14,13 @@ use std::sync::Arc;
 
 use shoal_executor::{Executor, Process, Run};
 use shoal_proc::{ExitReason, MemoryBudget, OverBudget};
+use wasmtime::component::ComponentExportIndex;
 use wasmtime::{ResourceLimiter, Store};
 
 use super::GuestLimits;
 use super::WASM_PAGE;
 use super::host::HostState;
-use super::module::{Entry, EntryPoint, Kind, Module};
+use super::module::{Entry, EntryPoint, Export, Kind, Module};
 use super::spawn::GuestPermit;
 use super::trap::exit_reason_of;
 use super::wasi::WasiState;
@@ -241,27 +242,49 @@ async fn call_entry(
     point: EntryPoint,
     arg: i64,
 ) -> wasmtime::Result<i32> {
-    let pre = match module.kind() {
-        Kind::Core(pre) => pre,
-        Kind::Component(command) => {
+    match (module.kind(), point.export) {
+        (Kind::Core(pre), Export::Core(export)) => {
+            let instance = pre.instantiate_async(&mut *store).await?;
+            let memory = instance.get_memory(&mut *store, "memory");
+            store.data_mut().memory = memory;
+            let func = instance
+                .get_module_export(&mut *store, &export)
+                .and_then(wasmtime::Extern::into_func)
+                .ok_or_else(|| {
+                    wasmtime::Error::msg("the entry export was resolved in another module")
+                })?;
+            call_core(store, func, point.entry, arg).await
+        }
+        (Kind::Component(component), Export::Command) => {
+            let command = component.command.as_ref().ok_or_else(|| {
+                wasmtime::Error::msg("a command entry was resolved in a component that is not one")
+            })?;
             let command = command.instantiate_async(&mut *store).await?;
             // `exit(n)` ends the call with an error that `exit_reason_of` reads as
             // `normal(n)`, as preview 1's `proc_exit` does.
-            return Ok(match command.wasi_cli_run().call_run(&mut *store).await? {
+            Ok(match command.wasi_cli_run().call_run(&mut *store).await? {
                 Ok(()) => 0,
                 Err(()) => 1,
-            });
+            })
         }
-    };
-    let instance = pre.instantiate_async(&mut *store).await?;
-    let memory = instance.get_memory(&mut *store, "memory");
-    store.data_mut().memory = memory;
-    let func = point
-        .export
-        .and_then(|export| instance.get_module_export(&mut *store, &export))
-        .and_then(wasmtime::Extern::into_func)
-        .ok_or_else(|| wasmtime::Error::msg("the entry export was resolved in another module"))?;
-    Ok(match point.entry {
+        (Kind::Component(component), Export::Component(export)) => {
+            let instance = component.pre.instantiate_async(&mut *store).await?;
+            call_actor(store, &instance, export, point.entry, arg).await
+        }
+        _ => Err(wasmtime::Error::msg(
+            "the entry export was resolved in another kind of module",
+        )),
+    }
+}
+
+/// Calls a core module's entry `func` of type `entry`.
+async fn call_core(
+    store: &mut Store<HostState>,
+    func: wasmtime::Func,
+    entry: Entry,
+    arg: i64,
+) -> wasmtime::Result<i32> {
+    Ok(match entry {
         Entry::Unit => {
             let f = func.typed::<(), ()>(&*store)?;
             f.call_async(&mut *store, ()).await?;
@@ -283,6 +306,43 @@ async fn call_entry(
         Entry::Command => {
             return Err(wasmtime::Error::msg(
                 "a command entry was resolved in a core module",
+            ));
+        }
+    })
+}
+
+/// Calls an actor component's root function `export` of type `entry`; the spawn
+/// argument's bits are its `u64`.
+async fn call_actor(
+    store: &mut Store<HostState>,
+    instance: &wasmtime::component::Instance,
+    export: ComponentExportIndex,
+    entry: Entry,
+    arg: i64,
+) -> wasmtime::Result<i32> {
+    let arg = arg as u64;
+    Ok(match entry {
+        Entry::Unit => {
+            let f = instance.get_typed_func::<(), ()>(&mut *store, &export)?;
+            f.call_async(&mut *store, ()).await?;
+            0
+        }
+        Entry::Arg => {
+            let f = instance.get_typed_func::<(u64,), ()>(&mut *store, &export)?;
+            f.call_async(&mut *store, (arg,)).await?;
+            0
+        }
+        Entry::Code => {
+            let f = instance.get_typed_func::<(), (i32,)>(&mut *store, &export)?;
+            f.call_async(&mut *store, ()).await?.0
+        }
+        Entry::ArgCode => {
+            let f = instance.get_typed_func::<(u64,), (i32,)>(&mut *store, &export)?;
+            f.call_async(&mut *store, (arg,)).await?.0
+        }
+        Entry::Command => {
+            return Err(wasmtime::Error::msg(
+                "a command entry was resolved as an actor's",
             ));
         }
     })

@@ -23,7 +23,8 @@
 //! | `preempt` | the epoch callback and fuel across waits |
 //! | `trap` | wasmtime's errors and traps as structured exits |
 //! | `host` | the `shoal` host module, by area (docs/ABI.md) |
-//! | `wasi` | WASI preview 1 commands |
+//! | `world` | the `shoal:actor` WIT world (wit/actor.wit): the same ABI for components |
+//! | `wasi` | WASI commands: preview 1 modules, preview 2 components |
 //! | `ticker` | the epoch ticker thread (fixed ticks) |
 //! | `tick_timer` | per-worker tick timers (adaptive ticks) |
 //!
@@ -49,6 +50,7 @@ pub(crate) mod tick_timer;
 pub(crate) mod ticker;
 mod trap;
 pub(crate) mod wasi;
+mod world;
 
 use std::sync::atomic::AtomicUsize;
 
@@ -72,7 +74,8 @@ pub(crate) struct Guests {
     pub engine: Engine,
     /// The `shoal` host module (and WASI), resolved into each module's `InstancePre`.
     pub linker: Linker<HostState>,
-    /// WASI preview 2, resolved into each command component's `InstancePre`.
+    /// WASI preview 2 and the `shoal:actor` world (wit/actor.wit), resolved into each
+    /// component's `InstancePre`.
     pub components: wasmtime::component::Linker<HostState>,
     /// The fiber-stack arena, for the mapping count in stats.
     pub stacks: std::sync::Arc<StackArena>,
@@ -136,11 +139,11 @@ impl Guests {
             message: format!("{e:#}"),
         })?;
         let mut components = wasmtime::component::Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut components).map_err(|e| {
-            ConfigError::Engine {
+        wasmtime_wasi::p2::add_to_linker_async(&mut components)
+            .and_then(|()| world::add_to_linker(&mut components))
+            .map_err(|e| ConfigError::Engine {
                 message: format!("{e:#}"),
-            }
-        })?;
+            })?;
         Ok(Guests {
             engine,
             linker,

@@ -5,12 +5,18 @@
 //! records the type of every function export, so a spawn checks its entry in O(1) and a
 //! wrong export is a typed error before any process exists.
 //!
-//! A component (a `wasi:cli/command`, what `cargo build --target wasm32-wasip2` makes)
-//! is a [`Module`] too: its imports are resolved once against WASI preview 2, it answers
-//! to the export names [`COMMAND_EXPORTS`], and its processes run `wasi:cli/run` under
-//! the same preemption, limits, budget and kills as any guest. It is refused at compile
-//! if it imports anything but WASI, holds more than one linear memory, or instantiates
-//! more than [`MAX_COMPONENT_INSTANCES`] core modules.
+//! A component is a [`Module`] too, of two kinds that may be one:
+//! - a `wasi:cli/command` (what `cargo build --target wasm32-wasip2` makes of a binary):
+//!   it answers to the export names [`COMMAND_EXPORTS`], and its processes run
+//!   `wasi:cli/run`;
+//! - an actor (the `shoal:actor` world, wit/actor.wit): its root function exports of an
+//!   entry type (`run: func(arg: u64) -> s32` and the like, [`Entry`]) start processes,
+//!   as a core module's exports do.
+//!
+//! Its imports (WASI preview 2, `shoal:actor`) are resolved once, and its processes run
+//! under the same preemption, limits, budget and kills as any guest. It is refused at
+//! compile if it imports anything else, exports no entry, holds more than one linear
+//! memory, or instantiates more than [`MAX_COMPONENT_INSTANCES`] core modules.
 //!
 //! A module belongs to the runtime that compiled it: it keeps that runtime's wasm layer
 //! ([`Guests`]: engine, arenas, budget), and a spawn of it into another runtime is
@@ -20,6 +26,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use wasmtime::component::ComponentExportIndex;
+use wasmtime::component::types::{ComponentFunc, ComponentItem, Type};
 use wasmtime::{ExternType, InstancePre, ValType};
 use wasmtime_wasi::p2::bindings::CommandPre;
 
@@ -28,16 +36,17 @@ use super::wasi::WASI_MODULE;
 use super::{Guests, MAX_TABLES, WASM_PAGE};
 use crate::error::{CompileError, SpawnError};
 
-/// The entry types a process can start from (docs/ABI.md).
+/// The entry types a process can start from (docs/ABI.md): a core module's, and a
+/// component's root functions of the same shapes with `u64` and `s32`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Entry {
-    /// `(func)`
+    /// `(func)`; `func()`
     Unit,
-    /// `(func (param i64))`
+    /// `(func (param i64))`; `func(arg: u64)`
     Arg,
-    /// `(func (result i32))`
+    /// `(func (result i32))`; `func() -> s32`
     Code,
-    /// `(func (param i64) (result i32))`
+    /// `(func (param i64) (result i32))`; `func(arg: u64) -> s32`
     ArgCode,
     /// A `wasi:cli/command` component's `run`: exit code 0 when it returns `ok`, 1 when
     /// it returns `err`, `n` when it calls `exit(n)`.
@@ -50,8 +59,19 @@ pub(crate) enum Entry {
 pub(crate) struct EntryPoint {
     /// The export's type.
     pub entry: Entry,
-    /// The export in a core module; none for a component's `run`, which its bindings find.
-    pub export: Option<wasmtime::ModuleExport>,
+    /// Where it is.
+    pub export: Export,
+}
+
+/// Where an entry is, in what it is instantiated from.
+#[derive(Copy, Clone)]
+pub(crate) enum Export {
+    /// A core module's function export.
+    Core(wasmtime::ModuleExport),
+    /// A component's root function export (an actor's entry).
+    Component(ComponentExportIndex),
+    /// A command component's `wasi:cli/run`, which its bindings find.
+    Command,
 }
 
 impl std::fmt::Debug for EntryPoint {
@@ -89,8 +109,16 @@ struct ModuleInner {
 pub(crate) enum Kind {
     /// A core module, linked against the `shoal` host module and WASI preview 1.
     Core(InstancePre<HostState>),
-    /// A `wasi:cli/command` component, linked against WASI preview 2.
-    Component(CommandPre<HostState>),
+    /// A component, linked against WASI preview 2 and `shoal:actor`.
+    Component(ComponentPre),
+}
+
+/// A component's imports, resolved once.
+pub(crate) struct ComponentPre {
+    /// For its actor entries.
+    pub pre: wasmtime::component::InstancePre<HostState>,
+    /// For its `wasi:cli/run`, when it is a command.
+    pub command: Option<CommandPre<HostState>>,
 }
 
 /// The export names a command component answers to: wasmtime's and a core WASI
@@ -194,7 +222,7 @@ impl Module {
                 // Always found: the name is one the module lists.
                 ExternType::Func(ty) => module
                     .get_export_index(export.name())
-                    .map(|index| (export.name().to_owned(), classify(&ty, index))),
+                    .map(|index| (export.name().to_owned(), classify(&ty, Export::Core(index)))),
                 _ => None,
             })
             .collect();
@@ -233,8 +261,9 @@ impl Module {
         })
     }
 
-    /// A compiled component, checked and linked against WASI preview 2. It must be a
-    /// `wasi:cli/command` (export `wasi:cli/run`) that imports nothing else, and its core
+    /// A compiled component, checked and linked against WASI preview 2 and
+    /// `shoal:actor`. It must be a `wasi:cli/command` (export `wasi:cli/run`), export
+    /// root functions of an entry type, or both; import nothing else; and its core
     /// modules together hold at most one linear memory (a process's arena slot).
     fn link_component(
         guests: &Arc<Guests>,
@@ -250,9 +279,36 @@ impl Module {
                 None => invalid(e),
             }
         })?;
-        let pre = CommandPre::new(pre).map_err(|e| CompileError::Unsupported {
-            what: format!("a component that is not a wasi:cli/command ({e:#})"),
-        })?;
+        let command = CommandPre::new(pre.clone()).ok();
+        let mut exports: HashMap<String, ExportKind> = HashMap::new();
+        if command.is_some() {
+            let run = ExportKind::Entry(EntryPoint {
+                entry: Entry::Command,
+                export: Export::Command,
+            });
+            for name in COMMAND_EXPORTS {
+                exports.insert(name.to_owned(), run.clone());
+            }
+        }
+        for (name, item) in component.component_type().exports(&guests.engine) {
+            if let ComponentItem::ComponentFunc(func) = item.ty
+                && let Some(index) = component.get_export_index(None, name)
+            {
+                exports.insert(name.to_owned(), classify_component(&func, index));
+            }
+        }
+        if !exports.values().any(|e| matches!(e, ExportKind::Entry(_))) {
+            return Err(CompileError::Unsupported {
+                what: "a component that is neither a wasi:cli/command nor an actor (it exports \
+                       neither `wasi:cli/run` nor a function such as shoal:actor's \
+                       `run: func(arg: u64) -> s32`)"
+                    .to_owned(),
+            });
+        }
+        let uses_wasi = component
+            .component_type()
+            .imports(&guests.engine)
+            .any(|(name, _)| name.starts_with(WASI_PACKAGES));
         let required = component
             .resources_required()
             .ok_or_else(|| CompileError::Unsupported {
@@ -280,26 +336,20 @@ impl Module {
                 .map_or(0, |pages| pages.saturating_mul(WASM_PAGE as u64)),
             table_elements: required.max_initial_table_size.unwrap_or(0),
         };
-        let run = ExportKind::Entry(EntryPoint {
-            entry: Entry::Command,
-            export: None,
-        });
         Ok(Module {
             inner: Arc::new(ModuleInner {
                 guests: guests.clone(),
-                kind: Kind::Component(pre),
-                exports: COMMAND_EXPORTS
-                    .iter()
-                    .map(|name| ((*name).to_owned(), run.clone()))
-                    .collect(),
-                uses_wasi: true,
+                kind: Kind::Component(ComponentPre { pre, command }),
+                exports,
+                uses_wasi,
                 needs,
                 source: Arc::from(source),
             }),
         })
     }
 
-    /// Whether it is a component (a `wasi:cli/command`) rather than a core module.
+    /// Whether it is a component (a `wasi:cli/command`, an actor of the `shoal:actor`
+    /// world, or both) rather than a core module.
     pub fn is_component(&self) -> bool {
         matches!(self.inner.kind, Kind::Component(_))
     }
@@ -362,7 +412,7 @@ impl Module {
     }
 }
 
-fn classify(ty: &wasmtime::FuncType, export: wasmtime::ModuleExport) -> ExportKind {
+fn classify(ty: &wasmtime::FuncType, export: Export) -> ExportKind {
     let params: Vec<ValType> = ty.params().collect();
     let results: Vec<ValType> = ty.results().collect();
     let is = |v: &[ValType], want: &[ValType]| {
@@ -376,12 +426,42 @@ fn classify(ty: &wasmtime::FuncType, export: wasmtime::ModuleExport) -> ExportKi
         _ => None,
     };
     match entry {
-        Some(entry) => ExportKind::Entry(EntryPoint {
-            entry,
-            export: Some(export),
-        }),
+        Some(entry) => ExportKind::Entry(EntryPoint { entry, export }),
         None => ExportKind::Other(ty.to_string()),
     }
+}
+
+/// A component's root function export as an entry: the shapes of [`Entry`], with the
+/// argument a `u64` and the code an `s32` (the `shoal:actor` world's `run`).
+fn classify_component(func: &ComponentFunc, index: ComponentExportIndex) -> ExportKind {
+    let params: Vec<Type> = func.params().map(|(_, ty)| ty).collect();
+    let results: Vec<Type> = func.results().collect();
+    let entry = match (params.as_slice(), results.as_slice()) {
+        ([], []) => Some(Entry::Unit),
+        ([Type::U64], []) => Some(Entry::Arg),
+        ([], [Type::S32]) => Some(Entry::Code),
+        ([Type::U64], [Type::S32]) => Some(Entry::ArgCode),
+        _ => None,
+    };
+    match entry {
+        Some(entry) => ExportKind::Entry(EntryPoint {
+            entry,
+            export: Export::Component(index),
+        }),
+        None => ExportKind::Other(describe(&params, &results)),
+    }
+}
+
+/// A component function's type as text, for the error of a spawn of it.
+fn describe(params: &[Type], results: &[Type]) -> String {
+    let list = |types: &[Type]| {
+        types
+            .iter()
+            .map(|ty| format!("{ty:?}").to_lowercase())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!("func({}) -> ({})", list(params), list(results))
 }
 
 /// Whether `bytes` (binary, or text) are a component rather than a core module. Text is
@@ -425,15 +505,19 @@ fn core_instantiations(bytes: &[u8]) -> usize {
         .sum()
 }
 
-/// The first import of `component` that WASI preview 2 does not provide, for a compile
-/// error that names it.
+/// The prefix of WASI preview 2's import names.
+const WASI_PACKAGES: &str = "wasi:";
+
+/// The first import of `component` that neither WASI preview 2 nor the `shoal:actor`
+/// world provides, for a compile error that names it.
 fn unknown_component_import(
     component: &wasmtime::component::Component,
     engine: &wasmtime::Engine,
 ) -> Option<String> {
+    let actor = format!("{}/", super::world::PACKAGE);
     component
         .component_type()
         .imports(engine)
-        .find(|(name, _)| !name.starts_with("wasi:"))
+        .find(|(name, _)| !name.starts_with(WASI_PACKAGES) && !name.starts_with(&actor))
         .map(|(name, _)| name.to_owned())
 }

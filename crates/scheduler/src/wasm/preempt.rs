@@ -15,7 +15,7 @@
 //! whole quantum and slice, having not run while it waited ([`begin_new_quantum`]).
 
 use shoal_executor::Tick;
-use wasmtime::{AsContextMut, Caller, Store, StoreContextMut, UpdateDeadline};
+use wasmtime::{AsContext, AsContextMut, Store, StoreContextMut, UpdateDeadline};
 
 use super::host::HostState;
 
@@ -64,10 +64,12 @@ fn on_epoch(
 }
 
 /// Syncs the exact fuel consumed into the process's accounting (a cheap read of the
-/// store).
-pub(crate) fn sync_fuel(caller: &Caller<'_, HostState>, new_quantum: bool) {
-    if let Ok(remaining) = caller.get_fuel() {
-        let state = caller.data();
+/// store). `store` is a core host function's `Caller` or a component host function's
+/// store.
+pub(crate) fn sync_fuel(store: impl AsContext<Data = HostState>, new_quantum: bool) {
+    let store = store.as_context();
+    if let Ok(remaining) = store.get_fuel() {
+        let state = store.data();
         state
             .process
             .sync_fuel(state.fuel_consumed(remaining), new_quantum);
@@ -75,27 +77,28 @@ pub(crate) fn sync_fuel(caller: &Caller<'_, HostState>, new_quantum: bool) {
 }
 
 /// After a wait: start a fresh fuel quantum and epoch slice.
-pub(crate) fn begin_new_quantum(caller: &mut Caller<'_, HostState>) {
-    let config = caller.data().executor.config();
+pub(crate) fn begin_new_quantum(mut store: impl AsContextMut<Data = HostState>) {
+    let mut store = store.as_context_mut();
+    let config = store.data().executor.config();
     let (fuel_quantum, fuel_metering, epochs) = (
         config.preemption.fuel_quantum().is_some(),
         config.fuel_metering,
         config.preemption.epoch().is_some(),
     );
     if fuel_quantum {
-        if let Ok(remaining) = caller.get_fuel() {
+        if let Ok(remaining) = store.get_fuel() {
             // Re-setting the same amount re-injects a whole interval from the reserve.
-            let _ = caller.set_fuel(remaining);
-            let state = caller.data();
+            let _ = store.set_fuel(remaining);
+            let state = store.data();
             state
                 .process
                 .sync_fuel(state.fuel_consumed(remaining), true);
         }
     } else if fuel_metering {
-        sync_fuel(caller, false);
+        sync_fuel(&store, false);
     }
     if epochs {
-        caller.as_context_mut().set_epoch_deadline(1);
-        caller.data_mut().ticks_in_slice = 0;
+        store.set_epoch_deadline(1);
+        store.data_mut().ticks_in_slice = 0;
     }
 }

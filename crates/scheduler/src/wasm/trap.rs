@@ -81,9 +81,31 @@ pub(crate) fn exit_reason_of(error: wasmtime::Error) -> ExitReason {
             message: trap.to_string(),
         };
     }
+    if is_canonical_abi_fault(&error) {
+        return ExitReason::Trap {
+            code: TrapCode::BadPointer,
+            message: error.root_cause().to_string(),
+        };
+    }
     ExitReason::HostError {
         message: format!("{error:#}"),
     }
+}
+
+/// What wasmtime's component model says, as untyped errors, when it refuses a guest's
+/// values at the boundary (`component/func/typed.rs` and `options.rs` in wasmtime 48): a
+/// pointer or length out of bounds of memory, a misaligned pointer, a bad discriminant,
+/// a string that is not UTF-8.
+const CANONICAL_ABI_FAULTS: [&str; 4] = ["out of bounds", "not aligned", "discriminant", "utf-8"];
+
+/// Whether `error` is the component model's refusal of a guest's values: the guest's
+/// fault, as the core ABI's bad pointers are, so it ends as `trap(bad_pointer)` and not as
+/// the host's error.
+fn is_canonical_abi_fault(error: &wasmtime::Error) -> bool {
+    let cause = error.root_cause().to_string();
+    CANONICAL_ABI_FAULTS
+        .iter()
+        .any(|fault| cause.contains(fault))
 }
 
 #[cfg(test)]
@@ -125,5 +147,15 @@ mod tests {
             exit_reason_of(wasmtime::Error::msg("other")),
             ExitReason::HostError { .. }
         ));
+        assert_eq!(
+            exit_reason_of(
+                wasmtime::Error::msg("list pointer/length out of bounds of memory")
+                    .context("error while executing at wasm backtrace")
+            ),
+            ExitReason::Trap {
+                code: TrapCode::BadPointer,
+                message: "list pointer/length out of bounds of memory".into()
+            }
+        );
     }
 }

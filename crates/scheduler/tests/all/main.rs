@@ -4,6 +4,7 @@
 //! Tests assert behaviour, never speed: the only time limits are generous guards that
 //! turn a hang into a failure.
 
+mod actor_world;
 mod actors;
 mod adaptive;
 mod bad_input;

@@ -3,12 +3,12 @@
 //! caller's process.
 
 use shoal_abi::status;
-use shoal_executor::Interrupt;
+use shoal_executor::{Interrupt, NoProc};
 use shoal_proc::{
     Charge, ExitKind, ExitReason, Message, NodeId, OverBudget, Pid, Reference, RegisterError,
     SignalReason,
 };
-use wasmtime::{Caller, Linker};
+use wasmtime::{AsContext, Caller, Linker};
 
 use super::memory::{guest_range, read_bytes, read_name};
 use super::messages::send_status;
@@ -76,16 +76,7 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             let Some(to) = pid_arg(pid) else {
                 return Ok(status::NOPROC);
             };
-            let state = caller.data();
-            let sent = actor::exit_signal(
-                &state.executor,
-                &state.actors,
-                Some(state.process.pid()),
-                to,
-                reason,
-            );
-            unless_killed(&caller)?;
-            Ok(match sent {
+            Ok(match signal_from(&caller, to, reason)? {
                 Ok(()) => status::OK,
                 Err(_) => status::NOPROC,
             })
@@ -200,15 +191,12 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 return Ok(status::NOPROC);
             };
             let state = caller.data();
-            Ok(
-                match actor::register(&state.executor, &state.actors, &name, pid) {
-                    Ok(()) => status::OK,
-                    Err(RegisterError::NoProc(_)) => status::NOPROC,
-                    Err(RegisterError::NameTaken { .. }) => status::NAME_TAKEN,
-                    Err(RegisterError::AlreadyNamed { .. }) => status::ALREADY_NAMED,
-                    Err(RegisterError::BadName(_)) => status::BAD_NAME,
-                },
-            )
+            Ok(register_status(actor::register(
+                &state.executor,
+                &state.actors,
+                &name,
+                pid,
+            )))
         },
     )?;
 
@@ -320,10 +308,43 @@ fn send_name_on(
     )))
 }
 
+/// The status of a `register`.
+pub(in crate::wasm) fn register_status(result: Result<(), RegisterError>) -> i32 {
+    match result {
+        Ok(()) => status::OK,
+        Err(RegisterError::NoProc(_)) => status::NOPROC,
+        Err(RegisterError::NameTaken { .. }) => status::NAME_TAKEN,
+        Err(RegisterError::AlreadyNamed { .. }) => status::ALREADY_NAMED,
+        Err(RegisterError::BadName(_)) => status::BAD_NAME,
+    }
+}
+
+/// `exit_signal` from the caller to `to`. A signal that ended the caller (one to itself)
+/// unwinds it now, as an error. Both ABIs' exit signals are this.
+pub(in crate::wasm) fn signal_from(
+    store: impl AsContext<Data = HostState>,
+    to: Pid,
+    reason: SignalReason,
+) -> wasmtime::Result<Result<(), NoProc>> {
+    let store = store.as_context();
+    let state = store.data();
+    let sent = actor::exit_signal(
+        &state.executor,
+        &state.actors,
+        Some(state.process.pid()),
+        to,
+        reason,
+    );
+    unless_killed(&store)?;
+    Ok(sent)
+}
+
 /// After a host call that may have killed the caller: unwind it now rather than at its
 /// next quantum.
-fn unless_killed(caller: &Caller<'_, HostState>) -> wasmtime::Result<()> {
-    if caller.data().process.is_killed() {
+pub(in crate::wasm) fn unless_killed(
+    store: impl AsContext<Data = HostState>,
+) -> wasmtime::Result<()> {
+    if store.as_context().data().process.is_killed() {
         Err(wasmtime::Error::new(Interrupt::Killed))
     } else {
         Ok(())
@@ -350,7 +371,7 @@ fn signal_reason(kind: ExitKind, code: i32, data: Vec<u8>) -> Option<SignalReaso
 
 /// An actor operation that monitors a process for `me` ([`actor::monitor`],
 /// [`actor::monitor_alias`]).
-type MonitorOp = fn(
+pub(in crate::wasm) type MonitorOp = fn(
     &shoal_executor::Executor,
     &actor::Actors,
     &shoal_executor::Process,
@@ -364,14 +385,23 @@ fn guest_monitor(caller: &Caller<'_, HostState>, pid: i64, op: MonitorOp) -> i64
     let Some(target) = pid_arg(pid) else {
         return i64::from(status::NOPROC);
     };
-    let state = caller.data();
-    charged(op(
+    charged(monitor_by(caller.data(), target, op))
+}
+
+/// The caller's monitor of `target` by `op`, refused past the memory budget. Both ABIs'
+/// monitors are this.
+pub(in crate::wasm) fn monitor_by(
+    state: &HostState,
+    target: Pid,
+    op: MonitorOp,
+) -> Result<Reference, OverBudget> {
+    op(
         &state.executor,
         &state.actors,
         &state.process,
         target,
         Charge::Refuse,
-    ))
+    )
 }
 
 /// A new reference as the guest sees it, or `OVER_BUDGET` if the memory budget could not

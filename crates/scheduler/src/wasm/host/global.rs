@@ -76,11 +76,11 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
 /// Asks the transport and waits; a wait that suspended the guest starts it a new
 /// quantum, as every wait does.
 async fn ask(caller: &mut Caller<'_, HostState>, request: GlobalName) -> GlobalAnswer {
-    sync_fuel(caller, false);
+    sync_fuel(&*caller, false);
     let (executor, actors, process) = caller.data().owned_parts();
     let (answer, waited) = actor::global_name(&executor, &actors, &process, request).await;
     if waited {
-        begin_new_quantum(caller);
+        begin_new_quantum(&mut *caller);
     }
     answer
 }

@@ -4,10 +4,10 @@
 use shoal_abi::status;
 use shoal_executor::SendError;
 use shoal_proc::Message;
-use wasmtime::{Caller, Linker};
+use wasmtime::{AsContextMut, Caller, Linker};
 
 use super::memory::{guest_range, read_bytes};
-use super::{HOST_MODULE, HostState, pid_arg};
+use super::{HOST_MODULE, HostState, NS_PER_MS, pid_arg};
 use crate::actor;
 use crate::wasm::preempt::{begin_new_quantum, sync_fuel};
 
@@ -115,7 +115,7 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
 }
 
 /// The status of a send.
-pub(super) fn send_status(result: Result<(), SendError>) -> i32 {
+pub(in crate::wasm) fn send_status(result: Result<(), SendError>) -> i32 {
     match result {
         Ok(()) => status::OK,
         Err(SendError::NoProc(_) | SendError::NoName(_)) => status::NOPROC,
@@ -129,11 +129,11 @@ pub(super) fn send_status(result: Result<(), SendError>) -> i32 {
 /// `wait_node`: waits like a receive until the queue to other nodes has room again
 /// (`OK`), or `TIMEOUT` after [`NODE_ROOM_WAIT`](crate::NODE_ROOM_WAIT).
 async fn wait_node(caller: &mut Caller<'_, HostState>) -> i32 {
-    sync_fuel(caller, false);
+    sync_fuel(&*caller, false);
     let (executor, actors, process) = caller.data().owned_parts();
     let (room, waited) = actor::wait_node_room(&executor, &actors, &process).await;
     if waited {
-        begin_new_quantum(caller);
+        begin_new_quantum(&mut *caller);
     }
     if room { status::OK } else { status::TIMEOUT }
 }
@@ -141,17 +141,7 @@ async fn wait_node(caller: &mut Caller<'_, HostState>) -> i32 {
 /// `receive` and `receive_tag`: takes the message into `current` and returns its length,
 /// or `TIMEOUT`. A negative timeout waits forever; 0 does not wait.
 async fn receive(caller: &mut Caller<'_, HostState>, filter: Option<u64>, timeout_ms: i64) -> i64 {
-    sync_fuel(caller, false);
-    let state = caller.data();
-    let (process, executor) = (state.process.clone(), state.executor.clone());
-    let timeout_ns = u64::try_from(timeout_ms)
-        .ok()
-        .map(|ms| ms.saturating_mul(1_000_000));
-    let (message, waited) = shoal_executor::receive(&process, &executor, filter, timeout_ns).await;
-    if waited {
-        begin_new_quantum(caller);
-    }
-    match message {
+    match take_message(&mut *caller, filter, u64::try_from(timeout_ms).ok()).await {
         Some(msg) => {
             let len = msg.data.len() as i64;
             caller.data_mut().current = Some(msg);
@@ -159,4 +149,23 @@ async fn receive(caller: &mut Caller<'_, HostState>, filter: Option<u64>, timeou
         }
         None => i64::from(status::TIMEOUT),
     }
+}
+
+/// Takes the oldest message (with tag `filter`, if given) from the caller's mailbox,
+/// waiting up to `timeout_ms` (`None`: forever; 0: not at all) with no worker held; a
+/// wait ends with a fresh quantum. Both ABIs' receives are this.
+pub(in crate::wasm) async fn take_message(
+    mut store: impl AsContextMut<Data = HostState>,
+    filter: Option<u64>,
+    timeout_ms: Option<u64>,
+) -> Option<Message> {
+    sync_fuel(&mut store, false);
+    let state = store.as_context().data();
+    let (process, executor) = (state.process.clone(), state.executor.clone());
+    let timeout_ns = timeout_ms.map(|ms| ms.saturating_mul(NS_PER_MS));
+    let (message, waited) = shoal_executor::receive(&process, &executor, filter, timeout_ns).await;
+    if waited {
+        begin_new_quantum(&mut store);
+    }
+    message
 }

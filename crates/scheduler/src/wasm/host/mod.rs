@@ -28,12 +28,12 @@
 //! ends, the process starts a fresh quantum and slice: it was not running while it
 //! waited, so it is owed a whole one (`preempt::begin_new_quantum`).
 
-mod actors;
+pub(super) mod actors;
 mod global;
 mod memory;
-mod messages;
-mod process;
-mod time;
+pub(super) mod messages;
+pub(super) mod process;
+pub(super) mod time;
 
 use std::sync::Arc;
 
@@ -45,6 +45,9 @@ use super::Module;
 use super::guest::GuestLimiter;
 use super::wasi::WasiState;
 use crate::actor::Actors;
+
+/// Nanoseconds in a millisecond: the unit of `sleep` and of receive timeouts.
+const NS_PER_MS: u64 = 1_000_000;
 
 /// The import module name.
 pub(crate) const HOST_MODULE: &str = "shoal";

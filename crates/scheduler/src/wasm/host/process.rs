@@ -2,6 +2,7 @@
 
 use shoal_abi::status;
 use shoal_executor::Process;
+use shoal_proc::Pid;
 use wasmtime::{Caller, Linker};
 
 use super::memory::guest_range;
@@ -128,7 +129,21 @@ fn spawn_related(
         return Ok(i64::from(status::BAD_EXPORT));
     };
     let name = name.to_owned();
-    let state = caller.data();
+    Ok(match spawn_child(caller.data(), &name, arg, relation) {
+        Ok(child) => child.to_bits() as i64,
+        Err(e) => i64::from(spawn_status(&e)),
+    })
+}
+
+/// Spawns the export `name` of the caller's module (a core module's or a component's)
+/// with `arg`, under the runtime's default limits, tied to the caller as `relation` says.
+/// Both ABIs' spawns are this.
+pub(in crate::wasm) fn spawn_child(
+    state: &HostState,
+    name: &str,
+    arg: i64,
+    relation: impl for<'a> FnOnce(&'a Process) -> SpawnRelation<'a>,
+) -> Result<Pid, SpawnError> {
     let site = SpawnSite {
         executor: &state.executor,
         actors: &state.actors,
@@ -136,12 +151,7 @@ fn spawn_related(
         relation: relation(&state.process),
     };
     // No overrides: the child gets the runtime's defaults.
-    Ok(
-        match spawn_guest(site, &state.module, &name, arg, &SpawnOptions::default()) {
-            Ok(child) => child.pid().to_bits() as i64,
-            Err(e) => i64::from(spawn_status(&e)),
-        },
-    )
+    spawn_guest(site, &state.module, name, arg, &SpawnOptions::default()).map(|child| child.pid())
 }
 
 /// `spawn_on`: the caller's module's export `name` on the node `node`, waiting like a
@@ -154,7 +164,7 @@ async fn spawn_on(
     name_len: i32,
     arg: i64,
 ) -> wasmtime::Result<i64> {
-    sync_fuel(caller, false);
+    sync_fuel(&*caller, false);
     let (memory, range) = guest_range(caller, "spawn_on", name_ptr, name_len)?;
     let Ok(name) = std::str::from_utf8(&memory.data(&*caller)[range]) else {
         return Ok(i64::from(status::BAD_EXPORT));
@@ -176,7 +186,7 @@ async fn spawn_on(
     };
     let (result, waited) = actor::spawn_on(&executor, &actors, &process, node, spawn).await;
     if waited {
-        begin_new_quantum(caller);
+        begin_new_quantum(&mut *caller);
     }
     Ok(match result {
         Ok(pid) => pid.to_bits() as i64,
@@ -185,7 +195,7 @@ async fn spawn_on(
 }
 
 /// The guest status for a refused spawn (docs/ABI.md).
-fn spawn_status(error: &SpawnError) -> i32 {
+pub(in crate::wasm) fn spawn_status(error: &SpawnError) -> i32 {
     match error {
         SpawnError::Capacity { .. }
         | SpawnError::MappingBudget { .. }
