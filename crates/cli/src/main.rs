@@ -64,8 +64,8 @@ pub(crate) struct RunArgs {
     /// A .wasm or .wat file. Omitted: the built-in `guests::MIXED` module.
     pub module: Option<PathBuf>,
 
-    /// The export each process runs. Default: `main`, or `_start` if the module has no
-    /// `main`.
+    /// The export each process runs. Default: `main`; without one, `_start` (a WASI
+    /// command), then `run` (a component of the `shoal:actor` world).
     #[arg(long, value_name = "EXPORT")]
     pub invoke: Option<String>,
 

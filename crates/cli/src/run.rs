@@ -34,10 +34,10 @@ const CAPACITY_PER_PROC: usize = 2;
 /// The sub-directory of the user's cache directory where compiled modules are kept.
 const CACHE_SUBDIR: &str = "shoal";
 
-/// The entry `shoal run` uses when `--invoke` is not given, and the one it falls back to
-/// (the WASI command convention).
+/// The entry `shoal run` uses when `--invoke` is not given, and the ones it falls back to,
+/// in order: the WASI command convention, and the `shoal:actor` world's entry.
 const DEFAULT_EXPORT: &str = "main";
-const FALLBACK_EXPORT: &str = "_start";
+const FALLBACK_EXPORTS: [&str; 2] = ["_start", "run"];
 
 /// What a run did: the settings it ran with and every process's exit.
 pub(crate) struct Outcome {
@@ -135,7 +135,7 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<Outcome> {
     let export = entry_export(&module, args.invoke.as_deref())?;
     if !module.uses_wasi() && wasi_options_given(args) {
         bail!(
-            "--dir, --env, --stdin, --stdout-dir and arguments after -- are for WASI modules; {source} does not import wasi_snapshot_preview1"
+            "--dir, --env, --stdin, --stdout-dir and arguments after -- are for WASI modules; {source} imports no WASI (wasi_snapshot_preview1, or preview 2 as a component)"
         );
     }
     let wasi = if module.uses_wasi() {
@@ -390,17 +390,16 @@ fn compiling(source: &str, len: usize, cached: bool) -> ProgressBar {
     spinner
 }
 
-/// The export to run: `--invoke`, else `main`, else `_start`. Checked against the module
-/// now, so a typo fails before anything is spawned.
+/// The export to run: `--invoke`, else `main`, else `_start`, else `run`. Checked against
+/// the module now, so a typo fails before anything is spawned.
 pub(crate) fn entry_export(module: &Module, invoke: Option<&str>) -> anyhow::Result<String> {
     let name = match invoke {
         Some(name) => name,
         None => match module.check_entry(DEFAULT_EXPORT) {
-            Err(SpawnError::MissingExport { .. })
-                if module.check_entry(FALLBACK_EXPORT).is_ok() =>
-            {
-                FALLBACK_EXPORT
-            }
+            Err(SpawnError::MissingExport { .. }) => FALLBACK_EXPORTS
+                .into_iter()
+                .find(|name| module.check_entry(name).is_ok())
+                .unwrap_or(DEFAULT_EXPORT),
             _ => DEFAULT_EXPORT,
         },
     };

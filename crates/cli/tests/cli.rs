@@ -566,6 +566,22 @@ fn a_preview_2_command_component_runs_and_is_benched_beside_bare_wasmtime() {
 }
 
 #[test]
+fn an_actor_component_without_main_or_start_runs_its_run_by_default() {
+    // The `shoal:actor` world's entry, `run(arg) -> s32`: it returns 3.
+    let component = temp_module(
+        "actor.wat",
+        r#"(component
+  (core module $m (func (export "run") (param i64) (result i32) (i32.const 3)))
+  (core instance $i (instantiate $m))
+  (func (export "run") (param "arg" u64) (result s32) (canon lift (core func $i "run"))))"#,
+    );
+    let v = json(&[component.path(), "--procs", "2"]);
+    assert_eq!(v["export"], "run", "{v}");
+    assert_eq!(v["exits"]["normal"], 2, "{v}");
+    assert_eq!(v["processes"][0]["code"], 3, "{v}");
+}
+
+#[test]
 fn a_memory_and_table_above_the_defaults_run_without_flags_and_a_lower_flag_is_named() {
     // 298 pages and 10,433 elements: GCC's `cc1`, above 16 MiB and 10,000.
     let path = temp_module(

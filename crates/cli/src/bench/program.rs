@@ -57,9 +57,12 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
         .max_table_elements(declared.max_table_elements())
     })?;
     let module = runtime.compile(&bytes)?;
+    // A command component runs whether or not it imports WASI (its WASI settings are then
+    // unused); a core module must import preview 1.
     ensure!(
-        module.uses_wasi(),
-        "{} does not import wasi_snapshot_preview1",
+        module.uses_wasi() || (module.is_component() && module.check_entry("_start").is_ok()),
+        "{} is neither a module that imports wasi_snapshot_preview1 nor a wasi:cli/command \
+         component",
         path.display()
     );
     let stdin_shared: std::sync::Arc<[u8]> = stdin.clone().into();
