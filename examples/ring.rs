@@ -32,8 +32,8 @@ type Outcome = Result<protocol::Report, String>;
 
 fn main() -> Result<(), Box<dyn Error>> {
     let wasm = shoal_examples::module_or_exit(shoal_examples::RING);
-    let nodes = arg(1, NODES)?;
-    let rounds = arg(2, ROUNDS)?;
+    let nodes = shoal_examples::count_arg(1, NODES)?;
+    let rounds = shoal_examples::count_arg(2, ROUNDS)?;
 
     let runtime = Runtime::builder().build()?;
     let module = runtime.compile(wasm)?;
@@ -93,16 +93,5 @@ fn main() -> Result<(), Box<dyn Error>> {
             Ok(())
         }
         Err(e) => Err(e.into()),
-    }
-}
-
-/// The `n`th command-line argument as a count, or `default`.
-fn arg(n: usize, default: u32) -> Result<u32, Box<dyn Error>> {
-    match std::env::args().nth(n) {
-        None => Ok(default),
-        Some(s) => match s.parse::<u32>() {
-            Ok(v) if v > 0 => Ok(v),
-            _ => Err(format!("argument {n} must be a positive count, got {s:?}").into()),
-        },
     }
 }

@@ -49,8 +49,8 @@ type Started = Arc<Mutex<Vec<(u32, ProcessHandle)>>>;
 
 fn main() -> Result<(), Box<dyn Error>> {
     let wasm = shoal_examples::module_or_exit(shoal_examples::POOL);
-    let workers = arg(1, WORKERS)?;
-    let jobs = arg(2, JOBS)?;
+    let workers = shoal_examples::count_arg(1, WORKERS)?;
+    let jobs = shoal_examples::count_arg(2, JOBS)?;
 
     let runtime = Runtime::builder().build()?;
     let module = runtime.compile(wasm)?;
@@ -198,16 +198,5 @@ fn kind_of(reason: &ExitReason) -> String {
         }
         ExitReason::Trap { code, .. } => format!("trap({})", code.name()),
         other => other.to_string(),
-    }
-}
-
-/// The `n`th command-line argument as a count, or `default`.
-fn arg(n: usize, default: u32) -> Result<u32, Box<dyn Error>> {
-    match std::env::args().nth(n) {
-        None => Ok(default),
-        Some(s) => match s.parse::<u32>() {
-            Ok(v) if v > 0 => Ok(v),
-            _ => Err(format!("argument {n} must be a positive count, got {s:?}").into()),
-        },
     }
 }

@@ -1,12 +1,15 @@
 //! The example guests, compiled to wasm by build.rs and embedded here, for the example
-//! programs in examples/ (`ring`, `supervised_pool`, `chat`).
+//! programs in examples/ (`ring`, `supervised_pool`, `chat`, `polyglot`).
 //!
-//! Each guest is a Rust crate in examples/guests/ written with the `shoal-guest` SDK.
+//! Each guest is a Rust crate in examples/guests/: the core modules are written with the
+//! `shoal-guest` SDK; [`COUNTER`] is a component of the `shoal:actor` world
+//! (wit/actor.wit), written with wit-bindgen.
 //! Their message types live in each guest's `protocol.rs`, which the host programs
 //! include with `#[path]`, so host and guest encode the same serde types with postcard.
 //!
-//! On a machine without the `wasm32-unknown-unknown` target the workspace still builds;
-//! [`module`] then says what to install, and the examples print it and exit non-zero.
+//! On a machine without the `wasm32-unknown-unknown` target (or, for [`COUNTER`], the
+//! `wasm32-wasip2` target) the workspace still builds; [`module`] then says what to
+//! install, and the examples print it and exit non-zero.
 
 #![forbid(unsafe_code)]
 
@@ -17,8 +20,15 @@ pub const POOL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/pool.wasm"));
 /// The chat guest: `room()` and `member(pack(index, members))`.
 pub const CHAT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/chat.wasm"));
 
-/// Why build.rs could not build the guests; empty when it did.
+/// The adder guest, a core module: `client(n)`, a client of [`COUNTER`].
+pub const ADDER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/adder.wasm"));
+/// The counter guest, a component of the `shoal:actor` world: `run(clients)`.
+pub const COUNTER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/counter.wasm"));
+
+/// Why build.rs could not build the core-module guests; empty when it did.
 const BUILD_ERROR: &str = env!("SHOAL_GUESTS_ERROR");
+/// Why build.rs could not build the component guests; empty when it did.
+const COMPONENTS_ERROR: &str = env!("SHOAL_COMPONENTS_ERROR");
 
 /// The guests were not built (see build.rs); the message says what to do.
 #[derive(Debug)]
@@ -32,34 +42,55 @@ impl std::fmt::Display for GuestsMissing {
 
 impl std::error::Error for GuestsMissing {}
 
-/// `bytes` (one of [`RING`], [`POOL`], [`CHAT`]) if the guests were built.
+/// `bytes` (one of the core-module guests: [`RING`], [`POOL`], [`CHAT`], [`ADDER`]) if
+/// they were built.
 pub fn module(bytes: &'static [u8]) -> Result<&'static [u8], GuestsMissing> {
-    if BUILD_ERROR.is_empty() && !bytes.is_empty() {
+    built(bytes, BUILD_ERROR)
+}
+
+/// [`COUNTER`], if the component guests were built.
+pub fn counter() -> Result<&'static [u8], GuestsMissing> {
+    built(COUNTER, COMPONENTS_ERROR)
+}
+
+fn built(bytes: &'static [u8], error: &'static str) -> Result<&'static [u8], GuestsMissing> {
+    if error.is_empty() && !bytes.is_empty() {
         Ok(bytes)
     } else {
-        Err(GuestsMissing(BUILD_ERROR))
+        Err(GuestsMissing(error))
     }
 }
 
 /// The example programs' `main` prologue: the module, or the build's message on stderr
 /// and exit status 1.
 pub fn module_or_exit(bytes: &'static [u8]) -> &'static [u8] {
-    module(bytes).unwrap_or_else(|missing| {
+    or_exit(module(bytes))
+}
+
+/// A guest that was built, or the build's message on stderr and exit status 1.
+pub fn or_exit(guest: Result<&'static [u8], GuestsMissing>) -> &'static [u8] {
+    guest.unwrap_or_else(|missing| {
         eprintln!("error: {missing}");
         std::process::exit(1)
     })
 }
 
-/// The chat examples' member count: the program's first argument, or `default`.
-pub fn member_count_arg(default: u16) -> Result<u16, String> {
-    match std::env::args().nth(1) {
+/// The program's argument `index` as a positive count, or `default` when it is absent.
+pub fn count_arg(index: usize, default: u32) -> Result<u32, String> {
+    match std::env::args().nth(index) {
         None => Ok(default),
         Some(s) => s
-            .parse::<u16>()
+            .parse::<u32>()
             .ok()
             .filter(|n| *n > 0)
-            .ok_or_else(|| format!("the member count must be a positive number, got {s:?}")),
+            .ok_or_else(|| format!("argument {index} must be a positive count, got {s:?}")),
     }
+}
+
+/// The chat examples' member count: the program's first argument, or `default`.
+pub fn member_count_arg(default: u16) -> Result<u16, String> {
+    let members = count_arg(1, u32::from(default))?;
+    u16::try_from(members).map_err(|_| format!("at most {} members, got {members}", u16::MAX))
 }
 
 #[cfg(test)]
