@@ -17,6 +17,12 @@ const DEFAULT_PAGE_LOG2: u32 = 16;
 /// pages a process touches become resident.
 const ARENA_ADDRESS_SPACE: u64 = 16 << 40;
 
+/// The host module guests import the actor ABI from (docs/ABI.md).
+const SHOAL_MODULE: &str = "shoal";
+
+/// The `shoal:actor` world's interface that spawns (wit/actor.wit).
+const ACTOR_PROCESS: &str = "shoal:actor/process";
+
 /// The largest memory slot the runtime accepts: a 32-bit memory's 4 GiB.
 const MAX_SLOT: u64 = 4 << 30;
 
@@ -33,6 +39,10 @@ pub(crate) struct Declared {
     pub memory_max: Option<u64>,
     /// Initial elements of its largest table.
     pub table_min: u64,
+    /// Whether it can spawn processes: it imports a `spawn` function of the `shoal` host
+    /// module, or is a component that imports the `shoal:actor` world's `process`
+    /// interface. One that cannot needs no room for children.
+    pub spawns: bool,
 }
 
 impl Declared {
@@ -53,11 +63,18 @@ impl Declared {
             match payload {
                 Payload::ImportSection(imports) => {
                     for import in imports.into_imports().flatten() {
+                        declared.spawns |=
+                            import.module == SHOAL_MODULE && import.name.starts_with("spawn");
                         match import.ty {
                             TypeRef::Memory(memory) => declared.memory(&memory),
                             TypeRef::Table(table) => declared.table(&table),
                             _ => {}
                         }
+                    }
+                }
+                Payload::ComponentImportSection(imports) => {
+                    for import in imports.into_iter().flatten() {
+                        declared.spawns |= import.name.name.starts_with(ACTOR_PROCESS);
                     }
                 }
                 Payload::MemorySection(memories) => {
@@ -122,6 +139,7 @@ mod tests {
                 memory_min: 298 << 16,
                 memory_max: Some(1000 << 16),
                 table_min: 10_433,
+                spawns: false,
             }
         );
     }
@@ -151,6 +169,24 @@ mod tests {
             "never below the default"
         );
         assert_eq!(small.max_table_elements(), 10_000);
+    }
+
+    #[test]
+    fn a_module_spawns_only_if_it_imports_a_spawn_function() {
+        let spawner =
+            br#"(module (import "shoal" "spawn_link" (func (param i32 i32 i64) (result i64))))"#;
+        assert!(Declared::of(spawner).spawns);
+        let sender = br#"(module (import "shoal" "send" (func (param i64 i32 i32) (result i32))))"#;
+        assert!(!Declared::of(sender).spawns);
+        let wasi = br#"(module (import "wasi_snapshot_preview1" "proc_exit" (func (param i32))))"#;
+        assert!(!Declared::of(wasi).spawns);
+        let component = br#"(component
+            (import "shoal:actor/process@0.1.0" (instance))
+            (import "wasi:cli/stdout@0.2.0" (instance)))"#;
+        assert!(Declared::of(component).spawns);
+        assert!(
+            !Declared::of(br#"(component (import "wasi:cli/stdout@0.2.0" (instance)))"#).spawns
+        );
     }
 
     #[test]

@@ -98,10 +98,19 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "D")]
     pub deadline_ms: Option<u64>,
 
-    /// Maximum live processes, including those the guests spawn. Default: twice --procs
+    /// Maximum live processes, including those the guests spawn. Default: --procs for a
+    /// MODULE that imports no spawn function (it cannot spawn); otherwise twice --procs
     /// (room for one child each; the built-in senders spawn one), and at least 10,000.
     #[arg(long, value_name = "N")]
     pub capacity: Option<usize>,
+
+    /// How linear memories are laid out: `guarded` (a 4 GiB reservation and a guard per
+    /// process, so compiled code has no bounds checks: wasmtime's own speed, for up to
+    /// 4,064 processes) or `dense` (slots of --max-memory with bounds checks, for up to
+    /// a million). Default: guarded when --capacity allows it, else dense. The summary
+    /// says which.
+    #[arg(long, value_name = "LAYOUT", value_parser = parse_layout)]
+    pub memories: Option<shoal::MemoryLayout>,
 
     /// Largest linear memory of a process, with a unit if wanted (`64MiB`, `1GiB`; a
     /// bare number is bytes). Default for a MODULE: what it declares (its maximum, or
@@ -243,4 +252,12 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `--memories`: `guarded` or `dense`.
+fn parse_layout(name: &str) -> Result<shoal::MemoryLayout, String> {
+    [shoal::MemoryLayout::Guarded, shoal::MemoryLayout::Dense]
+        .into_iter()
+        .find(|layout| layout.name() == name)
+        .ok_or_else(|| format!("expected `guarded` or `dense`, got `{name}`"))
 }

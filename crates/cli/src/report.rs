@@ -213,6 +213,8 @@ struct Report<'a> {
     capacity: usize,
     /// Largest linear memory of a process, in bytes.
     max_memory: u64,
+    /// How linear memories were laid out: `guarded` (no bounds checks) or `dense`.
+    memories: &'static str,
     /// Largest table of a process, in elements.
     max_table_elements: u32,
     /// The runtime's memory budget, in bytes.
@@ -255,6 +257,7 @@ impl<'a> Report<'a> {
             runtime_quanta: outcome.stats.quanta,
             capacity: outcome.limits.capacity,
             max_memory: outcome.limits.max_memory,
+            memories: outcome.memory_layout.name(),
             max_table_elements: outcome.limits.max_table_elements,
             memory_budget: outcome.stats.memory_budget,
             memory_peak: outcome.stats.memory_peak,
@@ -401,9 +404,15 @@ pub(crate) fn human(outcome: &Outcome) -> String {
     let _ = writeln!(out, "elapsed:   {:.3} s", r.elapsed_s);
     let _ = writeln!(
         out,
-        "limits:    capacity {}, max memory {} per process, max table {} elements",
+        "limits:    capacity {}, max memory {} per process ({} memories: {}), max table {} elements",
         thousands(r.capacity as u64),
         bytesize::ByteSize(r.max_memory).display().iec(),
+        r.memories,
+        if r.memories == shoal::MemoryLayout::Guarded.name() {
+            "guard pages, no bounds checks"
+        } else {
+            "bounds-checked, for many processes"
+        },
         thousands(u64::from(r.max_table_elements)),
     );
     let _ = writeln!(

@@ -63,6 +63,8 @@ pub(crate) struct Outcome {
     pub stats: RuntimeStats,
     /// The limits the runtime ran with, and whether the tool chose them.
     pub limits: Limits,
+    /// How the runtime laid out linear memories.
+    pub memory_layout: shoal::MemoryLayout,
     /// With `--spread`: the nodes the processes ran on, and how many on each.
     pub nodes: Vec<NodeShare>,
 }
@@ -196,6 +198,7 @@ impl Outcome {
             schedule_hash: runtime.schedule_hash(),
             stats: runtime.stats(),
             limits,
+            memory_layout: runtime.memory_layout(),
             nodes: Vec::new(),
         }
     }
@@ -204,10 +207,12 @@ impl Outcome {
 /// The capacity and caps to run with: the options where given, else sized to the run
 /// (`procs`) and to what the module `declared`.
 fn limits(args: &RunArgs, procs: usize, declared: Option<Declared>) -> Limits {
-    let capacity = args.capacity.unwrap_or_else(|| {
-        procs
+    let capacity = args.capacity.unwrap_or_else(|| match declared {
+        // A module that imports no spawn function runs exactly the tool's processes.
+        Some(declared) if !declared.spawns => procs.min(MAX_CAPACITY),
+        _ => procs
             .saturating_mul(CAPACITY_PER_PROC)
-            .clamp(DEFAULT_CAPACITY, MAX_CAPACITY)
+            .clamp(DEFAULT_CAPACITY, MAX_CAPACITY),
     });
     let max_memory = match (args.max_memory, declared) {
         (Some(size), _) => size.as_u64(),
@@ -245,6 +250,9 @@ pub(crate) fn runtime_builder(args: &RunArgs, limits: &Limits) -> anyhow::Result
         .capacity(limits.capacity)
         .max_memory(usize::try_from(limits.max_memory).unwrap_or(usize::MAX))
         .max_table_elements(limits.max_table_elements);
+    if let Some(layout) = args.memories {
+        builder = builder.memory_layout(layout);
+    }
     if args.kill_on_full_mailbox {
         builder = builder.kill_on_full_mailbox(true);
     }

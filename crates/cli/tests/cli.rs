@@ -622,6 +622,36 @@ fn the_capacity_is_sized_to_the_procs_with_room_for_a_child_each() {
     assert_eq!(v["capacity"], 12_000);
     let v = json(&["--procs", "2", "--invoke", "yielder", "--arg", "0"]);
     assert_eq!(v["capacity"], 10_000, "at least the runtime's default");
+    assert_eq!(v["memories"], "dense", "10,000 guarded memories do not fit");
+}
+
+#[test]
+fn a_module_that_cannot_spawn_gets_its_procs_as_capacity_and_guarded_memories() {
+    let path = temp_module(
+        "loner.wat",
+        r#"(module (memory 1) (func (export "main") (result i32) (i32.load (i32.const 0))))"#,
+    );
+    let v = json(&[path.path(), "--procs", "3"]);
+    assert_eq!(v["capacity"], 3);
+    assert_eq!(v["memories"], "guarded");
+    assert_eq!(v["exits"]["normal"], 3);
+    let v = json(&[path.path(), "--procs", "3", "--memories", "dense"]);
+    assert_eq!(v["memories"], "dense");
+    assert_eq!(v["exits"]["normal"], 3);
+    let spawner = temp_module(
+        "spawner.wat",
+        r#"(module (import "shoal" "spawn" (func (param i32 i32 i64) (result i64)))
+                   (func (export "main")))"#,
+    );
+    let v = json(&[spawner.path(), "--procs", "3"]);
+    assert_eq!(v["capacity"], 10_000, "room for its children");
+    let out = shoal(&["run", path.path(), "--memories", "sparse"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("--memories") && stderr.contains("`guarded` or `dense`"),
+        "{stderr}"
+    );
 }
 
 #[test]

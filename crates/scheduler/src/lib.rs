@@ -46,9 +46,11 @@
 //!
 //! # Scale: what a live process costs
 //! Measured with `shoal bench idle` (BENCHMARKS.md has the figures):
-//! - **Mappings.** [`MAPPINGS_PER_GUEST`] (two: its fiber stack's guard page splits the
-//!   stack arena), and nothing for its memory, instance or table (`wasm::arena`,
-//!   `wasm::engine`). Native processes cost none. A runtime refuses a spawn with
+//! - **Mappings.** With dense memories (a runtime of more than
+//!   [`MAX_GUARDED_PROCESSES`] processes, or one that asks for them), [`MAPPINGS_PER_GUEST`]
+//!   (two: its fiber stack's guard page splits the stack arena), and nothing for its
+//!   memory, instance or table (`wasm::arena`, `wasm::engine`); with guarded memories,
+//!   which let compiled code drop its bounds checks, two more. Native processes cost none. A runtime refuses a spawn with
 //!   [`SpawnError::MappingBudget`] before `vm.max_map_count` would be reached: at the
 //!   default 65,530, about 30,000 live guests; a million need the limit raised to about
 //!   two million and six thousand (`sysctl -w vm.max_map_count=...`).
@@ -100,6 +102,9 @@ pub use shoal_proc::{
     NodeId, OverBudget, Pid, RELATIONS_CHUNK, RELATIONS_FREE_BYTES, Reference, RegisterError,
     SignalReason, State, TrapCode, Via, WaitReason, WireError,
 };
-pub use wasm::arena::{MAPPING_HEADROOM, MAPPINGS_PER_GUEST, MappingBudget};
+pub use wasm::arena::{
+    GUARDED_ADDRESS_SPACE, GUARDED_GUARD, GUARDED_RESERVATION, MAPPING_HEADROOM,
+    MAPPINGS_PER_GUEST, MAX_GUARDED_PROCESSES, MappingBudget, MemoryLayout,
+};
 pub use wasm::wasi::{MAX_CAPTURE_BYTES, Output, Preopen, PreopenError, Stdin, WasiConfig};
 pub use wasm::{CacheOutcome, HOST_FUNCTIONS, MAX_TABLES, Module, SpawnOptions};

@@ -6,7 +6,7 @@
 //! for its own run, says so on stderr and in its report, and puts the old value back
 //! when it ends (also on error).
 
-use shoal::MappingBudget;
+use shoal::{MappingBudget, MemoryLayout};
 
 const SYSCTL: &str = "/proc/sys/vm/max_map_count";
 
@@ -30,22 +30,24 @@ impl Drop for RaisedMapCount {
     }
 }
 
-/// Makes room for `guests` live guests: `None` if the limit already admits them or
-/// cannot be raised (not root: the runtime's own error then says what to run), else
-/// the raised limit, restored when the result is dropped.
+/// Makes room for `guests` live guests with dense memories (what a runtime of that many
+/// processes has): `None` if the limit already admits them or cannot be raised (not
+/// root: the runtime's own error then says what to run), else the raised limit,
+/// restored when the result is dropped.
 pub(crate) fn ensure_room_for(guests: usize) -> Option<RaisedMapCount> {
     let budget = MappingBudget::of_host();
-    if budget.guests >= guests {
+    let layout = MemoryLayout::Dense;
+    if budget.guests(layout) >= guests {
         return None;
     }
-    let to = budget.max_map_count_for(guests);
+    let to = budget.max_map_count_for(guests, layout);
     match std::fs::write(SYSCTL, to.to_string()) {
         Ok(()) => {
             eprintln!(
                 "shoal: raised vm.max_map_count from {} to {to} for {guests} live processes \
                  ({} mappings each); it is restored when the run ends",
                 budget.max_map_count,
-                shoal::MAPPINGS_PER_GUEST
+                layout.mappings_per_guest()
             );
             Some(RaisedMapCount {
                 from: budget.max_map_count,

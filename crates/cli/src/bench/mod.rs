@@ -92,6 +92,11 @@ pub(crate) struct BenchArgs {
     #[arg(long, value_name = "SIZE")]
     pub memory_budget: Option<bytesize::ByteSize>,
 
+    /// How linear memories are laid out (`guarded` or `dense`, as for `shoal run`).
+    /// Default: what the runtime chooses for the workload's capacity.
+    #[arg(long, value_name = "LAYOUT", value_parser = crate::parse_layout)]
+    pub memories: Option<shoal::MemoryLayout>,
+
     /// Depth of the skynet tree: 10^D leaves. Default: 6.
     #[arg(long, value_name = "D")]
     pub depth: Option<u32>,
@@ -259,6 +264,9 @@ impl Bench<'_> {
             builder = builder.trace(TRACE_EVENTS);
         }
         let mut builder = configure(builder);
+        if let Some(layout) = args.memories {
+            builder = builder.memory_layout(layout);
+        }
         if let Some(budget) = args.memory_budget {
             builder = builder.memory_budget(crate::bytes(budget));
         }

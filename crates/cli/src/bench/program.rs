@@ -48,13 +48,14 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
     argv.extend(args.guest_args.iter().cloned());
 
     // Shoal: every copy at once.
-    // Limits sized to what the module declares, as `shoal run` sizes them.
+    // Limits sized to the copies and to what the module declares, as `shoal run` sizes
+    // them for a module that cannot spawn: so the memories are guarded where the copies
+    // are few enough (`--memories` chooses).
     let declared = crate::declared::Declared::of(&bytes);
     let runtime = bench.runtime(|b| {
-        b.max_memory(
-            usize::try_from(declared.max_memory(shoal::DEFAULT_CAPACITY)).unwrap_or(usize::MAX),
-        )
-        .max_table_elements(declared.max_table_elements())
+        b.capacity(procs)
+            .max_memory(usize::try_from(declared.max_memory(procs)).unwrap_or(usize::MAX))
+            .max_table_elements(declared.max_table_elements())
     })?;
     let module = runtime.compile(&bytes)?;
     // A command component runs whether or not it imports WASI (its WASI settings are then
@@ -103,11 +104,17 @@ pub(crate) fn run(bench: &Bench<'_>) -> anyhow::Result<Report> {
     let same = SameCode {
         epochs: runtime.preemption().epoch().is_some(),
         fuel: runtime.fuel_metering(),
+        layout: runtime.memory_layout(),
     };
     let same = raw_copies(&bytes, &argv, &stdin, procs, threads, Some(same))?;
     let cpu_per_copy = running.iter().sum::<f64>() / procs as f64;
 
     let mut report = Report::of(&runtime, procs);
+    report.figure(
+        "memories",
+        runtime.memory_layout().name(),
+        "how Shoal laid out memories (guarded: no bounds checks), and the same-code baseline too",
+    );
     report.figure(
         "copies_per_s",
         procs as f64 / shoal_s,
@@ -192,6 +199,7 @@ const GROWTH_RESERVATION: u64 = 1 << 20;
 struct SameCode {
     epochs: bool,
     fuel: bool,
+    layout: shoal::MemoryLayout,
 }
 
 /// What a baseline measured.
@@ -225,11 +233,22 @@ fn raw_copies(
     }
     let mut config = wasmtime::Config::new();
     if let Some(code) = same_code {
-        // Shoal's memories: explicit bounds checks against the current length, no
-        // reservation or guard region per memory (`arena` in shoal-scheduler).
-        config.memory_reservation(0);
-        config.memory_guard_size(0);
-        config.memory_reservation_for_growth(GROWTH_RESERVATION);
+        match code.layout {
+            // Shoal's dense memories: explicit bounds checks against the current length,
+            // no reservation or guard region per memory (`arena` in shoal-scheduler).
+            shoal::MemoryLayout::Dense => {
+                config.memory_reservation(0);
+                config.memory_guard_size(0);
+                config.memory_reservation_for_growth(GROWTH_RESERVATION);
+            }
+            // Its guarded ones: the reservation and guard it tells its engine of.
+            shoal::MemoryLayout::Guarded => {
+                config.memory_reservation(shoal::GUARDED_RESERVATION as u64);
+                config.memory_guard_size(shoal::GUARDED_GUARD as u64);
+                config.guard_before_linear_memory(false);
+                config.memory_may_move(false);
+            }
+        }
         config.epoch_interruption(code.epochs);
         config.consume_fuel(code.fuel);
     }

@@ -13,6 +13,7 @@ use shoal_proc::{MemoryBudget, NodeId};
 use shoal_executor::{Config, DEFAULT_CAPACITY, DEFAULT_FUEL_QUANTUM, Preemption, ProcessOptions};
 
 use crate::error::ConfigError;
+use crate::wasm::arena::MemoryLayout;
 use crate::wasm::{GuestLimits, GuestSettings, WASM_PAGE};
 
 /// Default cap on one process's linear memory: 16 MiB, enough for the guests Shoal ships
@@ -62,6 +63,7 @@ pub struct RuntimeBuilder {
     capacity: Option<usize>,
     mapping_budget: Option<usize>,
     max_memory: Option<usize>,
+    memory_layout: Option<MemoryLayout>,
     max_table_elements: Option<u32>,
     memory_budget: Option<usize>,
     process_defaults: ProcessOptions,
@@ -133,6 +135,17 @@ impl RuntimeBuilder {
     /// Default wall-clock deadline of every process, counted from its spawn.
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.process_defaults.deadline = Some(deadline);
+        self
+    }
+
+    /// How processes' linear memories are laid out: [`MemoryLayout::Guarded`] runs
+    /// memory-heavy code at wasmtime's own speed, for up to
+    /// [`MAX_GUARDED_PROCESSES`](crate::MAX_GUARDED_PROCESSES) live processes;
+    /// [`MemoryLayout::Dense`] fits a million. Default: guarded when the capacity and the
+    /// kernel's mapping limit allow it, else dense ([`Runtime::memory_layout`](crate::Runtime::memory_layout)
+    /// says which). An explicit `Guarded` with a larger capacity is refused by name.
+    pub fn memory_layout(mut self, layout: MemoryLayout) -> Self {
+        self.memory_layout = Some(layout);
         self
     }
 
@@ -267,6 +280,7 @@ impl RuntimeBuilder {
             capacity: executor.capacity,
             mapping_budget: self.mapping_budget,
             max_memory,
+            memory_layout: self.memory_layout,
             max_table_elements: self
                 .max_table_elements
                 .unwrap_or(DEFAULT_MAX_TABLE_ELEMENTS),

@@ -397,6 +397,13 @@ impl Runtime {
         self.executor().process_info(pid)
     }
 
+    /// How this runtime lays out its processes' linear memories: as
+    /// [`RuntimeBuilder::memory_layout`](crate::RuntimeBuilder::memory_layout) asked, or
+    /// as it chose from its capacity.
+    pub fn memory_layout(&self) -> crate::MemoryLayout {
+        self.inner.guests.layout
+    }
+
     /// Runtime-wide counters.
     pub fn stats(&self) -> RuntimeStats {
         let executor = self.executor().stats();

@@ -15,7 +15,7 @@
 //! | file | holds |
 //! |---|---|
 //! | `engine` | the engine's settings: fuel, epochs, stacks, dynamic memories |
-//! | `arena` | memories and stacks in two mappings; the mapping budget |
+//! | `arena` | memories (dense or guarded) and stacks in two mappings; the mapping budget |
 //! | `module`, `cache` | compile once, link once; the on-disk cache of compiled code |
 //! | `options` | [`SpawnOptions`] and the guest limits |
 //! | `spawn` | a guest's spawn: its place in the budget, WASI context, relation |
@@ -58,7 +58,7 @@ use crossbeam_utils::CachePadded;
 use wasmtime::{Engine, Linker};
 
 use crate::error::ConfigError;
-use arena::{MappingBudget, StackArena};
+use arena::{MappingBudget, MemoryLayout, StackArena};
 use host::HostState;
 
 pub use cache::CacheOutcome;
@@ -83,6 +83,8 @@ pub(crate) struct Guests {
     pub memories: std::sync::Arc<arena::MemoryArena>,
     /// The kernel's mapping limit as it stood when the runtime was built.
     pub mapping: MappingBudget,
+    /// How linear memories are laid out: as asked, or as the runtime chose.
+    pub layout: MemoryLayout,
     /// Live guests at most: the capacity, or less if the mapping budget is smaller.
     pub guest_limit: usize,
     /// Guests holding a [`GuestPermit`] now.
@@ -112,8 +114,10 @@ pub(crate) struct GuestSettings {
     /// Mappings the runtime may use for guests, if the builder set it; otherwise what
     /// `vm.max_map_count` leaves.
     pub mapping_budget: Option<usize>,
-    /// Size of the arena's memory slots: the largest memory any guest may have.
+    /// The largest memory any guest may have.
     pub max_memory: usize,
+    /// How memories are laid out, if the builder set it; otherwise the runtime chooses.
+    pub memory_layout: Option<MemoryLayout>,
     /// The largest table any guest may have, in elements.
     pub max_table_elements: u32,
     /// Limits of every guest that its spawn does not override.
@@ -128,12 +132,16 @@ impl Guests {
         settings: GuestSettings,
     ) -> Result<Guests, ConfigError> {
         let mapping = MappingBudget::of_host();
-        let guest_limit = mapping.guest_limit(settings.mapping_budget, settings.capacity)?;
+        let (layout, guest_limit) = mapping.choose(
+            settings.memory_layout,
+            settings.mapping_budget,
+            settings.capacity,
+        )?;
         let engine::Allocation {
             engine,
             stacks,
             memories,
-        } = engine::build(config, settings.max_memory, guest_limit)?;
+        } = engine::build(config, settings.max_memory, guest_limit, layout)?;
         let mut linker = Linker::new(&engine);
         host::add_to_linker(&mut linker).map_err(|e| ConfigError::Engine {
             message: format!("{e:#}"),
@@ -151,6 +159,7 @@ impl Guests {
             stacks,
             memories,
             mapping,
+            layout,
             guest_limit,
             guests_live: CachePadded::new(AtomicUsize::new(0)),
             wasi_io: wasi::WasiIo::default(),

@@ -24,7 +24,6 @@ use super::guest::{Call, GuestLimiter, Runner};
 use super::module::Needs;
 use super::wasi::WasiConfig;
 use super::{Guests, Module, SpawnOptions};
-use crate::MAPPINGS_PER_GUEST;
 use crate::actor::{self, Actors, SpawnRelation};
 use crate::error::{GuestLimit, SpawnError};
 
@@ -56,16 +55,16 @@ impl Guests {
             {
                 SpawnError::MappingSetting {
                     guests: self.guest_limit,
-                    per_guest: MAPPINGS_PER_GUEST,
+                    per_guest: self.layout.mappings_per_guest(),
                     setting,
                     capacity,
                 }
             } else if self.guest_limit < capacity {
                 SpawnError::MappingBudget {
                     guests: self.guest_limit,
-                    per_guest: MAPPINGS_PER_GUEST,
+                    per_guest: self.layout.mappings_per_guest(),
                     max_map_count: self.mapping.max_map_count,
-                    wanted: self.mapping.max_map_count_for(capacity),
+                    wanted: self.mapping.max_map_count_for(capacity, self.layout),
                     capacity,
                 }
             } else {

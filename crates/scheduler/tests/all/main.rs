@@ -18,6 +18,7 @@ mod groups;
 mod host_api;
 mod kill;
 mod layers;
+mod layouts;
 mod messages;
 mod native;
 mod programs;

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use shoal_scheduler::{
-    ExitReason, MAPPINGS_PER_GUEST, MappingBudget, Runtime, SpawnError, SpawnOptions,
+    ExitReason, MAPPINGS_PER_GUEST, MappingBudget, MemoryLayout, Runtime, SpawnError, SpawnOptions,
 };
 
 use crate::{RECEIVER, epoch, exit_of};
@@ -198,9 +198,9 @@ fn a_spawn_past_the_mapping_budget_setting_is_a_typed_error_naming_the_setting()
 #[test]
 fn the_kernel_mapping_budget_error_names_the_sysctl_that_raises_it() {
     let budget = MappingBudget::of_host();
-    let wanted = budget.max_map_count_for(1_000_000);
+    let wanted = budget.max_map_count_for(1_000_000, MemoryLayout::Dense);
     let error = SpawnError::MappingBudget {
-        guests: budget.guests,
+        guests: budget.guests(MemoryLayout::Dense),
         per_guest: MAPPINGS_PER_GUEST,
         max_map_count: budget.max_map_count,
         wanted,

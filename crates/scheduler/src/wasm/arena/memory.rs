@@ -5,10 +5,12 @@
 #![allow(unsafe_code)]
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use wasmtime::{LinearMemory, MemoryCreator, MemoryType};
 
-use super::region::{decommit, page_size, round_up};
+use super::layout::{GUARDED_GUARD, GUARDED_RESERVATION, MemoryLayout};
+use super::region::{Access, decommit, page_size, protect, round_up};
 use super::slots::Slots;
 
 /// Bytes at the start of a released memory that are zeroed in place, page by page where
@@ -36,20 +38,79 @@ thread_local! {
 pub(crate) struct MemoryArena {
     slots: Slots,
     page: usize,
+    /// The largest a memory may grow: `max_memory`, in whole pages.
+    max_bytes: usize,
+    layout: MemoryLayout,
+    /// Under [`MemoryLayout::Guarded`], one per slot: the bytes at its start that are
+    /// read-write now (a multiple of the page size); everything above is inaccessible.
+    /// Only the slot's owner reads or writes its entry, and ownership passes through
+    /// `Slots`, which orders it. Empty under `Dense`.
+    open: Box<[AtomicUsize]>,
 }
 
 impl MemoryArena {
-    /// `count` memories of at most `max_memory` bytes each, for `workers` workers.
+    /// `count` memories of at most `max_memory` bytes each, laid out as `layout`, for
+    /// `workers` workers.
     pub(crate) fn new(
         max_memory: usize,
         count: usize,
         workers: usize,
+        layout: MemoryLayout,
     ) -> std::io::Result<Arc<MemoryArena>> {
         let page = page_size();
+        let max_bytes = round_up(max_memory.max(1), page);
+        let (slots, open) = match layout {
+            MemoryLayout::Dense => (
+                Slots::new(max_bytes, count, workers, Access::ReadWrite)?,
+                Box::default(),
+            ),
+            MemoryLayout::Guarded => (
+                Slots::new(
+                    GUARDED_RESERVATION + GUARDED_GUARD,
+                    count,
+                    workers,
+                    Access::None,
+                )?,
+                (0..count).map(|_| AtomicUsize::new(0)).collect(),
+            ),
+        };
         Ok(Arc::new(MemoryArena {
-            slots: Slots::new(round_up(max_memory.max(1), page), count, workers)?,
+            slots,
             page,
+            max_bytes: max_bytes.min(GUARDED_RESERVATION),
+            layout,
+            open,
         }))
+    }
+
+    /// Under `Guarded`, makes exactly the first `len` bytes (rounded up to pages) of slot
+    /// `index` read-write and the rest of its reservation inaccessible; a no-op under
+    /// `Dense`. An error if the kernel refused, which it may do part way (`ENOMEM` at the
+    /// mapping limit): the slot's protection is then unknown, and it must never be
+    /// handed out again.
+    ///
+    /// # Safety
+    /// The caller owns slot `index`, and nothing refers to the bytes at or above `len`.
+    unsafe fn open_to(&self, index: usize, ptr: *mut u8, len: usize) -> std::io::Result<()> {
+        let Some(open) = self.open.get(index) else {
+            return Ok(());
+        };
+        let want = round_up(len, self.page);
+        let now = open.load(Ordering::Relaxed);
+        let done = match want.cmp(&now) {
+            std::cmp::Ordering::Equal => true,
+            // SAFETY: `now..want` is inside the slot's reservation, which the caller owns.
+            std::cmp::Ordering::Greater => unsafe {
+                protect(ptr.add(now), want - now, Access::ReadWrite)
+            },
+            // SAFETY: as above, and the caller holds no reference above `len`.
+            std::cmp::Ordering::Less => unsafe { protect(ptr.add(want), now - want, Access::None) },
+        };
+        if !done {
+            return Err(std::io::Error::last_os_error());
+        }
+        open.store(want, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Makes `len` bytes at `ptr` read as zero again: the pages of the first
@@ -114,22 +175,28 @@ pub(crate) struct ArenaMemories(pub Arc<MemoryArena>);
 
 // SAFETY: every memory is a distinct slot of the arena (one owner at a time), zero-filled
 // when handed out (never used, or decommitted on its last release), at least `minimum`
-// bytes, never moved, and alive until wasmtime drops it. The engine asks for no guard
-// region (`memory_guard_size(0)`), so compiled code relies on none.
+// bytes, never moved, and alive until wasmtime drops it. Under `Dense` the engine asks
+// for no reservation or guard (`memory_guard_size(0)`), so compiled code relies on none;
+// under `Guarded` every byte of the slot's reservation and guard above the memory's size
+// is inaccessible (`open_to`), as the reservation and guard the engine asks for require.
 unsafe impl MemoryCreator for ArenaMemories {
     fn new_memory(
         &self,
         _ty: MemoryType,
         minimum: usize,
         _maximum: Option<usize>,
-        _reserved_size_in_bytes: Option<usize>,
+        reserved_size_in_bytes: Option<usize>,
         guard_size_in_bytes: usize,
     ) -> Result<Box<dyn LinearMemory>, String> {
         let arena = &self.0;
-        let capacity = arena.slots.slot_size;
-        if guard_size_in_bytes != 0 {
+        let capacity = arena.max_bytes;
+        let (reservation, guard) = match arena.layout {
+            MemoryLayout::Dense => (0, 0),
+            MemoryLayout::Guarded => (GUARDED_RESERVATION, GUARDED_GUARD),
+        };
+        if guard_size_in_bytes > guard || reserved_size_in_bytes.unwrap_or(0) > reservation {
             return Err(format!(
-                "the memory arena provides no guard region, {guard_size_in_bytes} bytes were asked for"
+                "the memory arena reserves {reservation} bytes and a {guard}-byte guard per memory; {reserved_size_in_bytes:?} and {guard_size_in_bytes} were asked for"
             ));
         }
         if minimum > capacity {
@@ -143,12 +210,24 @@ unsafe impl MemoryCreator for ArenaMemories {
                 arena.slots.count
             )
         })?;
+        let ptr = arena.slots.base_of(index);
+        // SAFETY: the slot was just taken, so it is ours and nothing refers into it.
+        if let Err(e) = unsafe { arena.open_to(index, ptr, minimum) } {
+            tracing::warn!(
+                slot = index,
+                "could not protect a memory slot; it is not reused"
+            );
+            return Err(format!(
+                "cannot open {minimum} bytes of a guarded memory: {e}"
+            ));
+        }
         Ok(Box::new(ArenaMemory {
             arena: arena.clone(),
             index,
-            ptr: arena.slots.base_of(index),
+            ptr,
             size: minimum,
             high_water: minimum,
+            lost: false,
         }))
     }
 }
@@ -162,6 +241,9 @@ struct ArenaMemory {
     size: usize,
     /// The largest `size` ever: everything above it is still zero.
     high_water: usize,
+    /// Whether opening pages for growth failed part way, so that the slot's protection
+    /// is unknown and it must not be reused.
+    lost: bool,
 }
 
 // SAFETY: the pointer is into the arena, which the `Arc` keeps mapped; wasmtime
@@ -171,20 +253,28 @@ unsafe impl Send for ArenaMemory {}
 unsafe impl Sync for ArenaMemory {}
 
 // SAFETY: the memory never moves (`as_ptr` is constant), `byte_size` bytes from it are
-// read-write and owned by this memory, and growth never exceeds the slot.
+// read-write and owned by this memory, growth never exceeds the slot, and under `Guarded`
+// the rest of the slot stays inaccessible.
 unsafe impl LinearMemory for ArenaMemory {
     fn byte_size(&self) -> usize {
         self.size
     }
 
     fn byte_capacity(&self) -> usize {
-        self.arena.slots.slot_size
+        self.arena.max_bytes
     }
 
     fn grow_to(&mut self, new_size: usize) -> wasmtime::Result<()> {
-        let capacity = self.arena.slots.slot_size;
+        let capacity = self.arena.max_bytes;
         if new_size > capacity {
             wasmtime::bail!("memory of {new_size} bytes exceeds max_memory ({capacity} bytes)");
+        }
+        // SAFETY: this memory owns its slot; growing only opens pages above its size.
+        if new_size > self.size
+            && let Err(e) = unsafe { self.arena.open_to(self.index, self.ptr, new_size) }
+        {
+            self.lost = true;
+            wasmtime::bail!("cannot open {new_size} bytes of a guarded memory: {e}");
         }
         // Growth exposes bytes above the old size: they are zero, having been above the
         // high-water mark since the slot was last decommitted.
@@ -202,12 +292,12 @@ impl Drop for ArenaMemory {
     fn drop(&mut self) {
         let len = round_up(self.high_water, self.arena.page);
         // SAFETY: this memory owns `ptr..ptr + slot_size`, and `len` is within it.
-        if unsafe { self.arena.reset(self.ptr, len) } {
+        if !self.lost && unsafe { self.arena.reset(self.ptr, len) } {
             self.arena.slots.give_back(self.index);
         } else {
             tracing::warn!(
                 slot = self.index,
-                "could not decommit a memory slot; it is not reused"
+                "could not decommit or protect a memory slot; it is not reused"
             );
         }
     }
@@ -219,7 +309,7 @@ mod tests {
 
     #[test]
     fn a_reused_memory_slot_reads_as_zeroes() {
-        let arena = MemoryArena::new(1 << 16, 1, 1).unwrap();
+        let arena = MemoryArena::new(1 << 16, 1, 1, MemoryLayout::Dense).unwrap();
         let creator = ArenaMemories(arena.clone());
         let ty = MemoryType::new(1, None);
         let mut memory = creator
@@ -238,7 +328,7 @@ mod tests {
 
     #[test]
     fn a_reused_memory_reads_as_zeroes_past_the_zeroed_head_too() {
-        let arena = MemoryArena::new(1 << 20, 1, 1).unwrap();
+        let arena = MemoryArena::new(1 << 20, 1, 1, MemoryLayout::Dense).unwrap();
         let creator = ArenaMemories(arena.clone());
         let ty = MemoryType::new(16, None);
         let len = 1 << 20;
@@ -257,7 +347,7 @@ mod tests {
 
     #[test]
     fn memories_past_the_arena_or_the_slot_are_refused() {
-        let arena = MemoryArena::new(1 << 16, 1, 1).unwrap();
+        let arena = MemoryArena::new(1 << 16, 1, 1, MemoryLayout::Dense).unwrap();
         let creator = ArenaMemories(arena);
         let ty = MemoryType::new(1, None);
         assert!(
@@ -268,5 +358,40 @@ mod tests {
         let mut held = creator.new_memory(ty.clone(), 0, None, None, 0).unwrap();
         assert!(held.grow_to(1 << 17).is_err());
         assert!(creator.new_memory(ty, 0, None, None, 0).is_err());
+    }
+
+    #[test]
+    fn a_guarded_slot_is_open_exactly_to_its_memory_size_across_reuse() {
+        let arena = MemoryArena::new(1 << 20, 1, 1, MemoryLayout::Guarded).unwrap();
+        let creator = ArenaMemories(arena.clone());
+        let ty = MemoryType::new(1, None);
+        let guard = Some(GUARDED_RESERVATION);
+        let mut memory = creator
+            .new_memory(ty.clone(), 1 << 16, None, guard, GUARDED_GUARD)
+            .unwrap();
+        assert_eq!(arena.open[0].load(Ordering::Relaxed), 1 << 16);
+        memory.grow_to(4 << 16).unwrap();
+        assert_eq!(arena.open[0].load(Ordering::Relaxed), 4 << 16);
+        // SAFETY: the memory is 256 KiB long and ours.
+        unsafe { std::ptr::write_bytes(memory.as_ptr(), 0xAB, 4 << 16) };
+        drop(memory);
+        let memory = creator
+            .new_memory(ty.clone(), 2 << 16, None, guard, GUARDED_GUARD)
+            .unwrap();
+        assert_eq!(
+            arena.open[0].load(Ordering::Relaxed),
+            2 << 16,
+            "the pages the last owner grew into are closed again"
+        );
+        // SAFETY: the memory is 128 KiB long and ours.
+        let bytes = unsafe { std::slice::from_raw_parts(memory.as_ptr(), 2 << 16) };
+        assert!(bytes.iter().all(|&b| b == 0));
+        drop(memory);
+        assert!(
+            creator
+                .new_memory(ty, 0, None, guard, 2 * GUARDED_GUARD)
+                .is_err(),
+            "a guard larger than the arena's is refused"
+        );
     }
 }

@@ -11,17 +11,37 @@
 //! stack slot at start-up: two mappings per slot of capacity. About four per process, so a
 //! default machine stopped near 15,000 processes. Here:
 //!
-//! - **Memories** come from one read-write, `MAP_NORESERVE` mapping of `slots` slots of
+//! - **Memories** come from one `MAP_NORESERVE` mapping of `slots` slots, laid out in
+//!   one of two ways (below, "Layouts").
+//! - **Fiber stacks** come from one mapping of `slots` slots, each a guard page below the
+//!   stack. A slot's guard page is protected the first time the slot is handed out, and
+//!   kept: [`MAPPINGS_PER_GUEST`] (two) mappings per slot ever used, which the budget
+//!   below bounds by the number of live guests.
+//!
+//! # Layouts
+//! - **Dense** ([`MemoryLayout::Dense`]): the mapping is read-write and a slot is
 //!   `max_memory` bytes. Nothing changes a page's protection, so a memory costs no
 //!   mapping at all. The engine is configured with no reservation and no guard
 //!   (`memory_reservation(0)`, `memory_guard_size(0)`), so compiled code checks every
 //!   access against the memory's *current* length, which is exactly what the protected
 //!   pages would have caught: a guest cannot touch the rest of its slot, let alone a
-//!   neighbour's.
-//! - **Fiber stacks** come from one mapping of `slots` slots, each a guard page below the
-//!   stack. A slot's guard page is protected the first time the slot is handed out, and
-//!   kept: [`MAPPINGS_PER_GUEST`] (two) mappings per slot ever used, which the budget
-//!   below bounds by the number of live guests.
+//!   neighbour's. This is what lets a million processes live; the checks cost about a
+//!   third on memory-heavy code.
+//! - **Guarded** ([`MemoryLayout::Guarded`]): the mapping starts inaccessible and a slot
+//!   is [`GUARDED_RESERVATION`] (4 GiB) plus [`GUARDED_GUARD`]. A memory's pages are made
+//!   read-write as it is created and grows (`mprotect`), and the rest of its slot stays
+//!   inaccessible, so the engine, told of the reservation and guard, compiles no bounds
+//!   checks at all for 32-bit memories: an access past the end faults and traps as
+//!   `memory_out_of_bounds`. A released slot keeps its open pages (zeroed as below), and
+//!   the next memory in it opens or closes only the difference, so a slot reused by the
+//!   same module costs no system call. Its open prefix splits the reservation: two more
+//!   mappings per live guest ([`MemoryLayout::mappings_per_guest`]), and 4 GiB of address
+//!   space each, so at most [`MAX_GUARDED_PROCESSES`] may live.
+//!
+//! A runtime that does not choose gets `Guarded` when its capacity fits in
+//! [`MAX_GUARDED_PROCESSES`] and the mapping budget admits it, and `Dense` otherwise
+//! (`MappingBudget::choose`): few heavy processes run at wasmtime's own speed, many light
+//! ones fit.
 //!
 //! # Slots
 //! A slot is taken from the calling worker's hot cell, else from the free list, else
@@ -58,17 +78,23 @@
 //! |---|---|
 //! | `region` | one anonymous mapping, and the page arithmetic and decommit on it |
 //! | `slots` | fixed-size slots in a region: hot cells, free list, never-used ones |
-//! | `memory` | the linear memories: wasmtime's `MemoryCreator`, zeroing on release |
+//! | `layout` | dense or guarded memories, and how a runtime chooses |
+//! | `memory` | the linear memories: wasmtime's `MemoryCreator`, opening guarded pages, zeroing on release |
 //! | `stack` | the fiber stacks: wasmtime's `StackCreator`, guard pages |
 //! | `budget` | how many guests `vm.max_map_count` allows |
 
 mod budget;
+mod layout;
 mod memory;
 mod region;
 mod slots;
 mod stack;
 
-pub use budget::{MAPPING_HEADROOM, MAPPINGS_PER_GUEST, MappingBudget};
+pub use budget::{MAPPING_HEADROOM, MappingBudget};
+pub use layout::{
+    GUARDED_ADDRESS_SPACE, GUARDED_GUARD, GUARDED_RESERVATION, MAPPINGS_PER_GUEST,
+    MAX_GUARDED_PROCESSES, MemoryLayout,
+};
 pub(crate) use memory::{ArenaMemories, MemoryArena};
 pub(crate) use slots::use_hot_cell;
 pub(crate) use stack::{ArenaStacks, StackArena};

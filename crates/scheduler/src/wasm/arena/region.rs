@@ -15,7 +15,26 @@ pub(super) fn round_up(n: usize, to: usize) -> usize {
     n.div_ceil(to) * to
 }
 
-/// One anonymous, read-write, `MAP_NORESERVE` mapping, unmapped on drop.
+/// How a region's pages start out.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(super) enum Access {
+    /// Read-write: dense memories and stacks.
+    ReadWrite,
+    /// Inaccessible until a slot's owner opens a prefix of it with [`protect`]: guarded
+    /// memories, whose unopened pages are what traps an out-of-bounds access.
+    None,
+}
+
+impl Access {
+    fn prot(self) -> libc::c_int {
+        match self {
+            Access::ReadWrite => libc::PROT_READ | libc::PROT_WRITE,
+            Access::None => libc::PROT_NONE,
+        }
+    }
+}
+
+/// One anonymous, `MAP_NORESERVE` mapping, unmapped on drop.
 pub(super) struct Region {
     pub(super) base: NonNull<u8>,
     len: usize,
@@ -28,14 +47,14 @@ unsafe impl Send for Region {}
 unsafe impl Sync for Region {}
 
 impl Region {
-    pub(super) fn map(len: usize) -> std::io::Result<Region> {
+    pub(super) fn map(len: usize, access: Access) -> std::io::Result<Region> {
         // SAFETY: a fresh anonymous mapping at an address of the kernel's choice aliases
         // nothing.
         let ptr = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
                 len,
-                libc::PROT_READ | libc::PROT_WRITE,
+                access.prot(),
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
                 -1,
                 0,
@@ -75,5 +94,17 @@ pub(super) unsafe fn decommit(ptr: *mut u8, len: usize) -> bool {
         // SAFETY: the caller owns the range; DONTNEED on private anonymous memory only
         // drops its pages.
         unsafe { libc::madvise(ptr.cast(), len, libc::MADV_DONTNEED) == 0 }
+    }
+}
+
+/// Makes `len` bytes at `ptr` readable and writable, or inaccessible, as `access` says.
+///
+/// # Safety
+/// `ptr..ptr + len` is inside a `Region`, page-aligned and owned by the caller, and
+/// nothing refers to pages it makes inaccessible.
+pub(super) unsafe fn protect(ptr: *mut u8, len: usize, access: Access) -> bool {
+    len == 0 || {
+        // SAFETY: the caller owns the range and holds no reference into what it closes.
+        unsafe { libc::mprotect(ptr.cast(), len, access.prot()) == 0 }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use crossbeam_queue::SegQueue;
 use crossbeam_utils::CachePadded;
 
-use super::region::Region;
+use super::region::{Access, Region};
 
 thread_local! {
     /// The hot cell this thread uses in every arena: its worker index, `None` off the
@@ -38,12 +38,17 @@ pub(super) struct Slots {
 }
 
 impl Slots {
-    pub(super) fn new(slot_size: usize, count: usize, workers: usize) -> std::io::Result<Slots> {
+    pub(super) fn new(
+        slot_size: usize,
+        count: usize,
+        workers: usize,
+        access: Access,
+    ) -> std::io::Result<Slots> {
         let len = slot_size.checked_mul(count.max(1)).ok_or_else(|| {
             std::io::Error::new(std::io::ErrorKind::OutOfMemory, "arena size overflows")
         })?;
         Ok(Slots {
-            region: Region::map(len)?,
+            region: Region::map(len, access)?,
             slot_size,
             count,
             next: AtomicUsize::new(0),
@@ -132,7 +137,7 @@ mod tests {
     #[test]
     fn a_worker_takes_back_the_slot_it_released_before_the_free_list() {
         use_hot_cell(Some(0));
-        let slots = Slots::new(4096, 3, 2).unwrap();
+        let slots = Slots::new(4096, 3, 2, Access::ReadWrite).unwrap();
         let (a, fresh_a) = slots.take().unwrap();
         let (b, _) = slots.take().unwrap();
         assert!(fresh_a);
@@ -155,7 +160,7 @@ mod tests {
 
     #[test]
     fn a_slot_kept_hot_by_another_worker_is_taken_before_the_arena_is_full() {
-        let slots = Slots::new(4096, 1, 2).unwrap();
+        let slots = Slots::new(4096, 1, 2, Access::ReadWrite).unwrap();
         use_hot_cell(Some(1));
         let (a, _) = slots.take().unwrap();
         slots.give_back(a);

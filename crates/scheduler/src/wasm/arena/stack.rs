@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use wasmtime::{StackCreator, StackMemory};
 
-use super::region::{decommit, page_size, round_up};
+use super::region::{Access, decommit, page_size, round_up};
 use super::slots::Slots;
 
 /// The fiber stacks of one runtime.
@@ -27,7 +27,12 @@ impl StackArena {
     ) -> std::io::Result<Arc<StackArena>> {
         let page = page_size();
         Ok(Arc::new(StackArena {
-            slots: Slots::new(page + round_up(stack_size, page), count, workers)?,
+            slots: Slots::new(
+                page + round_up(stack_size, page),
+                count,
+                workers,
+                Access::ReadWrite,
+            )?,
             page,
         }))
     }
