@@ -655,6 +655,31 @@ fn a_module_that_cannot_spawn_gets_its_procs_as_capacity_and_guarded_memories() 
 }
 
 #[test]
+fn a_host_that_will_not_reserve_guarded_memories_gets_dense_ones() {
+    let path = temp_module(
+        "limited.wat",
+        r#"(module (memory 1) (func (export "main") (result i32) (i32.load (i32.const 0))))"#,
+    );
+    // 8 GiB of address space: less than two guarded reservations, ample for the rest.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(r#"ulimit -v 8388608 && exec "$0" "$@""#)
+        .arg(env!("CARGO_BIN_EXE_shoal"))
+        .args(["run", "--json", "--no-cache", "--max-memory", "16MiB"])
+        .args([path.path(), "--procs", "3"])
+        .output()
+        .expect("sh runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["memories"], "dense");
+    assert_eq!(v["exits"]["normal"], 3);
+}
+
+#[test]
 fn compiled_code_is_cached_by_default_and_no_cache_writes_none() {
     let home = std::env::temp_dir().join(format!("shoal-cli-xdg-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&home);

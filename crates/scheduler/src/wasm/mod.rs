@@ -132,16 +132,30 @@ impl Guests {
         settings: GuestSettings,
     ) -> Result<Guests, ConfigError> {
         let mapping = MappingBudget::of_host();
-        let (layout, guest_limit) = mapping.choose(
+        let (mut layout, mut guest_limit) = mapping.choose(
             settings.memory_layout,
             settings.mapping_budget,
             settings.capacity,
         )?;
+        let built = match engine::build(config, settings.max_memory, guest_limit, layout) {
+            // A layout the runtime chose itself falls back to dense memories where the
+            // host will not reserve guarded ones (a limit on address space, say).
+            Err(error) if settings.memory_layout.is_none() && layout == MemoryLayout::Guarded => {
+                tracing::warn!(%error, "guarded memories could not be reserved; using dense ones");
+                (layout, guest_limit) = mapping.choose(
+                    Some(MemoryLayout::Dense),
+                    settings.mapping_budget,
+                    settings.capacity,
+                )?;
+                engine::build(config, settings.max_memory, guest_limit, layout)?
+            }
+            built => built?,
+        };
         let engine::Allocation {
             engine,
             stacks,
             memories,
-        } = engine::build(config, settings.max_memory, guest_limit, layout)?;
+        } = built;
         let mut linker = Linker::new(&engine);
         host::add_to_linker(&mut linker).map_err(|e| ConfigError::Engine {
             message: format!("{e:#}"),
