@@ -14,7 +14,7 @@
 //!
 //! | file | holds |
 //! |---|---|
-//! | `engine` | the engine's settings: fuel, epochs, stacks, dynamic memories |
+//! | `engine` | the engine's settings: fuel, epochs, stacks, the memory layout's reservation and guard |
 //! | `arena` | memories (dense or guarded) and stacks in two mappings; the mapping budget |
 //! | `module`, `cache` | compile once, link once; the on-disk cache of compiled code |
 //! | `options` | [`SpawnOptions`] and the guest limits |
