@@ -85,32 +85,34 @@ impl MemoryArena {
 
     /// Under `Guarded`, makes exactly the first `len` bytes (rounded up to pages) of slot
     /// `index` read-write and the rest of its reservation inaccessible; a no-op under
-    /// `Dense`. An error if the kernel refused, which it may do part way (`ENOMEM` at the
-    /// mapping limit): the slot's protection is then unknown, and it must never be
-    /// handed out again.
+    /// `Dense`. The kernel may refuse part way (`ENOMEM` at the mapping limit): the pages
+    /// it did change are then changed back where it allows, and the error says whether
+    /// the slot is as it was (else its protection is unknown, and it must never be handed
+    /// out again).
     ///
     /// # Safety
     /// The caller owns slot `index`, and nothing refers to the bytes at or above `len`.
-    unsafe fn open_to(&self, index: usize, ptr: *mut u8, len: usize) -> std::io::Result<()> {
+    unsafe fn open_to(&self, index: usize, ptr: *mut u8, len: usize) -> Result<(), OpenError> {
         let Some(open) = self.open.get(index) else {
             return Ok(());
         };
         let want = round_up(len, self.page);
         let now = open.load(Ordering::Relaxed);
-        let done = match want.cmp(&now) {
-            std::cmp::Ordering::Equal => true,
-            // SAFETY: `now..want` is inside the slot's reservation, which the caller owns.
-            std::cmp::Ordering::Greater => unsafe {
-                protect(ptr.add(now), want - now, Access::ReadWrite)
-            },
-            // SAFETY: as above, and the caller holds no reference above `len`.
-            std::cmp::Ordering::Less => unsafe { protect(ptr.add(want), now - want, Access::None) },
+        let (from, to, access, undo) = match want.cmp(&now) {
+            std::cmp::Ordering::Equal => return Ok(()),
+            std::cmp::Ordering::Greater => (now, want, Access::ReadWrite, Access::None),
+            std::cmp::Ordering::Less => (want, now, Access::None, Access::ReadWrite),
         };
-        if !done {
-            return Err(std::io::Error::last_os_error());
+        // SAFETY: `from..to` is inside the slot's reservation, which the caller owns, and
+        // the caller holds no reference above `len`.
+        if unsafe { protect(ptr.add(from), to - from, access) } {
+            open.store(want, Ordering::Relaxed);
+            return Ok(());
         }
-        open.store(want, Ordering::Relaxed);
-        Ok(())
+        let error = std::io::Error::last_os_error();
+        // SAFETY: as above; this puts the range back as `open` still says it is.
+        let restored = unsafe { protect(ptr.add(from), to - from, undo) };
+        Err(OpenError { error, restored })
     }
 
     /// Makes `len` bytes at `ptr` read as zero again: the pages of the first
@@ -170,6 +172,13 @@ impl MemoryArena {
     }
 }
 
+/// A slot the kernel would not open or close to a memory's size.
+struct OpenError {
+    error: std::io::Error,
+    /// Whether the slot's pages are back as they were, so that it may be reused.
+    restored: bool,
+}
+
 /// The engine's memory creator: memories from the arena.
 pub(crate) struct ArenaMemories(pub Arc<MemoryArena>);
 
@@ -212,13 +221,17 @@ unsafe impl MemoryCreator for ArenaMemories {
         })?;
         let ptr = arena.slots.base_of(index);
         // SAFETY: the slot was just taken, so it is ours and nothing refers into it.
-        if let Err(e) = unsafe { arena.open_to(index, ptr, minimum) } {
-            tracing::warn!(
-                slot = index,
-                "could not protect a memory slot; it is not reused"
-            );
+        if let Err(OpenError { error, restored }) = unsafe { arena.open_to(index, ptr, minimum) } {
+            if restored {
+                arena.slots.give_back(index);
+            } else {
+                tracing::warn!(
+                    slot = index,
+                    "could not protect a memory slot; it is not reused"
+                );
+            }
             return Err(format!(
-                "cannot open {minimum} bytes of a guarded memory: {e}"
+                "cannot open {minimum} bytes of a guarded memory: {error}"
             ));
         }
         Ok(Box::new(ArenaMemory {
@@ -241,8 +254,8 @@ struct ArenaMemory {
     size: usize,
     /// The largest `size` ever: everything above it is still zero.
     high_water: usize,
-    /// Whether opening pages for growth failed part way, so that the slot's protection
-    /// is unknown and it must not be reused.
+    /// Whether opening pages for growth failed and could not be undone, so that the
+    /// slot's protection is unknown and it must not be reused.
     lost: bool,
 }
 
@@ -271,10 +284,11 @@ unsafe impl LinearMemory for ArenaMemory {
         }
         // SAFETY: this memory owns its slot; growing only opens pages above its size.
         if new_size > self.size
-            && let Err(e) = unsafe { self.arena.open_to(self.index, self.ptr, new_size) }
+            && let Err(OpenError { error, restored }) =
+                unsafe { self.arena.open_to(self.index, self.ptr, new_size) }
         {
-            self.lost = true;
-            wasmtime::bail!("cannot open {new_size} bytes of a guarded memory: {e}");
+            self.lost |= !restored;
+            wasmtime::bail!("cannot open {new_size} bytes of a guarded memory: {error}");
         }
         // Growth exposes bytes above the old size: they are zero, having been above the
         // high-water mark since the slot was last decommitted.
