@@ -49,7 +49,7 @@ use shoal_proc::{
 pub(crate) use global::global_name;
 pub use global::{GLOBAL_NAME_TIMEOUT, GlobalAnswer};
 pub(crate) use links::{exit_signal, link, unlink};
-pub(crate) use monitors::{demonitor, is_up, monitor, monitor_alias, monitor_node, nodes};
+pub(crate) use monitors::{alias, demonitor, is_up, monitor, monitor_alias, monitor_node, nodes};
 pub(crate) use names::{register, send_name, send_name_on, unregister, whereis};
 pub use remote::{
     GlobalName, NODE_ROOM_WAIT, REMOTE_SPAWN_TIMEOUT, Remote, RemotePort, RemoteSpawn,

@@ -61,6 +61,18 @@ pub(crate) fn monitor_alias(
     Ok(reference)
 }
 
+/// A fresh reference, opened as an alias of `me`'s mailbox: data messages tagged with it
+/// are delivered until it is closed. Refused past the memory budget when `charge` says so.
+pub(crate) fn alias(
+    actors: &Actors,
+    me: &Process,
+    charge: Charge,
+) -> Result<Reference, OverBudget> {
+    let reference = actors.make_ref();
+    me.core.mailbox.open_alias(reference, charge)?;
+    Ok(reference)
+}
+
 /// `me` stops the monitor `reference`; with `flush`, also removes its queued `DOWN`.
 /// Whether it was active.
 pub(crate) fn demonitor(

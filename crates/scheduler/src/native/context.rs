@@ -382,14 +382,7 @@ impl NativeContext {
     /// A fresh reference, open as an alias of this process's mailbox: data messages
     /// tagged with it are delivered until [`unalias`](Self::unalias).
     pub fn alias(&self) -> Reference {
-        let reference = self.actors.make_ref();
-        forced(
-            self.process
-                .core
-                .mailbox
-                .open_alias(reference, Charge::Force)
-                .map(|()| reference),
-        )
+        forced(actor::alias(&self.actors, &self.process, Charge::Force))
     }
 
     /// Closes an alias; queued and later messages tagged with it are dropped. Whether

@@ -157,15 +157,7 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "alias",
         |caller: Caller<'_, HostState>| -> i64 {
             let state = caller.data();
-            let reference = state.actors.make_ref();
-            charged(
-                state
-                    .process
-                    .core
-                    .mailbox
-                    .open_alias(reference, Charge::Refuse)
-                    .map(|()| reference),
-            )
+            charged(actor::alias(&state.actors, &state.process, Charge::Refuse))
         },
     )?;
 

@@ -82,14 +82,11 @@ pub(super) fn add_monitors(mut linker: LinkerInstance<'_, HostState>) -> wasmtim
 
     linker.func_wrap("alias", |store: Store<'_>, (): ()| {
         let state = store.data();
-        let reference = state.actors.make_ref();
-        let opened = state
-            .process
-            .core
-            .mailbox
-            .open_alias(reference, Charge::Refuse)
-            .map(|()| reference);
-        Ok((charged(opened),))
+        Ok((charged(actor::alias(
+            &state.actors,
+            &state.process,
+            Charge::Refuse,
+        )),))
     })?;
 
     linker.func_wrap("unalias", |store: Store<'_>, (reference,): (u64,)| {
